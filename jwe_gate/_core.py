@@ -1,0 +1,240 @@
+"""The decision core: plain values in, a decision out. No asyncio, no WSGI, no I/O.
+
+An adapter turns its request into a :class:`RequestView`, calls :meth:`Policy.decide`, and if the
+answer is a :class:`Lookup`, fetches the record (its only I/O) and calls :meth:`Policy.conclude`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._http import GateError
+from ._rules import CompiledRule, RuleSet, path_segments
+from ._tables import PASSWORD_CHANGED_AT, Table
+from ._tokens import Claims, TokenCodec
+from ._user import ANONYMOUS, ANONYMOUS_AUTH, AnonymousUser, AuthInfo, AuthUser
+from .exceptions import ExpiredTokenError, TokenError
+
+__all__ = [
+    "Allow",
+    "Decision",
+    "HeaderNames",
+    "Lookup",
+    "Policy",
+    "RequestView",
+    "ScopesFn",
+    "default_scopes",
+    "errors",
+]
+
+logger = logging.getLogger("jwe_gate")
+
+_TRUE = frozenset({"true", "1", "yes"})
+_EMPTY_HEADERS: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderNames:
+    """Which request headers carry the token (case-insensitive; these are the defaults)."""
+
+    authorization: str = "authorization"
+    xano: str = "x-xano-authorization"
+    only: str = "x-xano-authorization-only"
+    """With a true value (``true``/``1``/``yes``), read only :attr:`xano`; leave
+    ``Authorization`` to the app, unread."""
+
+    def wanted(self) -> frozenset[str]:
+        """Every header the core reads, lower-cased."""
+        return frozenset({self.authorization.lower(), self.xano.lower(), self.only.lower(),
+                          "origin", "access-control-request-method"})
+
+
+@dataclass(frozen=True, slots=True)
+class RequestView:
+    """What the core needs of a request."""
+
+    method: str
+    """Upper-case method (``GET`` for a WebSocket handshake)."""
+    path: str
+    """The path the wrapped app routes on (ASGI ``path`` minus ``root_path``; WSGI
+    ``PATH_INFO``)."""
+    headers: Mapping[str, Sequence[str]]
+    """The values of the headers in :meth:`HeaderNames.wanted`, lower-case names, in order."""
+
+
+@dataclass(frozen=True, slots=True)
+class Allow:
+    """Forward the request with this user and auth info."""
+
+    user: AuthUser | AnonymousUser
+    auth: AuthInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """The token verified; fetch record ``claims.sub`` from ``table``, then :meth:`conclude`."""
+
+    table: Table
+    claims: Claims
+    rule: CompiledRule
+    token: str
+
+
+Decision = Allow | GateError | Lookup
+ScopesFn = Callable[[Mapping[str, Any]], Iterable[str]]
+
+ALLOW_ANONYMOUS = Allow(ANONYMOUS, ANONYMOUS_AUTH)
+
+
+def default_scopes(extras: Mapping[str, Any]) -> Iterable[str]:
+    """Scopes from extras: the ``role`` (a string) and ``scopes`` (a list of strings)."""
+    role = extras.get("role")
+    if isinstance(role, str):
+        yield role
+    scopes = extras.get("scopes")
+    if isinstance(scopes, list):
+        yield from (s for s in scopes if isinstance(s, str))
+
+
+class errors:  # noqa: N801 - a namespace of the gate's refusals
+    """The refusals of §Errors, built once."""
+
+    MISSING = GateError(401, "ERROR_CODE_UNAUTHORIZED", "Unauthorized - Authentication Required",
+                        headers=(("www-authenticate", "Bearer"),))
+    INVALID = GateError(401, "ERROR_CODE_UNAUTHORIZED", "Invalid token.",
+                        headers=(("www-authenticate", 'Bearer error="invalid_token"'),))
+    EXPIRED = GateError(401, "ERROR_CODE_UNAUTHORIZED", "Token expired.",
+                        headers=(("www-authenticate", 'Bearer error="invalid_token", '
+                                  'error_description="The access token expired"'),))
+    DENIED = GateError(403, "ERROR_CODE_ACCESS_DENIED", "Access denied.",
+                       headers=(("www-authenticate", 'Bearer error="insufficient_scope"'),))
+    BAD_PATH = GateError(400, "ERROR_CODE_BAD_REQUEST", "Malformed request path.")
+    UNAVAILABLE = GateError(503, "ERROR_FATAL", "Authentication backend unavailable.",
+                            headers=(("retry-after", "5"),))
+
+    @staticmethod
+    def duplicate(header: str) -> GateError:
+        return GateError(400, "ERROR_CODE_BAD_REQUEST",
+                         f"The {header} header must appear once.", {"param": header})
+
+
+class Policy:
+    """Rules, headers and token checks, precomputed once; per request it only looks things up."""
+
+    __slots__ = ("_auth", "_only", "_xano", "codec", "rules", "scopes", "tables",
+                 "wanted_headers")
+
+    def __init__(self, *, codec: TokenCodec, rules: RuleSet, tables: Mapping[str, Table],
+                 headers: HeaderNames, scopes: ScopesFn = default_scopes) -> None:
+        self.codec = codec
+        self.rules = rules
+        self.tables = tables
+        self.scopes = scopes
+        self._auth = headers.authorization.lower()
+        self._xano = headers.xano.lower()
+        self._only = headers.only.lower()
+        self.wanted_headers = headers.wanted()
+
+    def decide(self, view: RequestView, *, now: float) -> Decision:
+        """Everything that needs no record: the rule, the token's source, and the token."""
+        h = view.headers
+        if view.method == "OPTIONS" and "origin" in h and "access-control-request-method" in h:
+            # A CORS preflight never carries credentials; let the CORS middleware answer it.
+            return ALLOW_ANONYMOUS
+        segments = path_segments(view.path or "/")
+        if segments is None:
+            # Dot segments and control characters are resolved differently by different
+            # routers, so no rule can be trusted to cover them.
+            return errors.BAD_PATH
+        rule = self.rules.match(view.method, segments)
+        if rule.mode == "public":
+            return ALLOW_ANONYMOUS  # token headers are not even read
+        token = self._token(h)
+        if isinstance(token, GateError):
+            return token
+        if token is None:
+            return ALLOW_ANONYMOUS if rule.mode == "optional" else errors.MISSING
+        try:
+            claims = self.codec.decode(token, now=now)
+        except ExpiredTokenError as exc:
+            logger.info("token refused: %s", exc)
+            return errors.EXPIRED
+        except TokenError as exc:
+            # The client learns only "invalid" (no decryption oracle); the reason goes to logs.
+            logger.info("token refused: %s", exc)
+            return errors.INVALID
+        if claims.tbl != rule.table:
+            # A token minted for one table never authenticates against another.
+            logger.info("token refused: table %r where %r is required", claims.tbl, rule.table)
+            return errors.INVALID
+        return Lookup(self.tables[rule.table], claims, rule, token)
+
+    def _token(self, h: Mapping[str, Sequence[str]]) -> str | GateError | None:
+        """The token per §Headers, or None, or a 400 for an ambiguous (repeated) header."""
+        xano = h.get(self._xano, _EMPTY_HEADERS)
+        # Two values (or a comma, how WSGI servers join repeated headers) are ambiguous: a
+        # proxy and the app could each pick a different one.
+        if len(xano) > 1 or (xano and "," in xano[0]):
+            return errors.duplicate(self._xano)
+        only = any(v.strip().lower() in _TRUE for v in h.get(self._only, _EMPTY_HEADERS))
+        if xano and xano[0].strip():
+            return _parse(xano[0], bare=True)
+        if only:
+            return None  # Authorization belongs to the app: not read, not validated
+        auth = h.get(self._auth, _EMPTY_HEADERS)
+        if len(auth) > 1 or (auth and "," in auth[0]):
+            return errors.duplicate(self._auth)
+        return _parse(auth[0], bare=False) if auth else None
+
+    def conclude(self, lookup: Lookup, record: Mapping[str, Any] | None) -> Allow | GateError:
+        """Finish a :class:`Lookup` once the record (or None) is known."""
+        claims = lookup.claims
+        if record is None:
+            logger.info("token refused: %s %s no longer exists", lookup.table.name, claims.sub)
+            return errors.INVALID
+        changed = record.get(PASSWORD_CHANGED_AT)
+        if isinstance(changed, int | float) and math.isfinite(changed) and \
+                claims.iat < math.floor(changed):
+            # Changing the password revokes every access token minted before it.
+            logger.info("token refused: issued before the password change of %s", claims.sub)
+            return errors.INVALID
+        user = AuthUser(lookup.table.public(record), lookup.table.name, claims.extras)
+        when = lookup.rule.rule.when
+        if when is not None and not _holds(when, user):
+            return errors.DENIED
+        scopes = ("authenticated", *self.scopes(claims.extras))
+        return Allow(user, AuthInfo(scopes, lookup.table.name, claims, claims.extras,
+                                    lookup.token))
+
+
+def _parse(value: str, *, bare: bool) -> str | None:
+    """``Bearer <token>`` (scheme case-insensitive); a bare token only where ``bare``."""
+    value = value.strip()
+    scheme, _, rest = value.partition(" ")
+    if scheme.lower() == "bearer":
+        return rest.strip()  # "Bearer" with nothing after it is a present, invalid token
+    if bare:
+        return value
+    return None  # another scheme (Basic ...) in Authorization is not ours
+
+
+def _holds(when: Any, user: AuthUser) -> bool:
+    if callable(when):
+        try:
+            return bool(when(user))
+        except Exception:
+            # A failing condition denies: an error in user code must never grant access.
+            logger.exception("rule condition raised; access denied")
+            return False
+    for key, expected in when.items():
+        actual = user.extras[key] if key in user.extras else user.record.get(key)
+        if isinstance(expected, set | frozenset | list | tuple):
+            if actual not in expected:
+                return False
+        elif actual != expected:
+            return False
+    return True

@@ -1,0 +1,60 @@
+"""Sans-IO HTTP values: a response as plain data, and the Xano error body.
+
+The adapters turn a :class:`Response` into ASGI messages or a WSGI ``start_response`` call;
+nothing here knows which.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "ErrorRenderer",
+    "GateError",
+    "Response",
+    "json_response",
+    "render_error",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A complete HTTP response."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class GateError:
+    """A refusal the gate or a handler answers with (rendered by an :data:`ErrorRenderer`)."""
+
+    status: int
+    code: str
+    message: str
+    payload: Any = None
+    headers: tuple[tuple[str, str], ...] = ()
+    """Extra headers: ``WWW-Authenticate``, ``Retry-After``."""
+
+
+ErrorRenderer = Callable[[GateError], Response]
+"""Turns a :class:`GateError` into a :class:`Response`; replace it for RFC 9457 problem+json."""
+
+
+def json_response(status: int, data: Any, headers: tuple[tuple[str, str], ...] = ()) -> Response:
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return Response(status, (("content-type", "application/json"),
+                             ("content-length", str(len(body))), *headers), body)
+
+
+def render_error(error: GateError) -> Response:
+    """Xano's error body: ``{"code": ..., "message": ..., "payload": ...}``."""
+    return json_response(
+        error.status,
+        {"code": error.code, "message": error.message, "payload": error.payload},
+        (*error.headers, ("cache-control", "no-store")),
+    )

@@ -1,0 +1,395 @@
+"""Token crypto: the key ring and the compact-JWE codec. The only module that imports jwcrypto."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import secrets
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from threading import Lock
+from typing import Any
+
+from jwcrypto import jwe, jwk
+from jwcrypto.common import base64url_decode, base64url_encode, json_encode
+
+from .exceptions import ConfigurationError, ExpiredTokenError, TokenError
+
+__all__ = [
+    "DEFAULT_ALGORITHMS",
+    "Claims",
+    "KeyRing",
+    "TokenCodec",
+    "inspect_token",
+]
+
+DEFAULT_ALGORITHMS: tuple[str, str] = ("A256KW", "A256CBC-HS512")
+"""The one pair the gate issues and, by default, the only pair it accepts (RFC 8725 §3.1)."""
+
+KEY_MANAGEMENT_ALGS = frozenset(
+    {"A128KW", "A192KW", "A256KW", "A128GCMKW", "A192GCMKW", "A256GCMKW", "dir"}
+)
+ASYMMETRIC_ALGS = frozenset(
+    {"RSA-OAEP", "RSA-OAEP-256", "ECDH-ES", "ECDH-ES+A128KW", "ECDH-ES+A192KW", "ECDH-ES+A256KW"}
+)
+CONTENT_ALGS = frozenset(
+    {"A128CBC-HS256", "A192CBC-HS384", "A256CBC-HS512", "A128GCM", "A192GCM", "A256GCM"}
+)
+_KEY_BITS = {"A128KW": 128, "A192KW": 192, "A256KW": 256, "A128GCMKW": 128, "A192GCMKW": 192,
+             "A256GCMKW": 256}
+_ENC_KEY_BITS = {"A128CBC-HS256": 256, "A192CBC-HS384": 384, "A256CBC-HS512": 512,
+                 "A128GCM": 128, "A192GCM": 192, "A256GCM": 256}
+
+# Compact serialization only: five segments of the base64url alphabet, nothing else (no padding,
+# no spaces, no JSON serialization); the encrypted key may be empty ("dir").
+_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"
+                      r"\.[A-Za-z0-9_-]+")
+_REGISTERED_NUMERIC = ("exp", "iat", "nbf")
+
+
+def _is_number(value: object) -> bool:
+    # bool is an int subclass; "exp": true must not pass as 1.
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _canonical(segment: str) -> bool:
+    """True when the segment is the one base64url spelling of its bytes (no stray trailing bits)."""
+    # Two spellings of one token would make the verified-token cache and logs disagree, and a
+    # "flipped bit" in a trailing character must never still decode to the same bytes.
+    if len(segment) % 4 == 1:
+        return False
+    try:
+        return bool(base64url_encode(base64url_decode(segment)) == segment)
+    except ValueError:
+        return False
+
+
+class KeyRing:
+    """An ordered set of JWKs. The first key encrypts; every key decrypts.
+
+    Rotation: put a new key first and keep the old ones, so tokens minted before keep working
+    until they expire. Build one with :meth:`generate`, :meth:`from_json`, :meth:`from_file` or
+    :meth:`from_env`.
+    """
+
+    __slots__ = ("_by_kid", "_keys", "_set")
+
+    def __init__(self, keys: Sequence[jwk.JWK]) -> None:
+        if not keys:
+            raise ConfigurationError("a KeyRing needs at least one key")
+        by_kid: dict[str, jwk.JWK] = {}
+        for key in keys:
+            kid = key.get("kid")
+            if not isinstance(kid, str) or not kid:
+                raise ConfigurationError("every key in the ring needs a 'kid'")
+            if kid in by_kid:
+                raise ConfigurationError(f"duplicate kid {kid!r} in the key ring")
+            if key.get("kty") == "oct" and len(base64url_decode(key.get("k", ""))) < 16:
+                # A short symmetric key can be brute-forced; 128 bits is the floor of every
+                # JWE symmetric algorithm.
+                raise ConfigurationError(f"key {kid!r} is shorter than 128 bits")
+            by_kid[kid] = key
+        self._keys = tuple(keys)
+        self._by_kid = by_kid
+        self._set = jwk.JWKSet()
+        for key in keys:
+            self._set.add(key)
+
+    @classmethod
+    def generate(cls, bits: int = 256) -> KeyRing:
+        """A ring with one new random ``oct`` key of ``bits`` bits (256 by default)."""
+        return cls([_new_oct_key(bits)])
+
+    @classmethod
+    def from_json(cls, text: str) -> KeyRing:
+        """Load a JWK Set (``{"keys": [...]}``) or a single JWK from a JSON string."""
+        try:
+            data = json.loads(text)
+        except (ValueError, TypeError) as exc:
+            raise ConfigurationError("key material is not valid JSON") from exc
+        items = data.get("keys") if isinstance(data, dict) and "keys" in data else [data]
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise ConfigurationError("key material must be a JWK or a JWK Set")
+        try:
+            keys = [jwk.JWK(**item) for item in items]
+        except Exception as exc:
+            raise ConfigurationError(f"invalid JWK: {exc}") from exc
+        return cls(keys)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> KeyRing:
+        """Load a JWK Set from a JSON file."""
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read key file {os.fspath(path)!r}: {exc}") from exc
+        return cls.from_json(text)
+
+    @classmethod
+    def from_env(cls, name: str = "JWE_GATE_KEYS") -> KeyRing:
+        """Load a JWK Set from the environment variable ``name`` (``JWE_GATE_KEYS``)."""
+        text = os.environ.get(name)
+        if not text:
+            raise ConfigurationError(
+                f"environment variable {name} is not set; create keys with `jwe-gate keygen`"
+            )
+        return cls.from_json(text)
+
+    def rotated(self, bits: int = 256) -> KeyRing:
+        """A new ring with a fresh encryption key in front of this ring's keys."""
+        return KeyRing([_new_oct_key(bits), *self._keys])
+
+    def to_json(self) -> str:
+        """The ring as a JWK Set JSON string, private material included (keep it secret)."""
+        return json.dumps({"keys": [k.export(private_key=True, as_dict=True) for k in self._keys]},
+                          indent=2)
+
+    @property
+    def kids(self) -> tuple[str, ...]:
+        """The key ids, the encryption key's first."""
+        return tuple(self._by_kid)
+
+    @property
+    def encryption_key(self) -> jwk.JWK:
+        return self._keys[0]
+
+    def get(self, kid: str) -> jwk.JWK | None:
+        return self._by_kid.get(kid)
+
+    @property
+    def jwk_set(self) -> jwk.JWKSet:
+        return self._set
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __repr__(self) -> str:
+        return f"KeyRing(kids={list(self.kids)!r})"  # never the key material
+
+
+def _new_oct_key(bits: int) -> jwk.JWK:
+    if bits not in (128, 192, 256, 384, 512):
+        raise ConfigurationError("key size must be 128, 192, 256, 384 or 512 bits")
+    return jwk.JWK.generate(kty="oct", size=bits, kid=secrets.token_hex(8))
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """The verified claims of an access token."""
+
+    sub: str
+    """The record id, as a string."""
+    tbl: str
+    """The table the token was minted for."""
+    iat: float
+    exp: float
+    nbf: float | None
+    jti: str | None
+    extras: Mapping[str, Any]
+    """Xano's "extras": data stored in the token (a role, ...)."""
+    raw: Mapping[str, Any] = field(repr=False)
+    """Every claim, as decoded."""
+
+
+class TokenCodec:
+    """Mints and verifies compact JWE access tokens. Validates its settings once, here."""
+
+    def __init__(
+        self,
+        keys: KeyRing,
+        *,
+        algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
+        issuer: str | None = None,
+        audience: str | None = None,
+        leeway: float = 30.0,
+        max_token_bytes: int = 8192,
+        compress: bool = False,
+        cache_size: int = 4096,
+    ) -> None:
+        algs = tuple(dict.fromkeys(algorithms))
+        for name in algs:
+            if name.startswith("PBES2"):
+                # Password-based JWE lets a token choose its own work factor (p2c): never.
+                raise ConfigurationError("PBES2 algorithms are never accepted")
+            if name not in KEY_MANAGEMENT_ALGS | ASYMMETRIC_ALGS | CONTENT_ALGS:
+                raise ConfigurationError(f"unknown JWE algorithm {name!r}")
+        kw = [a for a in algs if a in KEY_MANAGEMENT_ALGS | ASYMMETRIC_ALGS]
+        enc = [a for a in algs if a in CONTENT_ALGS]
+        if not kw or not enc:
+            raise ConfigurationError("algorithms must list a key-management alg and an enc")
+        if leeway < 0 or max_token_bytes <= 0 or cache_size < 0:
+            raise ConfigurationError("leeway, max_token_bytes and cache_size must be >= 0")
+        self.keys = keys
+        self.kw_algs = frozenset(kw)
+        self.enc_algs = frozenset(enc)
+        self.issue_alg, self.issue_enc = kw[0], enc[0]
+        self._check_issue_key()
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = float(leeway)
+        self.max_token_bytes = max_token_bytes
+        self.compress = compress
+        self._algs = list(algs)
+        self._cache: OrderedDict[str, Claims] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = Lock()
+
+    def _check_issue_key(self) -> None:
+        key = self.keys.encryption_key
+        if key.get("kty") != "oct":
+            if self.issue_alg not in ASYMMETRIC_ALGS:
+                raise ConfigurationError(f"{self.issue_alg} needs an 'oct' encryption key")
+            return
+        bits = len(base64url_decode(key.get("k", ""))) * 8
+        need = _ENC_KEY_BITS[self.issue_enc] if self.issue_alg == "dir" else _KEY_BITS.get(
+            self.issue_alg)
+        if need is not None and bits != need:
+            raise ConfigurationError(
+                f"{self.issue_alg}/{self.issue_enc} needs a {need}-bit encryption key, "
+                f"the ring's first key has {bits} bits"
+            )
+
+    # -- minting ---------------------------------------------------------------------------
+
+    def encode(self, claims: Mapping[str, Any]) -> str:
+        """Encrypt ``claims`` (a JSON object) to a compact JWE with the ring's first key."""
+        key = self.keys.encryption_key
+        header: dict[str, Any] = {"alg": self.issue_alg, "enc": self.issue_enc,
+                                  "kid": key.get("kid")}
+        if self.compress:
+            header["zip"] = "DEF"
+        payload = json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()
+        token = jwe.JWE(payload, json_encode(header), algs=self._algs)
+        if self.issue_alg in ASYMMETRIC_ALGS:
+            key = jwk.JWK(**key.export_public(as_dict=True))
+        token.add_recipient(key)
+        return str(token.serialize(compact=True))
+
+    # -- verifying -------------------------------------------------------------------------
+
+    def decode(self, token: str, *, now: float) -> Claims:
+        """Verify ``token`` at time ``now`` and return its claims.
+
+        Raises:
+            ExpiredTokenError: ``exp`` plus leeway has passed.
+            TokenError: anything else; the message says exactly what, for logs.
+        """
+        if len(token) > self.max_token_bytes:
+            raise TokenError(f"token is {len(token)} bytes, over the {self.max_token_bytes} limit")
+        claims = self._cache.get(token)
+        if claims is None:
+            claims = self._verify(token)
+            if self._cache_size:
+                with self._lock:
+                    self._cache[token] = claims
+                    if len(self._cache) > self._cache_size:
+                        self._cache.popitem(last=False)
+        self._check_times(claims, now)
+        return claims
+
+    def _verify(self, token: str) -> Claims:
+        header = self.read_header(token)
+        alg, enc = header.get("alg"), header.get("enc")
+        # The allow-list is checked here, before any key is touched (no key work for a forged
+        # alg), and jwcrypto is given the same list as a second lock.
+        if alg not in self.kw_algs or enc not in self.enc_algs:
+            raise TokenError(f"algorithm not allowed: alg={alg!r} enc={enc!r}")
+        if "zip" in header and not (self.compress and header["zip"] == "DEF"):
+            # Compression before encryption is discouraged (RFC 8725 §3.6): only when opted in.
+            raise TokenError(f"compression not allowed: zip={header['zip']!r}")
+        if "crit" in header:
+            raise TokenError("critical header parameters are not supported")
+        kid = header.get("kid")
+        if kid is not None and (not isinstance(kid, str) or self.keys.get(kid) is None):
+            raise TokenError(f"unknown kid {kid!r}")
+        key: Any = self.keys.get(kid) if kid is not None else self.keys.jwk_set
+        obj = jwe.JWE(algs=self._algs)
+        try:
+            obj.deserialize(token)
+            obj.decrypt(key, max_plaintext=self.max_token_bytes * 4)
+            payload = obj.payload
+        except Exception as exc:  # jwcrypto raises many types; all mean "not ours"
+            raise TokenError(f"decryption failed: {type(exc).__name__}") from exc
+        return self._claims(payload)
+
+    def read_header(self, token: str) -> dict[str, Any]:
+        """Parse the protected header of a compact JWE without any key work."""
+        if not isinstance(token, str) or not _COMPACT.fullmatch(token):
+            raise TokenError("not a compact JWE (five base64url segments)")
+        segments = token.split(".")
+        if not all(_canonical(s) for s in segments):
+            raise TokenError("non-canonical base64url")
+        try:
+            header = json.loads(base64url_decode(segments[0]))
+        except ValueError as exc:
+            raise TokenError("protected header is not JSON") from exc
+        if not isinstance(header, dict):
+            raise TokenError("protected header is not a JSON object")
+        return header
+
+    def _claims(self, payload: bytes) -> Claims:
+        try:
+            data = json.loads(payload)
+        except ValueError as exc:
+            raise TokenError("plaintext is not JSON") from exc
+        if not isinstance(data, dict):
+            raise TokenError("claims are not a JSON object")
+        for name in _REGISTERED_NUMERIC:
+            if name in data and not _is_number(data[name]):
+                raise TokenError(f"claim {name!r} is not a number")
+        for name in ("exp", "iat"):
+            if name not in data:
+                raise TokenError(f"claim {name!r} is missing")
+        sub, tbl, extras = data.get("sub"), data.get("tbl"), data.get("extras", {})
+        if not isinstance(sub, str) or not sub:
+            raise TokenError("claim 'sub' is missing or not a string")
+        if not isinstance(tbl, str) or not tbl:
+            raise TokenError("claim 'tbl' is missing or not a string")
+        if not isinstance(extras, dict):
+            raise TokenError("claim 'extras' is not an object")
+        jti = data.get("jti")
+        if jti is not None and not isinstance(jti, str):
+            raise TokenError("claim 'jti' is not a string")
+        if self.issuer is not None and data.get("iss") != self.issuer:
+            raise TokenError(f"wrong issuer {data.get('iss')!r}")
+        if self.audience is not None:
+            aud = data.get("aud")
+            ok = aud == self.audience or (isinstance(aud, list) and self.audience in aud)
+            if not ok:
+                raise TokenError(f"wrong audience {aud!r}")
+        return Claims(sub=sub, tbl=tbl, iat=data["iat"], exp=data["exp"], nbf=data.get("nbf"),
+                      jti=jti, extras=extras, raw=data)
+
+    def _check_times(self, claims: Claims, now: float) -> None:
+        if now >= claims.exp + self.leeway:
+            raise ExpiredTokenError(f"expired at {claims.exp}")
+        if claims.nbf is not None and now + self.leeway < claims.nbf:
+            raise TokenError(f"not valid before {claims.nbf}")
+        if now + self.leeway < claims.iat:
+            raise TokenError(f"issued in the future ({claims.iat})")
+
+
+def inspect_token(codec: TokenCodec, token: str, *, now: float) -> dict[str, Any]:
+    """Decrypt ``token`` for debugging: header, claims (when they decrypt) and what is wrong."""
+    report: dict[str, Any] = {"header": None, "claims": None, "problem": None}
+    try:
+        report["header"] = codec.read_header(token)
+    except TokenError as exc:
+        report["problem"] = str(exc)
+        return report
+    try:
+        claims = codec._verify(token)
+    except TokenError as exc:
+        report["problem"] = str(exc)
+        return report
+    report["claims"] = dict(claims.raw)
+    try:
+        codec._check_times(claims, now)
+    except TokenError as exc:
+        report["problem"] = str(exc)
+    return report

@@ -1,0 +1,57 @@
+"""The jwe_gate exception tree.
+
+* ``JWEGateError`` -- base of everything raised here; never raised directly.
+  * ``ConfigurationError`` (also ``ValueError``) -- a bad ``Gate``/``Rule``/``Table``/``KeyRing``
+    argument, raised once, at construction.
+  * ``MissingDependencyError`` (also ``ImportError``) -- an optional extra is not installed.
+  * ``TokenError`` -- a token was refused. The message is for logs only; clients learn
+    just ``expired`` (``ExpiredTokenError``) or ``invalid`` (every other ``TokenError``).
+    * ``ExpiredTokenError``
+  * ``BackendError`` -- a table backend could not do what was asked.
+    * ``DuplicateRecordError`` -- a record with that unique login value exists already.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "ConfigurationError",
+    "DuplicateRecordError",
+    "ExpiredTokenError",
+    "JWEGateError",
+    "MissingDependencyError",
+    "TokenError",
+]
+
+
+class JWEGateError(Exception):
+    """Superclass of all jwe_gate exceptions. Never raised directly."""
+
+
+class ConfigurationError(JWEGateError, ValueError):
+    """A configuration value is wrong; raised when the object is built, never per request."""
+
+
+class MissingDependencyError(JWEGateError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(
+            f"{package!r} is not installed; install it with: pip install 'jwe_gate[{extra}]'"
+        )
+
+
+class TokenError(JWEGateError):
+    """A token was refused. ``str(exc)`` is the precise reason, meant for logs only."""
+
+
+class ExpiredTokenError(TokenError):
+    """The token's ``exp`` (plus leeway) is in the past: the client should refresh."""
+
+
+class BackendError(JWEGateError):
+    """A table backend failed."""
+
+
+class DuplicateRecordError(BackendError):
+    """A record with the same unique login value already exists."""

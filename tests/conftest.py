@@ -1,0 +1,308 @@
+"""Shared fixtures: keys, a gate factory, and one raw client per adapter.
+
+The raw clients send the request target as a server would hand it to the app (percent-decoded
+path, headers as given, repeats kept) without any URL normalisation, so path spellings such as
+``/a/../b`` reach the gate and the real router exactly as typed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import unquote, unquote_to_bytes
+
+import pytest
+from flask import Flask, jsonify, request
+from starlette.applications import Starlette
+from starlette.authentication import requires
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from jwe_gate import Gate, KeyRing, MemoryBackend, Rule, Table
+
+ADMIN_PATHS = ("/admin/stats", "/admin/users/<name>")
+
+
+@dataclass
+class Result:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    handled: bool = False
+    """True when the app's handler ran (it sets the X-Handled header)."""
+    json: Any = field(default=None)
+
+    def header(self, name: str) -> str | None:
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+
+class RawClient(Protocol):
+    name: str
+
+    def __call__(self, method: str, target: str,
+                 headers: Sequence[tuple[str, str]] = (), root_path: str = "") -> Result: ...
+
+
+def _result(status: int, headers: list[tuple[str, str]], body: bytes) -> Result:
+    import json
+
+    res = Result(status, headers, body)
+    res.handled = any(k.lower() == "x-handled" for k, _ in headers)
+    if body and (res.header("content-type") or "").startswith("application/json"):
+        res.json = json.loads(body)
+    return res
+
+
+# -- the real apps ---------------------------------------------------------------------------
+
+
+def _user_info(user: Any, auth: Any) -> dict[str, Any]:
+    return {
+        "authenticated": user.is_authenticated,
+        "identity": user.identity,
+        "record": dict(user.record) if user.is_authenticated else None,
+        "table": auth.table,
+        "scopes": list(auth.scopes),
+        "extras": dict(auth.extras),
+    }
+
+
+def starlette_app() -> Starlette:
+    async def whoami(request: Request) -> JSONResponse:
+        return JSONResponse(_user_info(request.user, request.auth), headers={"X-Handled": "1"})
+
+    @requires("admin")
+    async def admin_only(request: Request) -> JSONResponse:
+        return JSONResponse({"admin": True}, headers={"X-Handled": "1"})
+
+    async def echo_authorization(request: Request) -> JSONResponse:
+        return JSONResponse({"authorization": request.headers.getlist("authorization"),
+                             **_user_info(request.user, request.auth)},
+                            headers={"X-Handled": "1"})
+
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_json({"user": websocket.user.identity})
+        await websocket.close()
+
+    inner = Starlette(routes=[Route("/stats", whoami)])
+    return Starlette(routes=[
+        Route("/health", whoami),
+        Route("/api/hello", whoami, methods=["GET", "POST"]),
+        Route("/api/{rest:path}", whoami),
+        Route("/blog/{slug}", whoami),
+        Route("/admin/stats", whoami),
+        Route("/admin/users/{name}", whoami),
+        Route("/orgs/{org}/billing", whoami),
+        Route("/requires-admin", admin_only),
+        Route("/echo", echo_authorization),
+        Route("/public/{rest:path}", whoami),
+        Mount("/mounted", app=inner),
+        WebSocketRoute("/ws", ws),
+    ])
+
+
+def flask_app() -> Flask:
+    app = Flask(__name__)
+
+    def whoami(**_: Any) -> Any:
+        resp = jsonify(_user_info(request.environ["jwe_gate.user"],
+                                  request.environ["jwe_gate.auth"]))
+        resp.headers["X-Handled"] = "1"
+        return resp
+
+    for i, rule in enumerate(("/health", "/api/hello", "/api/<path:rest>", "/blog/<slug>",
+                              "/admin/stats", "/admin/users/<name>", "/orgs/<org>/billing",
+                              "/public/<path:rest>", "/mounted/stats")):
+        app.add_url_rule(rule, f"r{i}", whoami, methods=["GET", "POST"])
+
+    @app.route("/echo")
+    def echo() -> Any:
+        resp = jsonify({"authorization": request.headers.getlist("Authorization"),
+                        **_user_info(request.environ["jwe_gate.user"],
+                                     request.environ["jwe_gate.auth"])})
+        resp.headers["X-Handled"] = "1"
+        return resp
+
+    @app.route("/requires-admin")
+    def admin_only() -> Any:
+        auth = request.environ["jwe_gate.auth"]
+        if "admin" not in auth.scopes:
+            return jsonify({"admin": False}), 403
+        resp = jsonify({"admin": True})
+        resp.headers["X-Handled"] = "1"
+        return resp
+
+    return app
+
+
+# -- raw drivers -----------------------------------------------------------------------------
+
+
+class ASGIClient:
+    name = "asgi"
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, method: str, target: str, headers: Sequence[tuple[str, str]] = (),
+                 root_path: str = "") -> Result:
+        raw_path, _, query = target.partition("?")
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": method, "scheme": "http",
+            "path": root_path + unquote(raw_path), "raw_path": (root_path + raw_path).encode(),
+            "root_path": root_path, "query_string": query.encode(),
+            "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+            "server": ("testserver", 80), "client": ("127.0.0.1", 50000),
+        }
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            if not sent:
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await asyncio.sleep(3600)
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        asyncio.run(self.app(scope, receive, send))
+        start = next(m for m in sent if m["type"] == "http.response.start")
+        body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+        hdrs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in start["headers"]]
+        return _result(start["status"], hdrs, body)
+
+
+class WSGIClient:
+    name = "wsgi"
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, method: str, target: str, headers: Sequence[tuple[str, str]] = (),
+                 root_path: str = "") -> Result:
+        raw_path, _, query = target.partition("?")
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": method, "SCRIPT_NAME": root_path,
+            # PEP 3333: PATH_INFO is the percent-decoded bytes, as latin-1.
+            "PATH_INFO": unquote_to_bytes(raw_path).decode("latin-1"),
+            "QUERY_STRING": query, "SERVER_NAME": "testserver", "SERVER_PORT": "80",
+            "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+            "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(b""),
+            "wsgi.errors": io.StringIO(), "wsgi.multithread": False,
+            "wsgi.multiprocess": False, "wsgi.run_once": False,
+        }
+        for k, v in headers:
+            key = "HTTP_" + k.upper().replace("-", "_")
+            if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                key = key[5:]
+            # Servers join a repeated header with a comma (Werkzeug, gunicorn).
+            environ[key] = f"{environ[key]},{v}" if key in environ else v
+        captured: dict[str, Any] = {}
+
+        def start_response(status: str, hdrs: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured["status"] = int(status.split()[0])
+            captured["headers"] = hdrs
+            return lambda data: None
+
+        chunks = self.app(environ, start_response)
+        try:
+            body = b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close:
+                close()
+        return _result(captured["status"], list(captured["headers"]), body)
+
+
+# -- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def keys() -> KeyRing:
+    return KeyRing.generate()
+
+
+def users() -> list[dict[str, Any]]:
+    return [
+        {"id": 1, "name": "Ann", "email": "ann@example.com", "password": "$argon2id$x",
+         "secret_note": "hidden"},
+        {"id": 2, "name": "Bob", "email": "bob@example.com", "password": "$argon2id$y"},
+    ]
+
+
+def admins() -> list[dict[str, Any]]:
+    return [{"id": 1, "name": "Root", "email": "root@example.com", "password": "$argon2id$z"}]
+
+
+DEFAULT_RULES = (
+    Rule("/health", "public"),
+    Rule("/public/**", "public"),
+    Rule("/blog/**", "optional"),
+    Rule("/admin/**", "required", table="admin"),
+    Rule("/orgs/*/billing", "required", when={"role": "owner"}),
+    Rule("/mounted/**", "required", table="admin"),
+)
+
+
+@pytest.fixture
+def make_gate(keys: KeyRing) -> Callable[..., Gate]:
+    """Build a gate over fresh memory tables ``user`` (first) and ``admin``."""
+
+    def factory(**kwargs: Any) -> Gate:
+        kwargs.setdefault("keys", keys)
+        kwargs.setdefault("tables", [
+            Table("user", MemoryBackend(users()), hidden=("secret_note",)),
+            Table("admin", MemoryBackend(admins())),
+        ])
+        kwargs.setdefault("rules", DEFAULT_RULES)
+        return Gate(**kwargs)
+
+    return factory
+
+
+@pytest.fixture
+def gate(make_gate: Callable[..., Gate]) -> Gate:
+    return make_gate()
+
+
+@pytest.fixture(params=["asgi", "wsgi"])
+def adapter(request: pytest.FixtureRequest) -> str:
+    """Run the test once through the ASGI adapter (Starlette) and once through WSGI (Flask)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def client(adapter: str, gate: Gate) -> RawClient:
+    """A raw client for ``gate`` wrapping the real Starlette or Flask app."""
+    return wrap(gate, adapter)
+
+
+def wrap(gate: Gate, adapter: str) -> RawClient:
+    if adapter == "asgi":
+        return ASGIClient(gate.asgi(starlette_app()))
+    return WSGIClient(gate.wsgi(flask_app()))
+
+
+@pytest.fixture
+def bearer(gate: Gate) -> Callable[..., list[tuple[str, str]]]:
+    """``bearer("user", 1, extras=...)`` -> an Authorization header list with a fresh token."""
+
+    def make(table: str = "user", id: Any = 1, **kwargs: Any) -> list[tuple[str, str]]:
+        return [("Authorization", f"Bearer {gate.issue(table, id, **kwargs)}")]
+
+    return make
+
+
+@pytest.fixture
+def anyio_backend() -> Iterator[str]:
+    yield "asyncio"
