@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from ._core import Allow, Lookup, RequestView, errors
-from ._http import ErrorRenderer, GateError, Response
+from ._handlers import BODY_TOO_LARGE, HandlerRequest
+from ._http import GateError, Response
 from ._types import ASGIApp, Receive, Scope, Send
+from ._user import AuthUser
 
 if TYPE_CHECKING:
     from ._core import Policy
+    from ._gate import Gate
 
 __all__ = ["GateASGIMiddleware", "route_path"]
 
@@ -40,16 +42,56 @@ def collect_headers(raw: Iterable[tuple[bytes, bytes]], wanted: frozenset[bytes]
     return found
 
 
+def _raw_headers(resp: Response) -> list[tuple[bytes, bytes]]:
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers]
+
+
+async def send_response(send: Send, resp: Response) -> None:
+    """Send a complete :class:`Response`."""
+    await send({"type": "http.response.start", "status": resp.status,
+                "headers": _raw_headers(resp)})
+    await send({"type": "http.response.body", "body": resp.body})
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
+    """The request body, or None once it is over ``limit`` bytes (read no further)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and (not value.isdigit() or int(value) > limit):
+            return None  # refused before reading a byte
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    """The app behind a standalone auth-endpoint app: everything else is 404."""
+    if scope["type"] == "http":
+        await send_response(send, Response(404, (("content-type", "text/plain"),), b"Not Found"))
+    elif scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1000})
+
+
 class GateASGIMiddleware:
     """Wraps an ASGI 3 app: HTTP and WebSocket requests pass the gate; lifespan passes through."""
 
-    def __init__(self, app: ASGIApp, policy: Policy, *, on_error: ErrorRenderer,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, app: ASGIApp, gate: Gate, *, policy: Policy | None = None) -> None:
         self.app = app
-        self.policy = policy
-        self.on_error = on_error
-        self.clock = clock
-        self._wanted = frozenset(n.encode("latin-1") for n in policy.wanted_headers)
+        self.gate = gate
+        self.policy: Policy = policy if policy is not None else gate.policy
+        self.on_error = gate.on_error
+        self.clock: Callable[[], float] = gate.clock
+        self._wanted = frozenset(n.encode("latin-1") for n in self.policy.wanted_headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -73,14 +115,35 @@ class GateASGIMiddleware:
         assert isinstance(decision, Allow)
         scope["user"] = decision.user
         scope["auth"] = decision.auth
+        if decision.endpoint is not None and scope["type"] == "http":
+            await self._serve(decision, scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, resp: Response) -> None:
-        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers]
-        if scope["type"] == "http":
-            await send({"type": "http.response.start", "status": resp.status, "headers": headers})
-            await send({"type": "http.response.body", "body": resp.body})
+    async def _serve(self, decision: Allow, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one of the gate's own auth endpoints."""
+        assert decision.endpoint is not None
+        table, endpoint = decision.endpoint
+        body = await read_body(scope, receive, self.gate.max_body_bytes)
+        if body is None:
+            await self._refuse(scope, receive, send, self.on_error(BODY_TOO_LARGE))
             return
+        client = scope.get("client")
+        request = HandlerRequest(scope["method"].upper(), body, client[0] if client else None,
+                                 decision.user if isinstance(decision.user, AuthUser) else None,
+                                 decision.auth)
+        try:
+            response = await self.gate.auth_service(table).ahandle(endpoint, request)
+        except Exception:
+            logger.exception("auth endpoint %s/%s failed", table, endpoint)
+            response = self.on_error(errors.UNAVAILABLE)
+        await send_response(send, response)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, resp: Response) -> None:
+        if scope["type"] == "http":
+            await send_response(send, resp)
+            return
+        headers = _raw_headers(resp)
         # A refused WebSocket is never accepted: close it during the handshake, or answer it
         # with the real HTTP status when the server offers the http.response extension.
         message = await receive()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +73,8 @@ class Allow:
 
     user: AuthUser | AnonymousUser
     auth: AuthInfo
+    endpoint: tuple[str, str] | None = None
+    """``(table, endpoint)`` when the gate itself answers (``("user", "login")``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +103,7 @@ def default_scopes(extras: Mapping[str, Any]) -> Iterable[str]:
         yield from (s for s in scopes if isinstance(s, str))
 
 
-class errors:  # noqa: N801 - a namespace of the gate's refusals
+class errors:
     """The refusals of §Errors, built once."""
 
     MISSING = GateError(401, "ERROR_CODE_UNAUTHORIZED", "Unauthorized - Authentication Required",
@@ -152,12 +155,12 @@ class Policy:
             return errors.BAD_PATH
         rule = self.rules.match(view.method, segments)
         if rule.mode == "public":
-            return ALLOW_ANONYMOUS  # token headers are not even read
+            return _anonymous(rule)  # token headers are not even read
         token = self._token(h)
         if isinstance(token, GateError):
             return token
         if token is None:
-            return ALLOW_ANONYMOUS if rule.mode == "optional" else errors.MISSING
+            return _anonymous(rule) if rule.mode == "optional" else errors.MISSING
         try:
             claims = self.codec.decode(token, now=now)
         except ExpiredTokenError as exc:
@@ -186,7 +189,9 @@ class Policy:
         if only:
             return None  # Authorization belongs to the app: not read, not validated
         auth = h.get(self._auth, _EMPTY_HEADERS)
-        if len(auth) > 1 or (auth and "," in auth[0]):
+        # Count credentials, not commas: one "Digest a=1, b=2" line is another scheme's, not ours.
+        if len(auth) > 1 or (auth and "," in auth[0]
+                             and sum(map(_starts_credentials, auth[0].split(","))) > 1):
             return errors.duplicate(self._auth)
         return _parse(auth[0], bare=False) if auth else None
 
@@ -197,8 +202,7 @@ class Policy:
             logger.info("token refused: %s %s no longer exists", lookup.table.name, claims.sub)
             return errors.INVALID
         changed = record.get(PASSWORD_CHANGED_AT)
-        if isinstance(changed, int | float) and math.isfinite(changed) and \
-                claims.iat < math.floor(changed):
+        if isinstance(changed, int | float) and math.isfinite(changed) and claims.iat < changed:
             # Changing the password revokes every access token minted before it.
             logger.info("token refused: issued before the password change of %s", claims.sub)
             return errors.INVALID
@@ -207,8 +211,26 @@ class Policy:
         if when is not None and not _holds(when, user):
             return errors.DENIED
         scopes = ("authenticated", *self.scopes(claims.extras))
+        endpoint = None if lookup.rule.endpoint is None else (lookup.table.name,
+                                                              lookup.rule.endpoint)
         return Allow(user, AuthInfo(scopes, lookup.table.name, claims, claims.extras,
-                                    lookup.token))
+                                    lookup.token), endpoint)
+
+
+def _anonymous(rule: CompiledRule) -> Allow:
+    if rule.endpoint is None:
+        return ALLOW_ANONYMOUS
+    return Allow(ANONYMOUS, ANONYMOUS_AUTH, (rule.table, rule.endpoint))
+
+
+# RFC 9110 §11.4: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]. A comma-joined
+# piece that starts credentials is a scheme (or a bare token) optionally followed by more; a
+# piece that continues them is an auth-param ("realm=..."), which has "=" right after its name.
+_CREDENTIALS = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:[ \t]+[^=\s].*)?", re.DOTALL)
+
+
+def _starts_credentials(piece: str) -> bool:
+    return _CREDENTIALS.fullmatch(piece.strip()) is not None
 
 
 def _parse(value: str, *, bare: bool) -> str | None:

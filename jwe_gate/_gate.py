@@ -6,13 +6,19 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import _asgi, _wsgi
 from ._asgi import GateASGIMiddleware
 from ._core import HeaderNames, Policy, ScopesFn, default_scopes
+from ._handlers import ENDPOINTS, AuthService, Throttle
 from ._http import ErrorRenderer, render_error
+from ._passwords import Hasher, PasswordPolicy
 from ._rules import Mode, Rule, RuleSet
-from ._tables import Table
+from ._stores import RefreshStore, ThrottleStore
+from ._stores.memory import MemoryRefreshStore, MemoryThrottleStore
+from ._tables import Table, millis
 from ._tokens import DEFAULT_ALGORITHMS, Claims, KeyRing, TokenCodec
 from ._types import ASGIApp
 from ._wsgi import GateWSGIMiddleware
@@ -21,7 +27,21 @@ from .exceptions import ConfigurationError
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
-__all__ = ["Gate"]
+__all__ = ["AuthRoutes", "Gate"]
+
+
+@dataclass(frozen=True, slots=True)
+class AuthRoutes:
+    """Which auth endpoints the gate serves for ``table`` under a prefix (all by default)."""
+
+    table: str
+    endpoints: frozenset[str] = frozenset(ENDPOINTS)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.endpoints) - set(ENDPOINTS)
+        if unknown or not self.endpoints:
+            raise ConfigurationError(f"unknown auth endpoints {sorted(unknown)}; "
+                                     f"choose from {sorted(ENDPOINTS)}")
 
 
 class Gate:
@@ -45,6 +65,18 @@ class Gate:
         token_cache_size: how many verified tokens to remember (skips repeated decryption;
             expiry and the record are still checked every time). 0 turns it off.
         clock: the time source, seconds since the epoch.
+        auth_routes: ``{"/auth": "user", "/admin/auth": AuthRoutes("admin", ...)}``: the gate
+            serves the auth endpoints (signup, login, refresh public; me, password required;
+            logout with a token or a refresh token) under each prefix.
+        hasher: the argon2id :class:`Hasher` (production profile, bounded pool by default).
+        password_policy: what a new password must satisfy.
+        refresh_store, throttle_store: shared state; in process memory by default -- use the
+            SQLite/SQLAlchemy/Redis stores when several workers serve one app.
+        refresh_grace: seconds during which a just-spent refresh token may be presented again
+            (two tabs refreshing at once) and gets the same child; 0 turns it off.
+        throttle: login throttling limits.
+        extras: ``{table: fn(record) -> extras}``: extras minted into tokens by the handlers.
+        max_body_bytes: larger auth-endpoint bodies are a 413.
     """
 
     def __init__(
@@ -65,6 +97,15 @@ class Gate:
         on_error: ErrorRenderer = render_error,
         token_cache_size: int = 4096,
         clock: Callable[[], float] = time.time,
+        auth_routes: Mapping[str, str | AuthRoutes] | None = None,
+        hasher: Hasher | None = None,
+        password_policy: PasswordPolicy = PasswordPolicy(),  # noqa: B008 - frozen
+        refresh_store: RefreshStore | None = None,
+        throttle_store: ThrottleStore | None = None,
+        refresh_grace: float = 10.0,
+        throttle: Throttle = Throttle(),  # noqa: B008 - frozen
+        extras: Mapping[str, Callable[[Mapping[str, Any]], Mapping[str, Any]]] | None = None,
+        max_body_bytes: int = 64 * 1024,
     ) -> None:
         if not isinstance(keys, KeyRing):
             raise ConfigurationError("keys must be a KeyRing")
@@ -81,12 +122,60 @@ class Gate:
         self.codec = TokenCodec(keys, algorithms=algorithms, issuer=issuer, audience=audience,
                                 leeway=leeway, max_token_bytes=max_token_bytes,
                                 compress=compress, cache_size=token_cache_size)
-        first = tables[0].name
-        ruleset = RuleSet(rules, Rule("/**", default), by_name, first)
-        self.policy = Policy(codec=self.codec, rules=ruleset, tables=by_name, headers=headers,
-                             scopes=scopes)
+        self.headers = headers
+        self.scopes = scopes
         self.on_error = on_error
         self.clock = clock
+        self.routes = {prefix: AuthRoutes(r) if isinstance(r, str) else r
+                       for prefix, r in (auth_routes or {}).items()}
+        endpoint_rules: list[tuple[Rule, str]] = []
+        for prefix, routes in self.routes.items():
+            if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
+                raise ConfigurationError(f"auth route prefix {prefix!r}: use '/auth' form")
+            endpoint_rules += _endpoint_rules(prefix, routes)
+        self._first = tables[0].name
+        self.policy = self._policy(RuleSet(rules, Rule("/**", default), by_name, self._first,
+                                           endpoint_rules))
+        if refresh_grace < 0 or max_body_bytes < 1:
+            raise ConfigurationError("refresh_grace must be >= 0 and max_body_bytes >= 1")
+        unknown = set(extras or {}) - set(by_name)
+        if unknown:
+            raise ConfigurationError(f"extras names unknown tables {sorted(unknown)}")
+        self.max_body_bytes = max_body_bytes
+        self._hasher = hasher
+        self._password_policy = password_policy
+        self._refresh_store = refresh_store or MemoryRefreshStore()
+        self._throttle_store = throttle_store or MemoryThrottleStore()
+        self._refresh_grace = float(refresh_grace)
+        self._throttle = throttle
+        self._extras = dict(extras or {})
+        self._services: dict[str, AuthService] = {}
+
+    def _policy(self, rules: RuleSet) -> Policy:
+        return Policy(codec=self.codec, rules=rules, tables=self.tables, headers=self.headers,
+                      scopes=self.scopes)
+
+    @property
+    def hasher(self) -> Hasher:
+        """The password hasher, created on first use (its pool costs nothing until then)."""
+        if self._hasher is None:
+            self._hasher = Hasher()
+        return self._hasher
+
+    @property
+    def refresh_store(self) -> RefreshStore:
+        return self._refresh_store
+
+    def auth_service(self, table: str) -> AuthService:
+        """The framework-agnostic auth endpoints of ``table`` (``handle``/``ahandle``)."""
+        service = self._services.get(table)
+        if service is None:
+            service = self._services[table] = AuthService(
+                self, self.table(table), hasher=self.hasher, policy=self._password_policy,
+                refresh_store=self._refresh_store, throttle_store=self._throttle_store,
+                throttle=self._throttle, refresh_grace=self._refresh_grace,
+                render=self.on_error, extras=self._extras.get(table))
+        return service
 
     @property
     def keys(self) -> KeyRing:
@@ -100,21 +189,27 @@ class Gate:
             raise ConfigurationError(f"unknown table {name!r}") from None
 
     def issue(self, table: str, id: Any, *, extras: Mapping[str, Any] | None = None,
-              ttl: float | None = None, now: float | None = None) -> str:
+              ttl: float | None = None, now: float | None = None,
+              session: str | None = None) -> str:
         """Mint an access token for record ``id`` of ``table`` (Xano's Create Authentication
-        Token). ``ttl`` defaults to the table's ``access_ttl``."""
+        Token). ``ttl`` defaults to the table's ``access_ttl``; ``session`` is the refresh
+        family the handlers mint it for (the ``sid`` claim, so logout can end that session)."""
         t = self.table(table)
         lifetime = t.access_ttl if ttl is None else ttl
         if lifetime <= 0:
             raise ConfigurationError("ttl must be positive")
         if extras is not None and not isinstance(extras, Mapping):
             raise ConfigurationError("extras must be a mapping")
-        issued = int(self.clock() if now is None else now)
+        issued = self.clock() if now is None else now
         claims: dict[str, Any] = {
-            "sub": str(id), "tbl": t.name, "iat": issued, "nbf": issued,
-            "exp": issued + int(lifetime), "jti": secrets.token_urlsafe(16),
+            # iat keeps milliseconds so a password change revokes tokens minted in the same
+            # second before it (RFC 7519 NumericDate allows fractions).
+            "sub": str(id), "tbl": t.name, "iat": millis(issued), "nbf": int(issued),
+            "exp": int(issued + lifetime), "jti": secrets.token_urlsafe(16),
             "extras": dict(extras or {}),
         }
+        if session is not None:
+            claims["sid"] = session
         if self.codec.issuer is not None:
             claims["iss"] = self.codec.issuer
         if self.codec.audience is not None:
@@ -131,8 +226,29 @@ class Gate:
 
     def asgi(self, app: ASGIApp) -> GateASGIMiddleware:
         """Wrap an ASGI 3 app (Starlette, FastAPI, ...)."""
-        return GateASGIMiddleware(app, self.policy, on_error=self.on_error, clock=self.clock)
+        return GateASGIMiddleware(app, self)
 
     def wsgi(self, app: WSGIApplication) -> GateWSGIMiddleware:
         """Wrap a WSGI app (Flask, Django, ...)."""
-        return GateWSGIMiddleware(app, self.policy, on_error=self.on_error, clock=self.clock)
+        return GateWSGIMiddleware(app, self)
+
+    def _standalone(self, routes: str | AuthRoutes) -> Policy:
+        routes = AuthRoutes(routes) if isinstance(routes, str) else routes
+        self.table(routes.table)
+        # Only the endpoints live here; any other path is the 404 app's, so public.
+        return self._policy(RuleSet((), Rule("/**", "public"), self.tables, self._first,
+                                    _endpoint_rules("", routes)))
+
+    def auth_asgi(self, routes: str | AuthRoutes) -> GateASGIMiddleware:
+        """The auth endpoints of a table as an ASGI app to mount yourself
+        (``Mount("/auth", app=gate.auth_asgi("user"))``)."""
+        return GateASGIMiddleware(_asgi.not_found, self, policy=self._standalone(routes))
+
+    def auth_wsgi(self, routes: str | AuthRoutes) -> GateWSGIMiddleware:
+        """The auth endpoints of a table as a WSGI app to mount yourself."""
+        return GateWSGIMiddleware(_wsgi.not_found, self, policy=self._standalone(routes))
+
+
+def _endpoint_rules(prefix: str, routes: AuthRoutes) -> list[tuple[Rule, str]]:
+    return [(Rule(f"{prefix}/{name}", ENDPOINTS[name][1], table=routes.table), name)  # type: ignore[arg-type]
+            for name in sorted(routes.endpoints)]

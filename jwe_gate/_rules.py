@@ -124,6 +124,8 @@ class CompiledRule:
     table: str
     pattern: _Pattern
     methods: frozenset[str] | None
+    endpoint: str | None = None
+    """The auth endpoint the gate itself serves here (``login``, ``me``, ...), if any."""
 
     @property
     def mode(self) -> Mode:
@@ -136,12 +138,15 @@ class RuleSet:
     __slots__ = ("default", "rules")
 
     def __init__(self, rules: Iterable[Rule], default: Rule, tables: Collection[str],
-                 first_table: str) -> None:
-        self.rules = tuple(self._compile(r, tables, first_table) for r in rules)
+                 first_table: str, endpoints: Iterable[tuple[Rule, str]] = ()) -> None:
+        # The gate's own endpoints come first: no user rule can shadow /auth/login.
+        served = tuple(self._compile(r, tables, first_table, e) for r, e in endpoints)
+        self.rules = served + tuple(self._compile(r, tables, first_table) for r in rules)
         self.default = self._compile(default, tables, first_table)
 
     @staticmethod
-    def _compile(rule: Rule, tables: Collection[str], first_table: str) -> CompiledRule:
+    def _compile(rule: Rule, tables: Collection[str], first_table: str,
+                 endpoint: str | None = None) -> CompiledRule:
         if not isinstance(rule, Rule):
             raise ConfigurationError(f"rules must be Rule objects, not {type(rule).__name__}")
         table = rule.table or first_table
@@ -152,7 +157,7 @@ class RuleSet:
             methods = frozenset(m.upper() for m in rule.methods)
             if "GET" in methods:
                 methods |= {"HEAD"}  # routers answer HEAD with the GET handler
-        return CompiledRule(rule, table, _compile_pattern(rule.pattern), methods)
+        return CompiledRule(rule, table, _compile_pattern(rule.pattern), methods, endpoint)
 
     def match(self, method: str, segments: tuple[str, ...]) -> CompiledRule:
         """The first rule covering ``method`` and the path, else the default."""

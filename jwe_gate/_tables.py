@@ -21,6 +21,7 @@ Records are returned as new dicts: callers may change them freely.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection, Mapping
 from typing import Any, Protocol, runtime_checkable
@@ -30,10 +31,16 @@ from asgiref.sync import async_to_sync, sync_to_async
 from ._types import Record
 from .exceptions import ConfigurationError
 
-__all__ = ["PASSWORD_CHANGED_AT", "AsyncBackend", "Backend", "Table"]
+__all__ = ["PASSWORD_CHANGED_AT", "AsyncBackend", "Backend", "Table", "millis"]
 
 PASSWORD_CHANGED_AT = "password_changed_at"
 """Record field holding the time (epoch seconds) of the last password change; always hidden."""
+
+def millis(t: float) -> float:
+    """``t`` truncated to milliseconds: how ``iat`` and :data:`PASSWORD_CHANGED_AT` are kept, so
+    the two compare exactly."""
+    return math.floor(t * 1000) / 1000
+
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
@@ -91,13 +98,17 @@ class Table:
         access_ttl: float = 15 * 60,
         refresh_ttl: float = 30 * 24 * 3600,
     ) -> None:
+        if isinstance(hidden, str):  # hidden="notes" would hide the fields n, o, t, e, s
+            raise ConfigurationError("hidden must be a collection of field names, e.g. ['notes']")
+        if "id" in (password_field, *hidden):  # user.identity (the token's sub) is the id
+            raise ConfigurationError("the id field cannot be hidden")
         for label, value in (("name", name), ("login_field", login_field),
                              ("password_field", password_field), *(("hidden", h) for h in hidden)):
             # Names reach SQL backends as identifiers: keep them to a safe alphabet.
             if not isinstance(value, str) or not _NAME.fullmatch(value):
                 raise ConfigurationError(f"table {label} {value!r} is not a valid identifier")
-        if access_ttl <= 0 or refresh_ttl <= 0:
-            raise ConfigurationError("token lifetimes must be positive")
+        if not (0 < access_ttl < math.inf and 0 < refresh_ttl < math.inf):  # NaN fails too
+            raise ConfigurationError("token lifetimes must be positive and finite")
         if isinstance(backend, AsyncBackend):
             self.aio: AsyncBackend = backend
             self.sync: Backend = _AsyncToSync(backend)

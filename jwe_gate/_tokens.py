@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import math
 import os
@@ -49,6 +51,7 @@ _ENC_KEY_BITS = {"A128CBC-HS256": 256, "A192CBC-HS384": 384, "A256CBC-HS512": 51
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"
                       r"\.[A-Za-z0-9_-]+")
 _REGISTERED_NUMERIC = ("exp", "iat", "nbf")
+_JWE_OPS = frozenset({"encrypt", "decrypt", "wrapKey", "unwrapKey"})
 
 
 def _is_number(value: object) -> bool:
@@ -93,6 +96,11 @@ class KeyRing:
                 # A short symmetric key can be brute-forced; 128 bits is the floor of every
                 # JWE symmetric algorithm.
                 raise ConfigurationError(f"key {kid!r} is shorter than 128 bits")
+            ops = key.get("key_ops")
+            if key.get("use", "enc") != "enc" or (ops is not None and not set(ops) & _JWE_OPS):
+                # A signing key ("use": "sig") passes here but makes jwcrypto raise on every
+                # issue/verify, per request: refuse it once, at construction.
+                raise ConfigurationError(f"key {kid!r} is not an encryption key (use/key_ops)")
             by_kid[kid] = key
         self._keys = tuple(keys)
         self._by_kid = by_kid
@@ -126,7 +134,7 @@ class KeyRing:
         """Load a JWK Set from a JSON file."""
         try:
             text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
+        except (OSError, UnicodeDecodeError) as exc:  # a binary file is unreadable too
             raise ConfigurationError(f"cannot read key file {os.fspath(path)!r}: {exc}") from exc
         return cls.from_json(text)
 
@@ -148,6 +156,13 @@ class KeyRing:
         """The ring as a JWK Set JSON string, private material included (keep it secret)."""
         return json.dumps({"keys": [k.export(private_key=True, as_dict=True) for k in self._keys]},
                           indent=2)
+
+    def derive_secret(self, label: bytes) -> bytes:
+        """A 256-bit secret for ``label``, derived from the encryption key (the same on every
+        process sharing the ring)."""
+        material = json.dumps(self.encryption_key.export(private_key=True, as_dict=True),
+                              sort_keys=True).encode()
+        return hmac.new(material, label, hashlib.sha256).digest()
 
     @property
     def kids(self) -> tuple[str, ...]:
@@ -297,7 +312,8 @@ class TokenCodec:
         alg, enc = header.get("alg"), header.get("enc")
         # The allow-list is checked here, before any key is touched (no key work for a forged
         # alg), and jwcrypto is given the same list as a second lock.
-        if alg not in self.kw_algs or enc not in self.enc_algs:
+        if not (isinstance(alg, str) and isinstance(enc, str)  # a list alg is unhashable:
+                and alg in self.kw_algs and enc in self.enc_algs):  # TypeError, a 500
             raise TokenError(f"algorithm not allowed: alg={alg!r} enc={enc!r}")
         if "zip" in header and not (self.compress and header["zip"] == "DEF"):
             # Compression before encryption is discouraged (RFC 8725 §3.6): only when opted in.
@@ -326,7 +342,7 @@ class TokenCodec:
             raise TokenError("non-canonical base64url")
         try:
             header = json.loads(base64url_decode(segments[0]))
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # "[[[[..." nests past the recursion limit
             raise TokenError("protected header is not JSON") from exc
         if not isinstance(header, dict):
             raise TokenError("protected header is not a JSON object")
@@ -335,7 +351,7 @@ class TokenCodec:
     def _claims(self, payload: bytes) -> Claims:
         try:
             data = json.loads(payload)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # "[[[[..." nests past the recursion limit
             raise TokenError("plaintext is not JSON") from exc
         if not isinstance(data, dict):
             raise TokenError("claims are not a JSON object")

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from ._core import Allow, Lookup, RequestView, errors
-from ._http import ErrorRenderer, GateError, Response
+from ._handlers import BODY_TOO_LARGE, HandlerRequest
+from ._http import GateError, Response
+from ._user import AuthUser
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
     from ._core import Policy
+    from ._gate import Gate
 
 __all__ = ["GateWSGIMiddleware", "start"]
 
@@ -30,15 +32,15 @@ def start(resp: Response, start_response: StartResponse) -> Iterable[bytes]:
 class GateWSGIMiddleware:
     """Wraps a WSGI app; the app finds ``environ["jwe_gate.user"]`` and ``["jwe_gate.auth"]``."""
 
-    def __init__(self, app: WSGIApplication, policy: Policy, *, on_error: ErrorRenderer,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, app: WSGIApplication, gate: Gate, *, policy: Policy | None = None) -> None:
         self.app = app
-        self.policy = policy
-        self.on_error = on_error
-        self.clock = clock
+        self.gate = gate
+        self.policy: Policy = policy if policy is not None else gate.policy
+        self.on_error = gate.on_error
+        self.clock: Callable[[], float] = gate.clock
         # Header name -> CGI environ key, computed once.
         self._keys = tuple((n, "HTTP_" + n.upper().replace("-", "_"))
-                           for n in policy.wanted_headers)
+                           for n in self.policy.wanted_headers)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse
                  ) -> Iterable[bytes]:
@@ -60,4 +62,42 @@ class GateWSGIMiddleware:
         assert isinstance(decision, Allow)
         environ["jwe_gate.user"] = decision.user
         environ["jwe_gate.auth"] = decision.auth
+        if decision.endpoint is not None:
+            return start(self._serve(decision, environ), start_response)
         return self.app(environ, start_response)
+
+    def _serve(self, decision: Allow, environ: WSGIEnvironment) -> Response:
+        """Answer one of the gate's own auth endpoints."""
+        assert decision.endpoint is not None
+        table, endpoint = decision.endpoint
+        body = read_body(environ, self.gate.max_body_bytes)
+        if body is None:
+            return self.on_error(BODY_TOO_LARGE)
+        request = HandlerRequest(environ.get("REQUEST_METHOD", "GET").upper(), body,
+                                 environ.get("REMOTE_ADDR"),
+                                 decision.user if isinstance(decision.user, AuthUser) else None,
+                                 decision.auth)
+        try:
+            return self.gate.auth_service(table).handle(endpoint, request)
+        except Exception:
+            logger.exception("auth endpoint %s/%s failed", table, endpoint)
+            return self.on_error(errors.UNAVAILABLE)
+
+
+def read_body(environ: WSGIEnvironment, limit: int) -> bytes | None:
+    """The request body, or None when it is over ``limit`` bytes (read no further)."""
+    stream = environ["wsgi.input"]
+    length = environ.get("CONTENT_LENGTH", "")
+    if length:
+        if not length.isdigit() or int(length) > limit:
+            return None
+        return bytes(stream.read(int(length)))
+    if environ.get("wsgi.input_terminated"):  # chunked: the server marks the end of input
+        body = bytes(stream.read(limit + 1))
+        return None if len(body) > limit else body
+    return b""
+
+
+def not_found(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """The app behind a standalone auth-endpoint app: everything else is 404."""
+    return start(Response(404, (("content-type", "text/plain"),), b"Not Found"), start_response)

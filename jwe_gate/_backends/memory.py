@@ -49,6 +49,8 @@ class MemoryBackend:
             value = fields.get(unique)
             if any(r.get(unique) == value for r in self._records.values()):
                 raise DuplicateRecordError(f"{unique} already in use")
+            while str(self._next_id) in self._records:  # a seeded "3" must not be overwritten
+                self._next_id += 1
             record: Record = {**dict(fields), "id": self._next_id,
                               "created_at": int(time.time() * 1000)}
             self._records[str(self._next_id)] = record
@@ -60,7 +62,8 @@ class MemoryBackend:
             record = self._records.get(id)
             if record is None:
                 return None
-            record.update(dict(changes))
+            # id and created_at are the backend's, as in SQLiteBackend: never overwritten.
+            record.update({k: v for k, v in changes.items() if k not in ("id", "created_at")})
             return dict(record)
 
     def __len__(self) -> int:

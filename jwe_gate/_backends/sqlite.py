@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -53,6 +54,7 @@ class SQLiteBackend:
     def _table(self, table: str) -> sqlite3.Connection:
         conn = self._conn()
         if table not in self._ready:
+            _check_names(table)
             with self._lock:
                 conn.execute(
                     f'CREATE TABLE IF NOT EXISTS "{table}" (id INTEGER PRIMARY KEY AUTOINCREMENT,'
@@ -63,6 +65,7 @@ class SQLiteBackend:
 
     def _index(self, conn: sqlite3.Connection, table: str, field: str) -> None:
         if (table, field) not in self._indexed:
+            _check_names(field)
             with self._lock:
                 conn.execute(
                     f'CREATE UNIQUE INDEX IF NOT EXISTS "{table}__{field}" '
@@ -80,11 +83,11 @@ class SQLiteBackend:
         return record
 
     def get(self, table: str, id: str) -> Record | None:
-        # Only decimal ids name a row; anything else ("1.0", " 1") is no record.
-        if not id.isdecimal() or not id.isascii() or len(id) > 19:
+        rowid = _rowid(id)
+        if rowid is None:
             return None
         row = self._table(table).execute(
-            f'SELECT id, created_at, data FROM "{table}" WHERE id = ?', (int(id),)
+            f'SELECT id, created_at, data FROM "{table}" WHERE id = ?', (rowid,)
         ).fetchone()
         return self._record(row)
 
@@ -92,7 +95,8 @@ class SQLiteBackend:
         conn = self._table(table)
         self._index(conn, table, field)
         row = conn.execute(
-            f"SELECT id, created_at, data FROM \"{table}\" WHERE json_extract(data, '$.{field}') = ?",
+            f"SELECT id, created_at, data FROM \"{table}\" "
+            f"WHERE json_extract(data, '$.{field}') = ?",
             (value,),
         ).fetchone()
         return self._record(row)
@@ -115,17 +119,30 @@ class SQLiteBackend:
         return {**data, "id": cur.lastrowid, "created_at": created}
 
     def update(self, table: str, id: str, changes: Mapping[str, Any]) -> Record | None:
-        if not id.isdecimal() or not id.isascii() or len(id) > 19:
+        rowid = _rowid(id)
+        if rowid is None:
             return None
         conn = self._table(table)
         patch = {k: v for k, v in changes.items() if k not in ("id", "created_at")}
-        # json_patch merges in one statement: no read-then-write window between two updates.
-        row = conn.execute(
-            f'UPDATE "{table}" SET data = json_patch(data, ?) WHERE id = ? '
-            "RETURNING id, created_at, data",
-            (json.dumps(patch), int(id)),
-        ).fetchone()
-        return self._record(row)
+        # A shallow merge, as MemoryBackend does: json_patch (RFC 7396) would delete a field set
+        # to None and deep-merge nested objects. BEGIN IMMEDIATE takes the write lock first, so
+        # two updates cannot interleave between the read and the write.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute(
+                f'SELECT id, created_at, data FROM "{table}" WHERE id = ?', (rowid,)
+            ).fetchone()
+            record: Record | None = None
+            if row is not None:
+                data = {**json.loads(row[2]), **patch}
+                conn.execute(f'UPDATE "{table}" SET data = ? WHERE id = ?',
+                             (json.dumps(data), rowid))
+                record = {**data, "id": row[0], "created_at": row[1]}
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return record
 
     def close(self) -> None:
         """Close this thread's connection."""
@@ -133,3 +150,22 @@ class SQLiteBackend:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def _rowid(id: str) -> int | None:
+    """The row id ``id`` names, or None: ids compare as strings, so only the canonical decimal
+    spelling of a 64-bit row id names a row ("01", "1.0", " 1" and "" name none)."""
+    if not (id.isascii() and id.isdecimal()) or len(id) > 19 or (id[0] == "0" and id != "0"):
+        return None
+    rowid = int(id)
+    return rowid if rowid <= 2**63 - 1 else None  # sqlite3 raises OverflowError past int64
+
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+def _check_names(*names: str) -> None:
+    # Names are spliced into SQL as identifiers: only a plain identifier may pass.
+    for name in names:
+        if not _IDENT.fullmatch(name):
+            raise BackendError(f"invalid table or field name {name!r}")

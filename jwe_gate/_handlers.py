@@ -1,0 +1,469 @@
+"""The auth endpoints: signup, login, me, refresh, logout, password.
+
+Each endpoint is written once, as a generator that *yields* the I/O it needs (a table read, a
+hash, a store update) as an :class:`Effect` and receives the result -- the pattern of httpx's
+``auth_flow``. Two ~15-line drivers run a flow: :func:`run_sync` for WSGI and the command line,
+:func:`run_async` for ASGI. No flow knows which one runs it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import sync_to_async
+
+from ._http import GateError, Response, json_response
+from ._passwords import Hasher, HasherBusyError, PasswordPolicy
+from ._stores import Outcome, RefreshStore, Rotation, Session, ThrottleStore
+from ._tables import PASSWORD_CHANGED_AT, Table, millis
+from ._user import AuthInfo, AuthUser
+from .exceptions import ConfigurationError, DuplicateRecordError
+
+if TYPE_CHECKING:
+    from ._gate import Gate
+
+__all__ = [
+    "ENDPOINTS",
+    "AuthService",
+    "Effect",
+    "HandlerRequest",
+    "Throttle",
+    "run_async",
+    "run_sync",
+]
+
+logger = logging.getLogger("jwe_gate")
+
+ENDPOINTS: Mapping[str, tuple[str, str]] = {
+    # name: (HTTP method, gate mode). Logout is "optional" so a client whose access token has
+    # expired can still log out with its refresh token alone.
+    "signup": ("POST", "public"),
+    "login": ("POST", "public"),
+    "refresh": ("POST", "public"),
+    "me": ("GET", "required"),
+    "logout": ("POST", "optional"),
+    "password": ("POST", "required"),
+}
+
+_REFRESH_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+_NAME_MAX = 200
+_LOGIN_MAX = 254
+_NO_STORE = (("cache-control", "no-store"), ("pragma", "no-cache"))
+
+
+# -- values ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerRequest:
+    """What an endpoint needs of a request."""
+
+    method: str
+    body: bytes
+    client: str | None = None
+    """The client address (for the login throttle)."""
+    user: AuthUser | None = None
+    auth: AuthInfo | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Throttle:
+    """Login throttling. A failure counts against the client address and against the account
+    *from that address*; a third, account-wide counter has a short window so a stranger can hold
+    an owner's account for ``account_window`` seconds at most. A success clears the account's
+    count for that address."""
+
+    max_failures: int = 10
+    window: float = 15 * 60
+    account_max_failures: int = 100
+    account_window: float = 60
+
+    def __post_init__(self) -> None:
+        if min(self.max_failures, self.account_max_failures) < 1 or \
+                min(self.window, self.account_window) <= 0:
+            raise ConfigurationError("throttle limits and windows must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """One piece of I/O a flow asks for: ``fn(*args)``, or ``afn(*args)`` under asyncio."""
+
+    fn: Callable[..., Any]
+    afn: Callable[..., Awaitable[Any]]
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+Flow = Generator[Effect, Any, Response]
+
+
+def run_sync(flow: Flow) -> Response:
+    """Drive a flow with blocking calls."""
+    try:
+        effect = next(flow)
+        while True:
+            try:
+                result = effect.fn(*effect.args, **effect.kwargs)
+            except Exception as exc:
+                effect = flow.throw(exc)
+            else:
+                effect = flow.send(result)
+    except StopIteration as stop:
+        response: Response = stop.value
+        return response
+
+
+async def run_async(flow: Flow) -> Response:
+    """Drive a flow with awaited calls."""
+    try:
+        effect = next(flow)
+        while True:
+            try:
+                result = await effect.afn(*effect.args, **effect.kwargs)
+            except Exception as exc:
+                effect = flow.throw(exc)
+            else:
+                effect = flow.send(result)
+    except StopIteration as stop:
+        response: Response = stop.value
+        return response
+
+
+def _bridge(fn: Callable[..., Any], inline: bool) -> Callable[..., Awaitable[Any]]:
+    """An awaitable twin of a sync store method: inline when cheap, else in a worker thread."""
+    if inline:
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return fn(*args, **kwargs)
+        return call
+    return sync_to_async(fn, thread_sensitive=False)
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+def _input_error(param: str, message: str) -> GateError:
+    return GateError(400, "ERROR_CODE_INPUT_ERROR", message, {"param": param})
+
+
+INVALID_CREDENTIALS = GateError(403, "ERROR_CODE_ACCESS_DENIED", "Invalid Credentials.")
+ACCOUNT_IN_USE = GateError(403, "ERROR_CODE_ACCESS_DENIED", "This account is already in use.")
+REFRESH_INVALID = GateError(401, "ERROR_CODE_UNAUTHORIZED", "Invalid refresh token.")
+NOT_AUTHENTICATED = GateError(401, "ERROR_CODE_UNAUTHORIZED",
+                              "Unauthorized - Authentication Required",
+                              headers=(("www-authenticate", "Bearer"),))
+BODY_TOO_LARGE = GateError(413, "ERROR_CODE_INPUT_ERROR", "Request body too large.",
+                           {"param": "body"})
+
+
+def _busy(retry_after: int) -> GateError:
+    return GateError(429, "ERROR_CODE_TOO_MANY_REQUESTS", "Too many requests.",
+                     headers=(("retry-after", str(max(1, retry_after))),))
+
+
+def _method_not_allowed(method: str) -> GateError:
+    return GateError(405, "ERROR_CODE_BAD_REQUEST", "Method not allowed.",
+                     headers=(("allow", method),))
+
+
+class _Refused(Exception):
+    """Raised inside a flow to answer with ``error`` at once."""
+
+    def __init__(self, error: GateError) -> None:
+        self.error = error
+
+
+# -- the service -------------------------------------------------------------------------
+
+
+class AuthService:
+    """The auth endpoints of one table. Build it through :meth:`Gate.auth_service`."""
+
+    def __init__(self, gate: Gate, table: Table, *, hasher: Hasher, policy: PasswordPolicy,
+                 refresh_store: RefreshStore, throttle_store: ThrottleStore, throttle: Throttle,
+                 refresh_grace: float, render: Callable[[GateError], Response],
+                 extras: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None) -> None:
+        self.gate = gate
+        self.table = table
+        self.hasher = hasher
+        self.policy = policy
+        self.refresh_store = refresh_store
+        self.throttle_store = throttle_store
+        self.throttle = throttle
+        self.grace = refresh_grace
+        self.render = render
+        self.extras = extras
+        self._child_key = gate.keys.derive_secret(b"jwe_gate refresh-token child v1")
+        rs, ts = refresh_store, throttle_store
+        r_inline = getattr(rs, "inline", False) is True
+        t_inline = getattr(ts, "inline", False) is True
+        self._rs = {n: (getattr(rs, n), _bridge(getattr(rs, n), r_inline))
+                    for n in ("add", "rotate", "revoke", "revoke_family", "revoke_subject")}
+        self._ts = {n: (getattr(ts, n), _bridge(getattr(ts, n), t_inline))
+                    for n in ("hit", "peek", "clear")}
+
+    # -- entry points ----------------------------------------------------------------------
+
+    def flow(self, endpoint: str, request: HandlerRequest) -> Flow:
+        """The flow answering ``request`` at ``endpoint`` (one of :data:`ENDPOINTS`)."""
+        return self._guard(endpoint, request)
+
+    def handle(self, endpoint: str, request: HandlerRequest) -> Response:
+        """Answer ``request`` with blocking I/O."""
+        return run_sync(self.flow(endpoint, request))
+
+    async def ahandle(self, endpoint: str, request: HandlerRequest) -> Response:
+        """Answer ``request`` without blocking the event loop."""
+        return await run_async(self.flow(endpoint, request))
+
+    def _guard(self, endpoint: str, request: HandlerRequest) -> Flow:
+        method = ENDPOINTS[endpoint][0]
+        if request.method != method and not (method == "GET" and request.method == "HEAD"):
+            return self.render(_method_not_allowed(method))
+        try:
+            response: Response = yield from getattr(self, "_" + endpoint)(request)
+        except _Refused as refused:
+            return self.render(refused.error)
+        except HasherBusyError:
+            return self.render(_busy(1))
+        return response
+
+    # -- effects ---------------------------------------------------------------------------
+
+    def _store(self, name: str, *args: Any, **kwargs: Any) -> Effect:
+        fn, afn = self._rs[name]
+        return Effect(fn, afn, args, kwargs)
+
+    def _thr(self, name: str, *args: Any, **kwargs: Any) -> Effect:
+        fn, afn = self._ts[name]
+        return Effect(fn, afn, args, kwargs)
+
+    def _now(self) -> float:
+        return self.gate.clock()
+
+    # -- input -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _json(body: bytes) -> dict[str, Any]:
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise _Refused(_input_error("body", "Request body must be a JSON object.")) from None
+        if not isinstance(data, dict):
+            raise _Refused(_input_error("body", "Request body must be a JSON object."))
+        return data
+
+    @staticmethod
+    def _text(data: Mapping[str, Any], name: str, *, max_len: int, required: bool = True) -> str:
+        value = data.get(name)
+        if value is None and not required:
+            return ""
+        if not isinstance(value, str) or (required and not value.strip()):
+            raise _Refused(_input_error(name, f"Missing param: {name}"))
+        if len(value) > max_len or "\x00" in value:
+            # Checked before any hashing: an oversized field costs nothing.
+            raise _Refused(_input_error(name, f"Invalid value for {name}."))
+        return value
+
+    def _login_value(self, data: Mapping[str, Any]) -> str:
+        field = self.table.login_field
+        value = self.table.normalize_login(self._text(data, field, max_len=_LOGIN_MAX))
+        if field == "email" and not _EMAIL.fullmatch(value):
+            raise _Refused(_input_error(field, "Invalid email address."))
+        if not value or any(ord(c) < 0x20 for c in value):
+            raise _Refused(_input_error(field, f"Invalid value for {field}."))
+        return value
+
+    def _secret(self, data: Mapping[str, Any], name: str) -> str:
+        return self._text(data, name, max_len=self.policy.max_length)
+
+    # -- sessions --------------------------------------------------------------------------
+
+    def _token_hash(self, token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def _child(self, parent: str) -> str:
+        # The child is derived from the parent with a keyed hash, so a racing second use of the
+        # parent inside the grace window is answered with the same child, and the store still
+        # holds only hashes.
+        digest = hmac.new(self._child_key, parent.encode(), hashlib.sha256).digest()
+        return _b64(digest)
+
+    def _access(self, record: Mapping[str, Any], family: str) -> str:
+        extras = dict(self.extras(record)) if self.extras else {}
+        return self.gate.issue(self.table.name, record["id"], extras=extras, session=family)
+
+    def _start_session(self, record: Mapping[str, Any]) -> Generator[Effect, Any, Response]:
+        now = self._now()
+        family = secrets.token_urlsafe(16)
+        refresh = secrets.token_urlsafe(32)  # 256 bits of randomness
+        session = Session(family, self.table.name, str(record["id"]))
+        yield self._store("add", self._token_hash(refresh), session,
+                          expires_at=now + self.table.refresh_ttl, now=now)
+        return self._tokens(self._access(record, family), refresh)
+
+    @staticmethod
+    def _tokens(access: str, refresh: str) -> Response:
+        return json_response(200, {"authToken": access, "refreshToken": refresh}, _NO_STORE)
+
+    # -- throttle --------------------------------------------------------------------------
+
+    def _throttle_keys(self, login: str, client: str | None) -> tuple[str, str, str]:
+        addr = client or "-"
+        account = f"{self.table.name}:{login}"
+        return f"addr:{addr}", f"acct:{account}:{addr}", f"acct:{account}"
+
+    def _check_throttle(self, keys: tuple[str, str, str]) -> Generator[Effect, Any, None]:
+        now = self._now()
+        t = self.throttle
+        limits = (t.max_failures, t.max_failures, t.account_max_failures)
+        for key, limit in zip(keys, limits, strict=True):
+            count, reset_at = yield self._thr("peek", key, now=now)
+            if count >= limit:
+                # Refused before any hashing: a locked-out guess costs the server nothing.
+                raise _Refused(_busy(int(reset_at - now) + 1))
+
+    def _count_failure(self, keys: tuple[str, str, str]) -> Generator[Effect, Any, None]:
+        now = self._now()
+        t = self.throttle
+        for key, window in zip(keys, (t.window, t.window, t.account_window), strict=True):
+            yield self._thr("hit", key, window=window, now=now)
+
+    # -- endpoints -------------------------------------------------------------------------
+
+    def _signup(self, request: HandlerRequest) -> Flow:
+        data = self._json(request.body)
+        login = self._login_value(data)
+        password = self._secret(data, "password")
+        name = self._text(data, "name", max_len=_NAME_MAX, required=False)
+        problem = self.policy.problem(password)
+        if problem:
+            raise _Refused(_input_error("password", problem))
+        existing = yield Effect(self.table.find, self.table.afind, (login,))
+        if existing is not None:
+            raise _Refused(ACCOUNT_IN_USE)  # checked first so a taken email costs no hash
+        hashed = yield Effect(self.hasher.hash, self.hasher.ahash, (password,))
+        fields = {"name": name, self.table.login_field: login,
+                  self.table.password_field: hashed}
+        try:
+            record = yield Effect(self.table.create, self.table.acreate, (fields,))
+        except DuplicateRecordError:
+            raise _Refused(ACCOUNT_IN_USE) from None  # lost a race with a concurrent signup
+        return (yield from self._start_session(record))
+
+    def _login(self, request: HandlerRequest) -> Flow:
+        data = self._json(request.body)
+        login = self._login_value(data)
+        password = self._secret(data, "password")
+        keys = self._throttle_keys(login, request.client)
+        yield from self._check_throttle(keys)
+        record = yield Effect(self.table.find, self.table.afind, (login,))
+        stored = record.get(self.table.password_field) if record is not None else None
+        # An unknown login is checked against a dummy hash: the same work, the same answer.
+        ok, rehash = yield Effect(self.hasher.verify, self.hasher.averify, (stored, password))
+        if not ok or record is None:
+            yield from self._count_failure(keys)
+            raise _Refused(INVALID_CREDENTIALS)
+        if rehash:
+            new_hash = yield Effect(self.hasher.hash, self.hasher.ahash, (password,))
+            yield Effect(self.table.update, self.table.aupdate,
+                         (str(record["id"]), {self.table.password_field: new_hash}))
+        yield self._thr("clear", keys[1])
+        return (yield from self._start_session(record))
+
+    def _me(self, request: HandlerRequest) -> Flow:
+        if request.user is None:
+            raise _Refused(NOT_AUTHENTICATED)
+        yield from ()  # a flow is a generator even when it needs no I/O
+        return json_response(200, dict(request.user.record), _NO_STORE)
+
+    def _refresh_token(self, data: Mapping[str, Any]) -> str:
+        token = data.get("refreshToken")
+        if not isinstance(token, str) or not token:
+            raise _Refused(_input_error("refreshToken", "Missing param: refreshToken"))
+        if not _REFRESH_TOKEN.fullmatch(token):
+            raise _Refused(REFRESH_INVALID)
+        return token
+
+    def _refresh(self, request: HandlerRequest) -> Flow:
+        token = self._refresh_token(self._json(request.body))
+        child = self._child(token)
+        now = self._now()
+        rotation: Rotation = yield self._store(
+            "rotate", self._token_hash(token), self._token_hash(child), now=now,
+            expires_at=now + self.table.refresh_ttl, grace=self.grace)
+        if rotation.outcome is Outcome.REUSED:
+            logger.warning("refresh token reused: family %s of %s %s revoked",
+                           rotation.session.family if rotation.session else "?",
+                           self.table.name, rotation.session.subject if rotation.session else "?")
+        if rotation.outcome not in (Outcome.ROTATED, Outcome.GRACE) or rotation.session is None:
+            raise _Refused(REFRESH_INVALID)
+        session = rotation.session
+        if session.table != self.table.name:
+            raise _Refused(REFRESH_INVALID)  # a refresh token never crosses tables
+        record = yield Effect(self.table.get, self.table.aget, (session.subject,))
+        if record is None:
+            yield self._store("revoke_family", session.family)
+            raise _Refused(REFRESH_INVALID)
+        return self._tokens(self._access(record, session.family), child)
+
+    def _logout(self, request: HandlerRequest) -> Flow:
+        family = _session_of(request.auth)
+        if family is None:
+            data = self._json(request.body) if request.body.strip() else {}
+            if "refreshToken" not in data:
+                raise _Refused(NOT_AUTHENTICATED)
+            token = self._refresh_token(data)
+            session = yield self._store("revoke", self._token_hash(token))
+            if session is None or session.table != self.table.name:
+                raise _Refused(REFRESH_INVALID)
+        else:
+            yield self._store("revoke_family", family)
+        return Response(204, _NO_STORE)
+
+    def _password(self, request: HandlerRequest) -> Flow:
+        if request.user is None:
+            raise _Refused(NOT_AUTHENTICATED)
+        data = self._json(request.body)
+        old = self._secret(data, "password")
+        new = self._secret(data, "newPassword")
+        problem = self.policy.problem(new)
+        if problem:
+            raise _Refused(_input_error("newPassword", problem))
+        subject = request.user.identity
+        keys = self._throttle_keys(f"id:{subject}", request.client)
+        yield from self._check_throttle(keys)
+        record = yield Effect(self.table.get, self.table.aget, (subject,))
+        stored = record.get(self.table.password_field) if record is not None else None
+        ok, _ = yield Effect(self.hasher.verify, self.hasher.averify, (stored, old))
+        if not ok or record is None:
+            yield from self._count_failure(keys)
+            raise _Refused(INVALID_CREDENTIALS)
+        hashed = yield Effect(self.hasher.hash, self.hasher.ahash, (new,))
+        record = yield Effect(self.table.update, self.table.aupdate, (subject, {
+            self.table.password_field: hashed, PASSWORD_CHANGED_AT: millis(self._now())}))
+        if record is None:
+            raise _Refused(NOT_AUTHENTICATED)
+        # Every session of the record ends; this client gets a fresh one.
+        yield self._store("revoke_subject", self.table.name, subject)
+        return (yield from self._start_session(record))
+
+
+def _session_of(auth: AuthInfo | None) -> str | None:
+    if auth is None or auth.claims is None:
+        return None
+    sid = auth.claims.raw.get("sid")
+    return sid if isinstance(sid, str) else None
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()

@@ -1,0 +1,154 @@
+"""Passwords: the strength policy and a bounded argon2id hasher.
+
+Hashing is memory-hard on purpose (the default profile takes 64 MiB and tens of milliseconds), so
+it runs on a dedicated pool of ``max_concurrent`` threads -- never on the event loop -- and at
+most ``max_queue`` more wait; past that :class:`HasherBusyError` becomes a 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from argon2 import Parameters, PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from argon2.profiles import RFC_9106_LOW_MEMORY
+
+from .exceptions import ConfigurationError, JWEGateError
+
+__all__ = ["Hasher", "HasherBusyError", "PasswordPolicy"]
+
+T = TypeVar("T")
+
+
+class HasherBusyError(JWEGateError):
+    """Too many hashes are running or waiting; answer 429 and retry later."""
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordPolicy:
+    """What a new password must satisfy. The defaults are Xano's, plus a maximum length."""
+
+    min_length: int = 8
+    max_length: int = 256
+    """In characters: a 10 MB "password" is a 400, not a CPU burn."""
+    require_letter: bool = True
+    require_digit: bool = True
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_length <= self.max_length <= 4096:
+            raise ConfigurationError("need 1 <= min_length <= max_length <= 4096")
+
+    def problem(self, password: str) -> str | None:
+        """Why ``password`` is refused, or None when it is acceptable."""
+        if len(password) < self.min_length:
+            return f"Password must be at least {self.min_length} characters."
+        if len(password) > self.max_length:
+            return f"Password must be at most {self.max_length} characters."
+        if "\x00" in password:
+            return "Password must not contain NUL characters."
+        if self.require_letter and not any(c.isalpha() for c in password):
+            return "Password must contain a letter."
+        if self.require_digit and not any(c.isdigit() for c in password):
+            return "Password must contain a digit."
+        return None
+
+
+class Hasher:
+    """argon2id hashing with bounded concurrency, shared by the sync and async handlers.
+
+    Args:
+        parameters: argon2 parameters (argon2-cffi's ``RFC_9106_LOW_MEMORY`` profile by
+            default; ``argon2.profiles.CHEAPEST`` for tests only).
+        max_concurrent: hashes running at once (memory: each takes ``memory_cost`` KiB).
+        max_queue: hashes allowed to wait beyond those; more is :class:`HasherBusyError`.
+    """
+
+    def __init__(self, parameters: Parameters = RFC_9106_LOW_MEMORY, *,
+                 max_concurrent: int | None = None, max_queue: int = 32) -> None:
+        if parameters.type is not Type.ID:
+            raise ConfigurationError("only argon2id is supported")
+        workers = max_concurrent or min(4, os.cpu_count() or 1)
+        if workers < 1 or max_queue < 0:
+            raise ConfigurationError("max_concurrent must be >= 1 and max_queue >= 0")
+        self.parameters = parameters
+        self._ph = PasswordHasher.from_parameters(parameters)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jwe_gate-hash")
+        self._limit = workers + max_queue
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._dummy: str | None = None
+
+    # -- the work, run in the pool ---------------------------------------------------------
+
+    def _hash(self, password: str) -> str:
+        return self._ph.hash(password)
+
+    def _verify(self, stored: str | None, password: str) -> tuple[bool, bool]:
+        """(matches, needs rehash). A missing or malformed stored hash fails closed, after the
+        same work as a real check, so its timing tells nothing either."""
+        if not isinstance(stored, str) or not stored.startswith("$argon2"):
+            stored = None
+        try:
+            self._ph.verify(stored or self.dummy_hash(), password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False, False
+        if stored is None:
+            return False, False  # the dummy hash can never log anyone in
+        return True, self._ph.check_needs_rehash(stored)
+
+    def dummy_hash(self) -> str:
+        """A hash of a random secret with the current parameters, for timing-equal misses."""
+        if self._dummy is None:
+            self._dummy = self._ph.hash(secrets.token_urlsafe(24))
+        return self._dummy
+
+    # -- admission -------------------------------------------------------------------------
+
+    def _admit(self) -> None:
+        with self._lock:
+            if self._pending >= self._limit:
+                raise HasherBusyError("password hashing queue is full")
+            self._pending += 1
+
+    def _done(self, _: Any = None) -> None:
+        with self._lock:
+            self._pending -= 1
+
+    def _run_sync(self, fn: Any, *args: Any) -> Any:
+        self._admit()
+        future = self._pool.submit(fn, *args)
+        future.add_done_callback(self._done)
+        return future.result()
+
+    async def _run_async(self, fn: Any, *args: Any) -> Any:
+        self._admit()
+        future = self._pool.submit(fn, *args)
+        future.add_done_callback(self._done)
+        return await asyncio.wrap_future(future)
+
+    # -- the twin API ----------------------------------------------------------------------
+
+    def hash(self, password: str) -> str:
+        return str(self._run_sync(self._hash, password))
+
+    async def ahash(self, password: str) -> str:
+        return str(await self._run_async(self._hash, password))
+
+    def verify(self, stored: str | None, password: str) -> tuple[bool, bool]:
+        """Check ``password`` against ``stored`` (None: an unknown user, checked against a dummy
+        hash so it takes the same time). Returns (matches, needs_rehash)."""
+        result: tuple[bool, bool] = self._run_sync(self._verify, stored, password)
+        return result
+
+    async def averify(self, stored: str | None, password: str) -> tuple[bool, bool]:
+        result: tuple[bool, bool] = await self._run_async(self._verify, stored, password)
+        return result
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,162 @@
+"""SQLite refresh and throttle stores: shared by every process that opens the same file.
+
+Each operation is one ``BEGIN IMMEDIATE`` transaction (or one statement), so racing refreshes,
+in one process or many, are serialised by SQLite's write lock.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from . import Outcome, Rotation, Session
+
+__all__ = ["SQLiteRefreshStore", "SQLiteThrottleStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jwe_gate_refresh_family (
+    family TEXT PRIMARY KEY, tbl TEXT NOT NULL, subject TEXT NOT NULL, revoked_at REAL);
+CREATE INDEX IF NOT EXISTS jwe_gate_refresh_family_subject
+    ON jwe_gate_refresh_family (tbl, subject);
+CREATE TABLE IF NOT EXISTS jwe_gate_refresh_token (
+    token_hash TEXT PRIMARY KEY, family TEXT NOT NULL, expires_at REAL NOT NULL,
+    spent_at REAL, child_hash TEXT);
+CREATE INDEX IF NOT EXISTS jwe_gate_refresh_token_family ON jwe_gate_refresh_token (family);
+CREATE TABLE IF NOT EXISTS jwe_gate_throttle (
+    key TEXT PRIMARY KEY, count INTEGER NOT NULL, reset_at REAL NOT NULL);
+"""
+
+
+class _SQLiteStore:
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 10.0) -> None:
+        self.path = os.fspath(path)
+        self._timeout = timeout
+        self._local = threading.local()
+        self._conn().executescript(_SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")  # take the write lock first: no read-then-write race
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+class SQLiteRefreshStore(_SQLiteStore):
+    """Refresh-token hashes in SQLite tables ``jwe_gate_refresh_family`` and ``_token``."""
+
+    inline = False  # writes can wait on another writer's lock: keep them off the event loop
+
+    def add(self, token_hash: str, session: Session, *, expires_at: float, now: float) -> None:
+        with self._tx() as conn:
+            conn.execute("INSERT INTO jwe_gate_refresh_family (family, tbl, subject) "
+                         "VALUES (?, ?, ?)", (session.family, session.table, session.subject))
+            conn.execute("INSERT INTO jwe_gate_refresh_token (token_hash, family, expires_at) "
+                         "VALUES (?, ?, ?)", (token_hash, session.family, expires_at))
+
+    def rotate(self, token_hash: str, child_hash: str, *, now: float, expires_at: float,
+               grace: float) -> Rotation:
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT t.family, t.expires_at, t.spent_at, t.child_hash, f.tbl, f.subject, "
+                "f.revoked_at FROM jwe_gate_refresh_token t JOIN jwe_gate_refresh_family f "
+                "ON f.family = t.family WHERE t.token_hash = ?", (token_hash,)).fetchone()
+            if row is None:
+                return Rotation(Outcome.INVALID)
+            family, expires, spent_at, child, tbl, subject, revoked_at = row
+            if revoked_at is not None or expires <= now:
+                return Rotation(Outcome.INVALID)
+            session = Session(family, tbl, subject)
+            if spent_at is None:
+                conn.execute("UPDATE jwe_gate_refresh_token SET spent_at = ?, child_hash = ? "
+                             "WHERE token_hash = ?", (now, child_hash, token_hash))
+                conn.execute("INSERT INTO jwe_gate_refresh_token (token_hash, family, expires_at)"
+                             " VALUES (?, ?, ?)", (child_hash, family, expires_at))
+                return Rotation(Outcome.ROTATED, session)
+            if grace > 0 and now - spent_at <= grace and child == child_hash:
+                live = conn.execute("SELECT 1 FROM jwe_gate_refresh_token WHERE token_hash = ? "
+                                    "AND spent_at IS NULL", (child_hash,)).fetchone()
+                if live:
+                    return Rotation(Outcome.GRACE, session)
+            # A spent token presented again: the thief or the victim holds a copy (RFC 9700).
+            conn.execute("UPDATE jwe_gate_refresh_family SET revoked_at = ? WHERE family = ?",
+                         (now, family))
+            return Rotation(Outcome.REUSED, session)
+
+    def revoke(self, token_hash: str) -> Session | None:
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT f.family, f.tbl, f.subject FROM jwe_gate_refresh_token t JOIN "
+                "jwe_gate_refresh_family f ON f.family = t.family WHERE t.token_hash = ?",
+                (token_hash,)).fetchone()
+            if row is None:
+                return None
+            conn.execute("UPDATE jwe_gate_refresh_family SET revoked_at = "
+                         "COALESCE(revoked_at, ?) WHERE family = ?", (time.time(), row[0]))
+            return Session(*row)
+
+    def revoke_family(self, family: str) -> None:
+        self._conn().execute("UPDATE jwe_gate_refresh_family SET revoked_at = "
+                             "COALESCE(revoked_at, ?) WHERE family = ?", (time.time(), family))
+
+    def revoke_subject(self, table: str, subject: str, *, keep: str | None = None) -> None:
+        self._conn().execute(
+            "UPDATE jwe_gate_refresh_family SET revoked_at = COALESCE(revoked_at, ?) "
+            "WHERE tbl = ? AND subject = ? AND family IS NOT ?",
+            (time.time(), table, subject, keep))
+
+    def unspent(self, family: str, *, now: float) -> int:
+        row = self._conn().execute(
+            "SELECT COUNT(*) FROM jwe_gate_refresh_token t JOIN jwe_gate_refresh_family f "
+            "ON f.family = t.family WHERE t.family = ? AND t.spent_at IS NULL "
+            "AND t.expires_at > ? AND f.revoked_at IS NULL", (family, now)).fetchone()
+        return int(row[0])
+
+
+class SQLiteThrottleStore(_SQLiteStore):
+    """Login-failure counters in the SQLite table ``jwe_gate_throttle``."""
+
+    inline = False
+
+    def hit(self, key: str, *, window: float, now: float) -> tuple[int, float]:
+        # One upsert: a new or ended window restarts at 1, else the count goes up by one.
+        row = self._conn().execute(
+            "INSERT INTO jwe_gate_throttle (key, count, reset_at) VALUES (?, 1, ?) "
+            "ON CONFLICT (key) DO UPDATE SET "
+            "count = CASE WHEN reset_at <= ? THEN 1 ELSE count + 1 END, "
+            "reset_at = CASE WHEN reset_at <= ? THEN excluded.reset_at ELSE reset_at END "
+            "RETURNING count, reset_at", (key, now + window, now, now)).fetchone()
+        return int(row[0]), float(row[1])
+
+    def peek(self, key: str, *, now: float) -> tuple[int, float]:
+        row = self._conn().execute("SELECT count, reset_at FROM jwe_gate_throttle WHERE key = ?",
+                                   (key,)).fetchone()
+        if row is None or row[1] <= now:
+            return 0, now
+        return int(row[0]), float(row[1])
+
+    def clear(self, key: str) -> None:
+        self._conn().execute("DELETE FROM jwe_gate_throttle WHERE key = ?", (key,))
