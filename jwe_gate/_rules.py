@@ -12,7 +12,7 @@ from .exceptions import ConfigurationError
 if TYPE_CHECKING:
     from ._user import AuthUser
 
-__all__ = ["Condition", "Mode", "Rule", "RuleSet", "path_segments"]
+__all__ = ["Condition", "Mode", "PathSegments", "Rule", "RuleSet", "path_segments"]
 
 Mode = Literal["required", "optional", "public"]
 Condition = Mapping[str, Any] | Callable[["AuthUser"], bool]
@@ -34,7 +34,10 @@ class Rule:
     Args:
         pattern: ``/auth/me`` (exact; a trailing slash is the same path), ``/api/**`` (prefix:
             ``/api`` and everything below it) or ``/orgs/*/billing`` (``*`` is one segment).
-            Matching ignores case, empty segments and ``;params``, like the most lenient router.
+            A path is read twice: literally (as Starlette and Werkzeug route it) and leniently
+            (case folded, empty segments and ``;params`` dropped, as the most lenient router
+            would). When the two readings pick different rules the stricter one applies, and a
+            path for which neither is stricter (say, rules of two tables) is refused.
         mode: ``required`` (a valid token for ``table`` or 401), ``optional`` (no token is
             anonymous; a bad token is 401) or ``public`` (token headers are not read).
         methods: the HTTP methods this rule covers (all when omitted); ``GET`` implies ``HEAD``.
@@ -64,12 +67,28 @@ class Rule:
         _compile_pattern(self.pattern)
 
 
-def path_segments(path: str) -> tuple[str, ...] | None:
-    """The matching form of a request path, or None when the path must be refused.
+class PathSegments(tuple[str, ...]):
+    """The lenient matching form of a path (the tuple itself), with its literal form beside it.
 
-    Lower-cased, ``;params`` stripped from each segment, empty segments dropped. Dot segments
-    (``.``/``..``, also as ``..;x``), control characters and backslashes give None: routers
-    disagree on them, so no rule can be trusted to cover them.
+    ``literal`` is the path split on ``/`` as the router sees it: case kept, ``;params`` kept,
+    empty segments (``//``, a trailing slash) kept; ``()`` for ``/``.
+    """
+
+    literal: tuple[str, ...]
+
+    def __new__(cls, lenient: Iterable[str], literal: tuple[str, ...]) -> PathSegments:
+        self = super().__new__(cls, lenient)
+        self.literal = literal
+        return self
+
+
+def path_segments(path: str) -> PathSegments | None:
+    """The matching forms of a request path, or None when the path must be refused.
+
+    Leniently: lower-cased, ``;params`` stripped from each segment, empty segments dropped; and
+    literally (:attr:`PathSegments.literal`). Dot segments (``.``/``..``, also as ``..;x``),
+    control characters and backslashes give None: routers disagree on them, so no rule can be
+    trusted to cover them.
     """
     if _BAD_PATH_CHARS.search(path):
         return None
@@ -80,7 +99,8 @@ def path_segments(path: str) -> tuple[str, ...] | None:
             return None
         if seg:
             out.append(seg)
-    return tuple(out)
+    literal = () if path == "/" else tuple(path.removeprefix("/").split("/"))
+    return PathSegments(out, literal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +108,12 @@ class _Pattern:
     segments: tuple[str, ...]
     prefix: bool
     wildcard: bool
+    literal: tuple[str, ...] = ()
+    """The segments as written (case kept), for matching a literal path."""
 
-    def matches(self, path: tuple[str, ...]) -> bool:
-        n = len(self.segments)
+    def matches(self, path: tuple[str, ...], *, literal: bool = False) -> bool:
+        want = self.literal if literal else self.segments
+        n = len(want)
         if self.prefix:
             if len(path) < n:
                 return False
@@ -98,22 +121,25 @@ class _Pattern:
         elif len(path) != n:
             return False
         if not self.wildcard:
-            return path == self.segments
-        return all(p == "*" or p == s for p, s in zip(self.segments, path, strict=True))
+            return path == want
+        # '*' is one non-empty segment, like a router's {param}: '/a//b' has no segment there.
+        return all(bool(s) if p == "*" else p == s for p, s in zip(want, path, strict=True))
 
 
 def _compile_pattern(pattern: str) -> _Pattern:
-    parts = [p for p in pattern.lower().split("/") if p]
+    written = [p for p in pattern.split("/") if p]
+    parts = [p.lower() for p in written]
     prefix = bool(parts) and parts[-1] == "**"
     if prefix:
         parts.pop()
+        written.pop()
     for part in parts:
         if part in (".", "..") or "**" in part or (part != "*" and "*" in part) or ";" in part:
             raise ConfigurationError(
                 f"invalid rule pattern {pattern!r}: use whole segments, '*' for one segment "
                 "and a final '/**' for a prefix"
             )
-    return _Pattern(tuple(parts), prefix, "*" in parts)
+    return _Pattern(tuple(parts), prefix, "*" in parts, tuple(written))
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +161,7 @@ class CompiledRule:
 class RuleSet:
     """The compiled rules, in order, plus the default for paths no rule matches."""
 
-    __slots__ = ("default", "rules")
+    __slots__ = ("_refuse", "default", "rules")
 
     def __init__(self, rules: Iterable[Rule], default: Rule, tables: Collection[str],
                  first_table: str, endpoints: Iterable[tuple[Rule, str]] = ()) -> None:
@@ -143,6 +169,11 @@ class RuleSet:
         served = tuple(self._compile(r, tables, first_table, e) for r, e in endpoints)
         self.rules = served + tuple(self._compile(r, tables, first_table) for r in rules)
         self.default = self._compile(default, tables, first_table)
+        # For a path whose two readings pick rules of which neither is stricter: no valid token
+        # passes (401 without one, 403 with one), whatever the table.
+        self._refuse = {t: CompiledRule(Rule("/**", "required", table=t, when=_ambiguous_path),
+                                        t, _compile_pattern("/**"), None)
+                        for t in tables}
 
     @staticmethod
     def _compile(rule: Rule, tables: Collection[str], first_table: str,
@@ -160,9 +191,45 @@ class RuleSet:
         return CompiledRule(rule, table, _compile_pattern(rule.pattern), methods, endpoint)
 
     def match(self, method: str, segments: tuple[str, ...]) -> CompiledRule:
-        """The first rule covering ``method`` and the path, else the default."""
+        """The first rule covering ``method`` and the path, else the default.
+
+        For :class:`PathSegments`, both readings of the path are matched; when they pick
+        different rules, the stricter applies, and when neither is stricter, a rule no token
+        satisfies.
+        """
+        lenient = self._first(method, segments, literal=False)
+        if not isinstance(segments, PathSegments):
+            return lenient
+        strict = self._first(method, segments.literal, literal=True)
+        # Leniency is safe for a rule that protects, not for one that exempts: '/api/status'
+        # public must not exempt '/api/STATUS', '/api/status;x' or '/api/status/', which a
+        # literal router sends to '/api/{rest}'; '/orgs/;x/billing' must keep its condition.
+        if strict is lenient or _covers(lenient, strict):
+            return lenient
+        if _covers(strict, lenient):
+            return strict
+        return self._refuse[lenient.table]
+
+    def _first(self, method: str, segments: tuple[str, ...], *, literal: bool) -> CompiledRule:
         for compiled in self.rules:
             if (compiled.methods is None or method in compiled.methods) and \
-                    compiled.pattern.matches(segments):
+                    compiled.pattern.matches(segments, literal=literal):
                 return compiled
         return self.default
+
+
+_STRICTNESS = {"public": 0, "optional": 1, "required": 2}
+
+
+def _covers(a: CompiledRule, b: CompiledRule) -> bool:
+    """Whether rule ``a`` refuses everything rule ``b`` refuses (``a`` is at least as strict)."""
+    if b.mode == "public":
+        return True
+    if a.table != b.table or _STRICTNESS[a.mode] < _STRICTNESS[b.mode]:
+        return False
+    return b.rule.when is None or a.rule.when is b.rule.when or a.rule.when == b.rule.when
+
+
+def _ambiguous_path(user: AuthUser) -> bool:
+    """The condition of the refusing rule: nobody passes it."""
+    return False

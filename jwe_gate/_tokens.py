@@ -51,7 +51,6 @@ _ENC_KEY_BITS = {"A128CBC-HS256": 256, "A192CBC-HS384": 384, "A256CBC-HS512": 51
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"
                       r"\.[A-Za-z0-9_-]+")
 _REGISTERED_NUMERIC = ("exp", "iat", "nbf")
-_JWE_OPS = frozenset({"encrypt", "decrypt", "wrapKey", "unwrapKey"})
 
 
 def _is_number(value: object) -> bool:
@@ -70,6 +69,12 @@ def _canonical(segment: str) -> bool:
         return bool(base64url_encode(base64url_decode(segment)) == segment)
     except ValueError:
         return False
+
+
+def _can(key: jwk.JWK, operation: str) -> bool:
+    """Whether jwcrypto will let ``key`` do ``operation`` (it checks ``use`` and ``key_ops``)."""
+    ops = key.get("key_ops")
+    return key.get("use", "enc") == "enc" and (ops is None or operation in ops)
 
 
 class KeyRing:
@@ -96,11 +101,12 @@ class KeyRing:
                 # A short symmetric key can be brute-forced; 128 bits is the floor of every
                 # JWE symmetric algorithm.
                 raise ConfigurationError(f"key {kid!r} is shorter than 128 bits")
-            ops = key.get("key_ops")
-            if key.get("use", "enc") != "enc" or (ops is not None and not set(ops) & _JWE_OPS):
-                # A signing key ("use": "sig") passes here but makes jwcrypto raise on every
-                # issue/verify, per request: refuse it once, at construction.
-                raise ConfigurationError(f"key {kid!r} is not an encryption key (use/key_ops)")
+            # A signing key ("use": "sig", key_ops without jwcrypto's "decrypt") would load
+            # and then fail every verify, per request: refuse it once, here.
+            if not _can(key, "decrypt") or (key is keys[0] and not _can(key, "encrypt")):
+                raise ConfigurationError(
+                    f"key {kid!r} is not usable for encryption: it needs no 'use' or 'use': "
+                    f"'enc', and 'key_ops' (if any) with 'decrypt' ('encrypt' for the first key)")
             by_kid[kid] = key
         self._keys = tuple(keys)
         self._by_kid = by_kid

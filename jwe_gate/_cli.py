@@ -1,0 +1,232 @@
+"""The ``jwe-gate`` command line (also ``python -m jwe_gate``).
+
+Exit codes: 0 success; 1 the command ran but the answer is "no" (an invalid token for
+``inspect``, an email already in use for ``adduser``); 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._tokens import KeyRing, TokenCodec, inspect_token
+from .exceptions import ConfigurationError, JWEGateError
+
+__all__ = ["main", "parse_duration"]
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class UsageError(Exception):
+    """A bad argument: print it and exit 2."""
+
+
+def parse_duration(text: str) -> float:
+    """``"15m"`` -> 900.0; units s, m, h, d; a bare number is seconds."""
+    match = _DURATION.fullmatch(text.strip())
+    if not match or float(match.group(1)) <= 0:
+        raise UsageError(f"invalid duration {text!r}: use e.g. 90, 15m, 2h, 30d")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def load_keys(path: str | None) -> KeyRing:
+    """Keys from ``--keys FILE``, else from the ``JWE_GATE_KEYS`` environment variable."""
+    try:
+        if path:
+            return KeyRing.from_file(path)
+        return KeyRing.from_env()
+    except ConfigurationError as exc:
+        raise UsageError(f"{exc} (pass --keys FILE or set JWE_GATE_KEYS)") from exc
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a secret file readable by its owner only, atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # keys: owner-only
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text + "\n")
+    os.replace(tmp, path)
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    if args.add:
+        path = Path(args.add)
+        try:
+            ring = KeyRing.from_file(path).rotated(args.bits)
+        except ConfigurationError as exc:
+            raise UsageError(str(exc)) from exc
+        write_private(path, ring.to_json())
+        print(f"added key {ring.kids[0]} in front of {len(ring) - 1} older key(s) in {path}",
+              file=sys.stderr)
+        return 0
+    try:
+        print(KeyRing.generate(args.bits).to_json())
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from exc
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    codec = TokenCodec(load_keys(args.keys), issuer=args.issuer, audience=args.audience)
+    try:
+        extras = json.loads(args.extras) if args.extras else {}
+    except ValueError as exc:
+        raise UsageError(f"--extras is not valid JSON: {exc}") from exc
+    if not isinstance(extras, dict):
+        raise UsageError("--extras must be a JSON object")
+    from ._backends.memory import MemoryBackend
+    from ._gate import Gate
+    from ._tables import Table
+
+    gate = Gate(keys=codec.keys, tables=[Table(args.table, MemoryBackend())],
+                issuer=args.issuer, audience=args.audience)
+    print(gate.issue(args.table, args.id, extras=extras, ttl=parse_duration(args.ttl)))
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    codec = TokenCodec(load_keys(args.keys), issuer=args.issuer, audience=args.audience,
+                       leeway=args.leeway, algorithms=args.algorithms or ("A256KW",
+                                                                          "A256CBC-HS512"))
+    token = args.token if args.token != "-" else sys.stdin.read().strip()
+    token = token.removeprefix("Bearer ").strip()
+    report = inspect_token(codec, token, now=time.time())
+    report["valid"] = report["problem"] is None
+    claims = report.get("claims") or {}
+    if isinstance(claims.get("exp"), int | float):
+        report["expires_in"] = round(claims["exp"] - time.time())
+    print(json.dumps(report, indent=2, default=str))
+    return 0 if report["valid"] else 1
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin or not sys.stdin.isatty():
+        line = sys.stdin.readline()
+        return line.rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password (again): ") != first:
+        raise UsageError("the passwords do not match")
+    return first
+
+
+def cmd_adduser(args: argparse.Namespace) -> int:
+    from ._demo import open_backend
+    from ._passwords import Hasher, PasswordPolicy
+    from ._tables import Table
+    from .exceptions import DuplicateRecordError
+
+    table = Table(args.table, open_backend(args.db), login_field=args.login_field)
+    login = table.normalize_login(args.email)
+    if not login:
+        raise UsageError(f"--{args.login_field} is empty")
+    password = _read_password(args)
+    problem = PasswordPolicy().problem(password)
+    if problem:
+        raise UsageError(problem)
+    hasher = Hasher()
+    try:
+        record = table.create({"name": args.name or "", args.login_field: login,
+                               table.password_field: hasher.hash(password)})
+    except DuplicateRecordError:
+        print(f"error: {login} is already in use in table {args.table}", file=sys.stderr)
+        return 1
+    finally:
+        hasher.close()
+    print(f"added {args.table} {record['id']} ({login})")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ._demo import serve
+
+    serve(host=args.host, port=args.port, db=args.db, keys=args.keys, wsgi=args.wsgi)
+    return 0
+
+
+# -- parser --------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="jwe-gate", description="jwe_gate: keys, tokens, demo.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def keys_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--keys", metavar="FILE",
+                        help="JWK Set file (default: the JWE_GATE_KEYS environment variable)")
+
+    k = sub.add_parser("keygen", help="print a new JWK Set, or rotate one with --add FILE")
+    k.add_argument("--add", metavar="FILE",
+                   help="put a new encryption key in front of the set in FILE (rewritten)")
+    k.add_argument("--bits", type=int, default=256, help="key size (default 256)")
+    k.set_defaults(func=cmd_keygen)
+
+    t = sub.add_parser("token", help="mint an access token")
+    t.add_argument("--table", required=True)
+    t.add_argument("--id", required=True, help="the record id (the sub claim)")
+    t.add_argument("--extras", help='JSON object, e.g. \'{"role": "admin"}\'')
+    t.add_argument("--ttl", default="15m", help="lifetime: 90, 15m, 2h, 30d (default 15m)")
+    t.add_argument("--issuer")
+    t.add_argument("--audience")
+    keys_arg(t)
+    t.set_defaults(func=cmd_token)
+
+    i = sub.add_parser("inspect", help="decrypt a token and say what is wrong with it")
+    i.add_argument("token", help="the token ('-' reads standard input)")
+    i.add_argument("--issuer")
+    i.add_argument("--audience")
+    i.add_argument("--leeway", type=float, default=30.0)
+    i.add_argument("--algorithms", nargs="+", metavar="NAME",
+                   help="accepted alg/enc names (default A256KW A256CBC-HS512)")
+    keys_arg(i)
+    i.set_defaults(func=cmd_inspect)
+
+    a = sub.add_parser("adduser", help="add a record to a table (asks for the password)")
+    a.add_argument("--table", required=True)
+    a.add_argument("--email", required=True, help="the login value")
+    a.add_argument("--name")
+    a.add_argument("--login-field", default="email")
+    a.add_argument("--db", default=None,
+                   help="SQLite path or SQLAlchemy URL (default: the demo's database)")
+    a.add_argument("--password-stdin", action="store_true",
+                   help="read the password from standard input (for scripts)")
+    a.set_defaults(func=cmd_adduser)
+
+    d = sub.add_parser("demo", help="serve the demo app on 127.0.0.1:8000")
+    d.add_argument("--host", default="127.0.0.1")
+    d.add_argument("--port", type=int, default=8000)
+    d.add_argument("--db", default=None,
+                   help="SQLite path or SQLAlchemy URL (default .jwe_gate/demo.db)")
+    d.add_argument("--keys", metavar="FILE",
+                   help="JWK Set file (default .jwe_gate/keys.json, created on first run)")
+    d.add_argument("--wsgi", action="store_true",
+                   help="serve the Flask version behind the WSGI middleware (waitress)")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except JWEGateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+

@@ -1,0 +1,175 @@
+"""``jwe-gate demo``: a Starlette app (or, with ``--wsgi``, a Flask app) behind the gate.
+
+Tables ``user`` and ``admin`` in one SQLite file; the auth endpoints at ``/auth/*`` (user) and
+``/admin/auth/*`` (admin: no signup -- add admins with ``jwe-gate adduser --table admin``);
+``/api/hello`` (user), ``/admin/stats`` (admin), ``/health`` (public) and a page at ``/``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from ._backends.sqlite import SQLiteBackend
+from ._gate import AuthRoutes, Gate
+from ._rules import Rule
+from ._stores.sqlite import SQLiteRefreshStore, SQLiteThrottleStore
+from ._tables import Backend, Table
+from ._tokens import KeyRing
+from .exceptions import ConfigurationError, MissingDependencyError
+
+__all__ = ["build_gate", "flask_app", "open_backend", "serve", "starlette_app"]
+
+DEMO_DIR = Path(".jwe_gate")
+DEFAULT_DB = DEMO_DIR / "demo.db"
+DEFAULT_KEYS = DEMO_DIR / "keys.json"
+
+
+def _say(message: str) -> None:
+    print(f"jwe_gate demo: {message}", file=sys.stderr, flush=True)
+
+
+def open_backend(db: str | None) -> Backend:
+    """The backend for ``--db``: a SQLite path (the demo's file by default)."""
+    if db and "://" in db:
+        raise ConfigurationError(
+            f"--db {db!r}: database URLs need the SQLAlchemy backend, which this release does "
+            "not include yet; pass a SQLite file path"
+        )
+    path = Path(db) if db else DEFAULT_DB
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SQLiteBackend(path)
+
+
+def load_or_create_keys(keys: str | None) -> KeyRing:
+    """``--keys FILE``, else ``JWE_GATE_KEYS``, else the demo's key file (created if missing)."""
+    if keys:
+        return KeyRing.from_file(keys)
+    if os.environ.get("JWE_GATE_KEYS"):
+        _say("using keys from the JWE_GATE_KEYS environment variable")
+        return KeyRing.from_env()
+    if DEFAULT_KEYS.exists():
+        _say(f"using keys from {DEFAULT_KEYS.resolve()}")
+        return KeyRing.from_file(DEFAULT_KEYS)
+    from ._cli import write_private
+
+    ring = KeyRing.generate()
+    write_private(DEFAULT_KEYS, ring.to_json())
+    _say(f"created a new key set in {DEFAULT_KEYS.resolve()} (keep it secret)")
+    return ring
+
+
+def build_gate(*, db: str | None = None, keys: str | None = None, **options: Any) -> Gate:
+    """The demo's gate: SQLite tables and stores, the auth routes, and its rules."""
+    backend = open_backend(db)
+    assert isinstance(backend, SQLiteBackend)
+    _say(f"SQLite database {Path(backend.path).resolve()}")
+    options.setdefault("refresh_store", SQLiteRefreshStore(backend.path))
+    options.setdefault("throttle_store", SQLiteThrottleStore(backend.path))
+    return Gate(
+        keys=load_or_create_keys(keys),
+        tables=[Table("user", backend), Table("admin", backend)],
+        rules=[
+            Rule("/", "public", methods=["GET"]),
+            Rule("/health", "public"),
+            Rule("/admin/**", "required", table="admin"),
+        ],
+        auth_routes={
+            "/auth": "user",
+            "/admin/auth": AuthRoutes("admin", frozenset({"login", "me", "refresh", "logout",
+                                                          "password"})),
+        },
+        extras={"admin": lambda record: {"role": "admin"}},
+        **options,
+    )
+
+
+def _page() -> bytes:
+    return files("jwe_gate").joinpath("demo.html").read_bytes()
+
+
+def starlette_app(gate: Gate) -> Any:
+    """The demo as a Starlette app wrapped in ``gate.asgi``."""
+    try:
+        from starlette.applications import Starlette
+        from starlette.requests import Request
+        from starlette.responses import HTMLResponse, JSONResponse
+        from starlette.routing import Route
+    except ImportError as exc:
+        raise MissingDependencyError("starlette", "demo") from exc
+
+    page = _page()
+
+    async def index(request: Request) -> HTMLResponse:
+        return HTMLResponse(page)
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def hello(request: Request) -> JSONResponse:
+        return JSONResponse({"message": f"Hello, {request.user.display_name}!",
+                             "id": request.user.identity})
+
+    async def stats(request: Request) -> JSONResponse:
+        return JSONResponse({"admin": request.user.display_name, "time": int(time.time())})
+
+    app = Starlette(routes=[Route("/", index), Route("/health", health),
+                            Route("/api/hello", hello), Route("/admin/stats", stats)])
+    return gate.asgi(app)
+
+
+def flask_app(gate: Gate) -> Any:
+    """The same demo as a Flask app wrapped in ``gate.wsgi``."""
+    try:
+        from flask import Flask, Response, jsonify, request
+    except ImportError as exc:
+        raise MissingDependencyError("flask", "demo") from exc
+
+    app = Flask("jwe_gate_demo")
+    page = _page()
+
+    @app.get("/")
+    def index() -> Any:
+        return Response(page, mimetype="text/html")
+
+    @app.get("/health")
+    def health() -> Any:
+        return jsonify({"status": "ok"})
+
+    @app.get("/api/hello")
+    def hello() -> Any:
+        user = request.environ["jwe_gate.user"]
+        return jsonify({"message": f"Hello, {user.display_name}!", "id": user.identity})
+
+    @app.get("/admin/stats")
+    def stats() -> Any:
+        user = request.environ["jwe_gate.user"]
+        return jsonify({"admin": user.display_name, "time": int(time.time())})
+
+    return gate.wsgi(app.wsgi_app)
+
+
+def serve(*, host: str = "127.0.0.1", port: int = 8000, db: str | None = None,
+          keys: str | None = None, wsgi: bool = False) -> None:
+    """Run the demo until interrupted."""
+    gate = build_gate(db=db, keys=keys)
+    url = f"http://{host}:{port}/"
+    if wsgi:
+        try:
+            import waitress
+        except ImportError as exc:
+            raise MissingDependencyError("waitress", "demo") from exc
+        app = flask_app(gate)
+        _say(f"serving {url} (WSGI: Flask behind gate.wsgi, on waitress)")
+        waitress.serve(app, host=host, port=port, threads=8, _quiet=True)
+        return
+    try:
+        import uvicorn
+    except ImportError as exc:
+        raise MissingDependencyError("uvicorn", "demo") from exc
+    _say(f"serving {url} (ASGI: Starlette behind gate.asgi, on uvicorn)")
+    uvicorn.run(starlette_app(gate), host=host, port=port, log_level="warning")
