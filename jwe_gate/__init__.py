@@ -1,14 +1,17 @@
 """jwe_gate: Xano-style encrypted-token authentication for any ASGI or WSGI app."""
 
-from __future__ import annotations
-
 from ._asgi import GateASGIMiddleware
 from ._backends.memory import MemoryBackend
 from ._backends.sqlite import SQLiteBackend
 from ._core import HeaderNames, RequestView, default_scopes
-from ._gate import Gate
+from ._gate import AuthRoutes, Gate
+from ._handlers import AuthService, HandlerRequest, Throttle
 from ._http import GateError, Response, render_error
+from ._passwords import Hasher, PasswordPolicy
 from ._rules import Rule
+from ._stores import Outcome, RefreshStore, Rotation, Session, ThrottleStore
+from ._stores.memory import MemoryRefreshStore, MemoryThrottleStore
+from ._stores.sqlite import SQLiteRefreshStore, SQLiteThrottleStore
 from ._tables import AsyncBackend, Backend, Table
 from ._tokens import Claims, KeyRing
 from ._user import AnonymousUser, AuthInfo, AuthUser
@@ -18,6 +21,7 @@ from .exceptions import (
     ConfigurationError,
     DuplicateRecordError,
     ExpiredTokenError,
+    HasherBusyError,
     JWEGateError,
     MissingDependencyError,
     TokenError,
@@ -27,6 +31,8 @@ __all__ = [
     "AnonymousUser",
     "AsyncBackend",
     "AuthInfo",
+    "AuthRoutes",
+    "AuthService",
     "AuthUser",
     "Backend",
     "BackendError",
@@ -38,16 +44,30 @@ __all__ = [
     "GateASGIMiddleware",
     "GateError",
     "GateWSGIMiddleware",
+    "HandlerRequest",
+    "Hasher",
+    "HasherBusyError",
     "HeaderNames",
     "JWEGateError",
     "KeyRing",
     "MemoryBackend",
+    "MemoryRefreshStore",
+    "MemoryThrottleStore",
     "MissingDependencyError",
+    "Outcome",
+    "PasswordPolicy",
+    "RefreshStore",
     "RequestView",
     "Response",
+    "Rotation",
     "Rule",
     "SQLiteBackend",
+    "SQLiteRefreshStore",
+    "SQLiteThrottleStore",
+    "Session",
     "Table",
+    "Throttle",
+    "ThrottleStore",
     "TokenError",
     "default_scopes",
     "render_error",

@@ -150,7 +150,9 @@ class GateASGIMiddleware:
         if message["type"] != "websocket.connect":
             return
         if "websocket.http.response" in scope.get("extensions", {}):
-            await send({"type": "websocket.http.response.start", "status": resp.status,
+            # 403, as servers answer a handshake closed before accept (SPEC §Rules); the body
+            # still says why (ERROR_CODE_UNAUTHORIZED or ERROR_CODE_ACCESS_DENIED).
+            await send({"type": "websocket.http.response.start", "status": 403,
                         "headers": headers})
             await send({"type": "websocket.http.response.body", "body": resp.body})
         else:

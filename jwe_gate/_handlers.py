@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import sync_to_async
 
 from ._http import GateError, Response, json_response
-from ._passwords import Hasher, HasherBusyError, PasswordPolicy
+from ._passwords import Hasher, PasswordPolicy
 from ._stores import Outcome, RefreshStore, Rotation, Session, ThrottleStore
 from ._tables import PASSWORD_CHANGED_AT, Table, millis
 from ._user import AuthInfo, AuthUser
-from .exceptions import ConfigurationError, DuplicateRecordError
+from .exceptions import ConfigurationError, DuplicateRecordError, HasherBusyError
 
 if TYPE_CHECKING:
     from ._gate import Gate

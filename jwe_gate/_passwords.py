@@ -19,15 +19,11 @@ from argon2 import Parameters, PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from argon2.profiles import RFC_9106_LOW_MEMORY
 
-from .exceptions import ConfigurationError, JWEGateError
+from .exceptions import ConfigurationError, HasherBusyError
 
-__all__ = ["Hasher", "HasherBusyError", "PasswordPolicy"]
+__all__ = ["Hasher", "PasswordPolicy"]
 
 T = TypeVar("T")
-
-
-class HasherBusyError(JWEGateError):
-    """Too many hashes are running or waiting; answer 429 and retry later."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@
     * ``ExpiredTokenError``
   * ``BackendError`` -- a table backend could not do what was asked.
     * ``DuplicateRecordError`` -- a record with that unique login value exists already.
+  * ``HasherBusyError`` -- too many password hashes running or waiting (a 429).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ __all__ = [
     "ConfigurationError",
     "DuplicateRecordError",
     "ExpiredTokenError",
+    "HasherBusyError",
     "JWEGateError",
     "MissingDependencyError",
     "TokenError",
@@ -55,3 +57,7 @@ class BackendError(JWEGateError):
 
 class DuplicateRecordError(BackendError):
     """A record with the same unique login value already exists."""
+
+
+class HasherBusyError(JWEGateError):
+    """Too many hashes are running or waiting; answer 429 and retry later."""

@@ -1,0 +1,51 @@
+"""A table backend in a page: records kept by some other service, here a dict behind asyncio.
+
+Implement the four sync methods (get, find, create, update) *or* their async twins (aget, afind,
+acreate, aupdate). Both kinds work under gate.asgi and gate.wsgi.
+"""
+
+import asyncio
+import itertools
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from jwe_gate import DuplicateRecordError, Gate, KeyRing, Table
+
+
+class AsyncDictBackend:
+    """Pretends to be a remote user service: every call awaits."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, dict[str, Any]] = {}
+        self._ids = itertools.count(1)
+        self._lock = asyncio.Lock()
+
+    async def aget(self, table: str, id: str) -> dict[str, Any] | None:
+        row = self._rows.get(id)
+        return dict(row) if row else None
+
+    async def afind(self, table: str, field: str, value: Any) -> dict[str, Any] | None:
+        return next((dict(r) for r in self._rows.values() if r.get(field) == value), None)
+
+    async def acreate(self, table: str, fields: Mapping[str, Any], *,
+                      unique: str) -> dict[str, Any]:
+        async with self._lock:  # check-and-insert must be atomic
+            if await self.afind(table, unique, fields[unique]):
+                raise DuplicateRecordError(unique)
+            row = {**fields, "id": next(self._ids), "created_at": int(time.time() * 1000)}
+            self._rows[str(row["id"])] = row
+            return dict(row)
+
+    async def aupdate(self, table: str, id: str,
+                      changes: Mapping[str, Any]) -> dict[str, Any] | None:
+        async with self._lock:
+            row = self._rows.get(id)
+            if row is None:
+                return None
+            row.update(changes)
+            return dict(row)
+
+
+gate = Gate(keys=KeyRing.generate(), tables=[Table("user", AsyncDictBackend())],
+            auth_routes={"/auth": "user"})

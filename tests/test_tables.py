@@ -1,0 +1,357 @@
+"""§Tables: the backend contract (run over every bundled backend), Table, and SQLite concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jwe_gate import (
+    BackendError,
+    ConfigurationError,
+    DuplicateRecordError,
+    MemoryBackend,
+    SQLiteBackend,
+    Table,
+)
+
+BackendFactory = Callable[[], Any]
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def make_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackendFactory]:
+    """A factory of fresh, empty backends of one kind (SQLite: each in its own file)."""
+    made: list[SQLiteBackend] = []
+
+    def factory() -> Any:
+        if request.param == "memory":
+            return MemoryBackend()
+        backend = SQLiteBackend(tmp_path / f"tables{len(made)}.db")
+        made.append(backend)
+        return backend
+
+    yield factory
+    for backend in made:
+        backend.close()
+
+
+@pytest.fixture
+def backend(make_backend: BackendFactory) -> Any:
+    return make_backend()
+
+
+def _ms() -> int:
+    return int(time.time() * 1000)
+
+
+class TestBackendContract:
+    """The contract in ``jwe_gate._tables``, the same for every backend."""
+
+    def test_create_assigns_id_and_created_at_in_ms(self, backend: Any) -> None:
+        """create stores the fields and assigns an int id and a created_at in epoch ms."""
+        before = _ms()
+        record = backend.create("user", {"email": "ann@example.com", "name": "Ann"},
+                                unique="email")
+        after = _ms()
+        assert record["email"] == "ann@example.com"
+        assert record["name"] == "Ann"
+        assert isinstance(record["id"], int)
+        assert isinstance(record["created_at"], int)
+        assert before <= record["created_at"] <= after
+
+    def test_create_ignores_caller_id_and_created_at(self, backend: Any) -> None:
+        """The backend, not the caller, decides id and created_at."""
+        before = _ms()
+        record = backend.create("user", {"email": "a@x.io", "id": 999, "created_at": 5},
+                                unique="email")
+        assert record["id"] != 999
+        assert record["created_at"] >= before
+        assert backend.get("user", "999") is None
+
+    def test_ids_are_distinct(self, backend: Any) -> None:
+        """Every create gets a new id."""
+        ids = {backend.create("user", {"email": f"u{i}@x.io"}, unique="email")["id"]
+               for i in range(5)}
+        assert len(ids) == 5
+
+    def test_get_by_string_id(self, backend: Any) -> None:
+        """get takes the id as a string and returns the stored record."""
+        created = backend.create("user", {"email": "ann@example.com", "name": "Ann"},
+                                 unique="email")
+        assert backend.get("user", str(created["id"])) == created
+
+    @pytest.mark.parametrize("bad_id", [
+        pytest.param("abc", id="letters"),
+        pytest.param("1.0", id="float"),
+        pytest.param("", id="empty"),
+        pytest.param(" 1", id="leading-space"),
+        pytest.param("1 ", id="trailing-space"),
+        pytest.param("01", id="leading-zero"),
+        pytest.param("+1", id="plus-sign"),
+        pytest.param("-1", id="negative"),
+        pytest.param("\u0661", id="arabic-indic-one"),
+        pytest.param("9" * 19, id="beyond-int64"),
+        pytest.param("9" * 40, id="huge"),
+        pytest.param("2", id="unknown"),
+    ])
+    def test_get_of_a_non_id_is_none(self, backend: Any, bad_id: str) -> None:
+        """Only the exact string of an existing id names a record; anything else is None."""
+        backend.create("user", {"email": "ann@example.com"}, unique="email")
+        assert backend.get("user", bad_id) is None
+
+    def test_find_by_field(self, backend: Any) -> None:
+        """find returns the record whose field equals the value, or None."""
+        backend.create("user", {"email": "ann@example.com", "name": "Ann"}, unique="email")
+        bob = backend.create("user", {"email": "bob@example.com", "name": "Bob"}, unique="email")
+        assert backend.find("user", "email", "bob@example.com") == bob
+        assert backend.find("user", "email", "nobody@example.com") is None
+
+    def test_duplicate_login_raises(self, backend: Any) -> None:
+        """A second create with the same unique value raises DuplicateRecordError (a
+        BackendError) and leaves the first record alone."""
+        first = backend.create("user", {"email": "ann@example.com", "name": "Ann"},
+                               unique="email")
+        with pytest.raises(DuplicateRecordError) as info:
+            backend.create("user", {"email": "ann@example.com", "name": "Eve"}, unique="email")
+        assert isinstance(info.value, BackendError)
+        assert backend.get("user", str(first["id"])) == first
+
+    def test_update_merges_and_returns(self, backend: Any) -> None:
+        """update merges the changes into the record, returns it, and stores it."""
+        rec = backend.create("user", {"email": "ann@example.com", "name": "Ann", "n": 1},
+                             unique="email")
+        updated = backend.update("user", str(rec["id"]), {"name": "Annie", "plan": "pro"})
+        assert updated == {**rec, "name": "Annie", "plan": "pro"}
+        assert backend.get("user", str(rec["id"])) == updated
+
+    def test_update_is_shallow(self, backend: Any) -> None:
+        """update replaces a field's value as given: None is stored, a dict is not merged."""
+        rec = backend.create("user", {"email": "a@x.io", "name": "Ann", "prefs": {"a": 1}},
+                             unique="email")
+        updated = backend.update("user", str(rec["id"]), {"name": None, "prefs": {"b": 2}})
+        assert updated is not None
+        assert updated["name"] is None
+        assert updated["prefs"] == {"b": 2}
+        assert backend.get("user", str(rec["id"])) == updated
+
+    def test_update_keeps_id_and_created_at(self, backend: Any) -> None:
+        """id and created_at belong to the backend: update does not change them."""
+        rec = backend.create("user", {"email": "a@x.io"}, unique="email")
+        updated = backend.update("user", str(rec["id"]), {"id": 77, "created_at": 1, "x": 2})
+        assert updated == {**rec, "x": 2}
+        assert backend.get("user", "77") is None
+
+    @pytest.mark.parametrize("missing", [
+        pytest.param("42", id="unknown"), pytest.param("abc", id="not-an-id"),
+        pytest.param("", id="empty"),
+    ])
+    def test_update_of_missing_id_is_none(self, backend: Any, missing: str) -> None:
+        """update of an id that names no record returns None and creates nothing."""
+        backend.create("user", {"email": "a@x.io"}, unique="email")
+        assert backend.update("user", missing, {"name": "ghost"}) is None
+        assert backend.find("user", "name", "ghost") is None
+
+    def test_records_are_copies(self, backend: Any) -> None:
+        """Callers may change returned records freely: the stored record does not move."""
+        rec = backend.create("user", {"email": "a@x.io", "name": "Ann"}, unique="email")
+        rec["name"] = "changed"
+        got = backend.get("user", str(rec["id"]))
+        got["name"] = "changed too"
+        found = backend.find("user", "email", "a@x.io")
+        assert found is not None
+        assert found["name"] == "Ann"
+
+    def test_table_drives_the_backend_sync_and_async(self, backend: Any) -> None:
+        """Table's sync and async methods reach the same records, keyed by its login field."""
+        table = Table("user", backend)
+        created = table.create({"email": "ann@example.com", "name": "Ann"})
+
+        async def main() -> tuple[Any, ...]:
+            return (await table.aget(str(created["id"])), await table.afind("ann@example.com"),
+                    await table.aupdate(str(created["id"]), {"name": "Annie"}))
+
+        got, found, updated = asyncio.run(main())
+        assert got == found == created
+        assert updated == {**created, "name": "Annie"}
+        assert table.get(str(created["id"])) == updated
+        assert table.find("ann@example.com") == updated
+        with pytest.raises(DuplicateRecordError):
+            asyncio.run(table.acreate({"email": "ann@example.com"}))
+
+
+class TestMemoryBackend:
+    def test_seeded_string_ids_are_never_reused(self) -> None:
+        """A record seeded with a string id ("1") is not overwritten by a later create."""
+        backend = MemoryBackend([{"id": "1", "email": "ann@example.com"}])
+        created = backend.create("user", {"email": "bob@example.com"}, unique="email")
+        assert str(created["id"]) != "1"
+        assert backend.get("user", "1") == {"id": "1", "email": "ann@example.com"}
+
+    def test_seeded_int_ids_advance_the_counter(self) -> None:
+        """After seeding ids 1 and 5, the next record gets a fresh id."""
+        backend = MemoryBackend([{"id": 1, "email": "a@x.io"}, {"id": 5, "email": "b@x.io"}])
+        created = backend.create("user", {"email": "c@x.io"}, unique="email")
+        assert created["id"] not in (1, 5)
+        assert len(backend) == 3
+
+    def test_seed_without_id_is_refused(self) -> None:
+        """Every seeded record needs an id."""
+        with pytest.raises(ConfigurationError):
+            MemoryBackend([{"email": "a@x.io"}])
+
+
+class TestTable:
+    @pytest.mark.parametrize("kwargs", [
+        pytest.param({"name": ""}, id="empty-name"),
+        pytest.param({"name": "1user"}, id="name-starts-with-digit"),
+        pytest.param({"name": "user-x"}, id="name-with-dash"),
+        pytest.param({"name": "user x"}, id="name-with-space"),
+        pytest.param({"name": 'us"er'}, id="name-with-quote"),
+        pytest.param({"name": "user;drop"}, id="name-with-semicolon"),
+        pytest.param({"name": "user\n"}, id="name-with-newline"),
+        pytest.param({"name": "é"}, id="name-non-ascii"),
+        pytest.param({"name": "u" * 64}, id="name-too-long"),
+        pytest.param({"name": None}, id="name-none"),
+        pytest.param({"login_field": "e-mail"}, id="bad-login-field"),
+        pytest.param({"password_field": "pass word"}, id="bad-password-field"),
+        pytest.param({"hidden": ["ok", "not ok"]}, id="bad-hidden-field"),
+        pytest.param({"hidden": "secret_note"}, id="hidden-as-a-string"),
+        pytest.param({"hidden": ["id"]}, id="hidden-id"),
+        pytest.param({"password_field": "id"}, id="password-field-id"),
+        pytest.param({"access_ttl": 0}, id="zero-access-ttl"),
+        pytest.param({"refresh_ttl": -1}, id="negative-refresh-ttl"),
+        pytest.param({"access_ttl": float("nan")}, id="nan-access-ttl"),
+        pytest.param({"refresh_ttl": float("inf")}, id="infinite-refresh-ttl"),
+        pytest.param({"backend": object()}, id="not-a-backend"),
+    ])
+    def test_invalid_configuration_is_refused(self, kwargs: dict[str, Any]) -> None:
+        """Bad names, hidden fields, lifetimes or backends raise ConfigurationError."""
+        args: dict[str, Any] = {"name": "user", "backend": MemoryBackend(), **kwargs}
+        with pytest.raises(ConfigurationError):
+            Table(args.pop("name"), args.pop("backend"), **args)
+
+    @pytest.mark.parametrize("name", [
+        pytest.param("user", id="lower"), pytest.param("_x", id="underscore"),
+        pytest.param("Admin2", id="mixed"), pytest.param("u" * 63, id="longest"),
+    ])
+    def test_valid_names_are_accepted(self, name: str) -> None:
+        """Identifier-like names up to 63 characters are accepted."""
+        assert Table(name, MemoryBackend()).name == name
+
+    def test_public_strips_password_hidden_and_password_changed_at(self) -> None:
+        """Table.public removes the password hash, hidden fields and password_changed_at."""
+        table = Table("user", MemoryBackend(), hidden=("secret_note",))
+        record = {"id": 1, "email": "a@x.io", "password": "$argon2id$x", "secret_note": "s",
+                  "password_changed_at": 1700000000, "name": "Ann"}
+        assert table.public(record) == {"id": 1, "email": "a@x.io", "name": "Ann"}
+        assert "password" in record  # the input is left alone
+
+    def test_public_strips_a_custom_password_field(self) -> None:
+        """With password_field="pw_hash", that field is the one removed."""
+        table = Table("user", MemoryBackend(), password_field="pw_hash")
+        assert table.public({"id": 1, "pw_hash": "h", "password": "kept"}) == {
+            "id": 1, "password": "kept"}
+
+    @pytest.mark.parametrize(("login_field", "raw", "normalized"), [
+        pytest.param("email", "  Ann@Example.COM ", "ann@example.com", id="email"),
+        pytest.param("email", "ANN", "ann", id="email-field-without-at"),
+        pytest.param("username", "  Bob ", "Bob", id="username-keeps-case"),
+        pytest.param("username", "Bob@Example.com", "bob@example.com",
+                     id="username-that-is-an-email"),
+    ])
+    def test_normalize_login(self, login_field: str, raw: str, normalized: str) -> None:
+        """Logins are trimmed; emails (and email-shaped values) are lower-cased."""
+        assert Table("user", MemoryBackend(), login_field=login_field).normalize_login(
+            raw) == normalized
+
+
+class TestSQLiteConcurrency:
+    def test_concurrent_creates_of_one_email_make_one_record(self, tmp_path: Path) -> None:
+        """50 threads creating the same email at once: exactly one succeeds."""
+        path = tmp_path / "race.db"
+        backend = SQLiteBackend(path)
+        workers = 50
+        barrier = threading.Barrier(workers, timeout=10)
+
+        def signup(i: int) -> str:
+            try:
+                barrier.wait()
+                backend.create("user", {"email": "same@example.com", "n": i}, unique="email")
+                return "created"
+            except DuplicateRecordError:
+                return "duplicate"
+            finally:
+                backend.close()  # each worker closes its own thread's connection
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            outcomes = list(pool.map(signup, range(workers)))
+        assert outcomes.count("created") == 1
+        assert outcomes.count("duplicate") == workers - 1
+        conn = sqlite3.connect(path)
+        try:
+            (count,) = conn.execute('SELECT count(*) FROM "user"').fetchone()
+        finally:
+            conn.close()
+        assert count == 1
+        assert backend.find("user", "email", "same@example.com") is not None
+        backend.close()
+
+    def test_reads_from_many_threads(self, tmp_path: Path) -> None:
+        """Several threads reading at once each see every record."""
+        backend = SQLiteBackend(tmp_path / "reads.db")
+        created = [backend.create("user", {"email": f"u{i}@x.io"}, unique="email")
+                   for i in range(20)]
+        barrier = threading.Barrier(8, timeout=10)
+
+        def read_all(_: int) -> list[Any]:
+            try:
+                barrier.wait()
+                return [backend.get("user", str(r["id"])) for r in created] + [
+                    backend.find("user", "email", r["email"]) for r in created]
+            finally:
+                backend.close()
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(read_all, range(8)))
+        assert all(result == created + created for result in results)
+        backend.close()
+
+    def test_two_instances_on_one_file_share_records(self, tmp_path: Path) -> None:
+        """Two SQLiteBackend objects on one file see each other's creates and updates, and
+        share the unique index."""
+        a = SQLiteBackend(tmp_path / "shared.db")
+        b = SQLiteBackend(tmp_path / "shared.db")
+        try:
+            rec = a.create("user", {"email": "ann@example.com"}, unique="email")
+            assert b.get("user", str(rec["id"])) == rec
+            assert b.find("user", "email", "ann@example.com") == rec
+            b.update("user", str(rec["id"]), {"name": "Ann"})
+            assert a.get("user", str(rec["id"])) == {**rec, "name": "Ann"}
+            with pytest.raises(DuplicateRecordError):
+                b.create("user", {"email": "ann@example.com"}, unique="email")
+        finally:
+            a.close()
+            b.close()
+
+    def test_two_tables_in_one_file_are_separate(self, tmp_path: Path) -> None:
+        """Tables user and admin in one file keep their own records and unique logins."""
+        backend = SQLiteBackend(tmp_path / "two.db")
+        try:
+            user = backend.create("user", {"email": "ann@example.com", "name": "User Ann"},
+                                  unique="email")
+            admin = backend.create("admin", {"email": "ann@example.com", "name": "Admin Ann"},
+                                   unique="email")
+            assert backend.get("user", str(user["id"]))["name"] == "User Ann"
+            assert backend.get("admin", str(admin["id"]))["name"] == "Admin Ann"
+            assert backend.find("admin", "email", "ann@example.com") == admin
+            backend.create("admin", {"email": "root@example.com"}, unique="email")
+            assert backend.find("user", "email", "root@example.com") is None
+        finally:
+            backend.close()
