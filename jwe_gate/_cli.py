@@ -51,7 +51,8 @@ def write_private(path: Path, text: str) -> None:
     """Write a secret file readable by its owner only, atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # keys: owner-only
+    tmp.unlink(missing_ok=True)  # a stale .tmp keeps its own mode: O_CREAT never chmods it
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # keys: owner-only
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text + "\n")
     os.replace(tmp, path)
@@ -67,7 +68,10 @@ def cmd_keygen(args: argparse.Namespace) -> int:
             ring = KeyRing.from_file(path).rotated(args.bits)
         except ConfigurationError as exc:
             raise UsageError(str(exc)) from exc
-        write_private(path, ring.to_json())
+        try:
+            write_private(path, ring.to_json())
+        except OSError as exc:  # an unwritable file or directory: a message, not a traceback
+            raise UsageError(f"cannot write key file {os.fspath(path)!r}: {exc}") from exc
         print(f"added key {ring.kids[0]} in front of {len(ring) - 1} older key(s) in {path}",
               file=sys.stderr)
         return 0
@@ -79,6 +83,8 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
+    if not args.id.strip():  # sub "" mints a token that no gate would ever accept
+        raise UsageError("--id is empty")
     codec = TokenCodec(load_keys(args.keys), issuer=args.issuer, audience=args.audience)
     try:
         extras = json.loads(args.extras) if args.extras else {}

@@ -56,6 +56,7 @@ ENDPOINTS: Mapping[str, tuple[str, str]] = {
 
 _REFRESH_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _NAME_MAX = 200
 _LOGIN_MAX = 254
 _NO_STORE = (("cache-control", "no-store"), ("pragma", "no-cache"))
@@ -157,7 +158,9 @@ def _input_error(param: str, message: str) -> GateError:
 
 INVALID_CREDENTIALS = GateError(403, "ERROR_CODE_ACCESS_DENIED", "Invalid Credentials.")
 ACCOUNT_IN_USE = GateError(403, "ERROR_CODE_ACCESS_DENIED", "This account is already in use.")
-REFRESH_INVALID = GateError(401, "ERROR_CODE_UNAUTHORIZED", "Invalid refresh token.")
+# Every 401 carries WWW-Authenticate (SPEC §Errors); a refresh token was present, so invalid_token.
+REFRESH_INVALID = GateError(401, "ERROR_CODE_UNAUTHORIZED", "Invalid refresh token.",
+                            headers=(("www-authenticate", 'Bearer error="invalid_token"'),))
 NOT_AUTHENTICATED = GateError(401, "ERROR_CODE_UNAUTHORIZED",
                               "Unauthorized - Authentication Required",
                               headers=(("www-authenticate", "Bearer"),))
@@ -256,7 +259,7 @@ class AuthService:
     def _json(body: bytes) -> dict[str, Any]:
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # deep nesting ([[[[...) raised a 503, not a 400
             raise _Refused(_input_error("body", "Request body must be a JSON object.")) from None
         if not isinstance(data, dict):
             raise _Refused(_input_error("body", "Request body must be a JSON object."))
@@ -269,7 +272,8 @@ class AuthService:
             return ""
         if not isinstance(value, str) or (required and not value.strip()):
             raise _Refused(_input_error(name, f"Missing param: {name}"))
-        if len(value) > max_len or "\x00" in value:
+        # Lone surrogates cannot be encoded: they made hashing (and rendering) raise, a 503.
+        if len(value) > max_len or "\x00" in value or _SURROGATE.search(value):
             # Checked before any hashing: an oversized field costs nothing.
             raise _Refused(_input_error(name, f"Invalid value for {name}."))
         return value

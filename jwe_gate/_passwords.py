@@ -8,6 +8,7 @@ most ``max_queue`` more wait; past that :class:`HasherBusyError` becomes a 429.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import threading
@@ -69,7 +70,8 @@ class Hasher:
                  max_concurrent: int | None = None, max_queue: int = 32) -> None:
         if parameters.type is not Type.ID:
             raise ConfigurationError("only argon2id is supported")
-        workers = max_concurrent or min(4, os.cpu_count() or 1)
+        # `is None`, not `or`: max_concurrent=0 must be refused below, not become the default.
+        workers = min(4, os.cpu_count() or 1) if max_concurrent is None else max_concurrent
         if workers < 1 or max_queue < 0:
             raise ConfigurationError("max_concurrent must be >= 1 and max_queue >= 0")
         self.parameters = parameters
@@ -88,11 +90,19 @@ class Hasher:
     def _verify(self, stored: str | None, password: str) -> tuple[bool, bool]:
         """(matches, needs rehash). A missing or malformed stored hash fails closed, after the
         same work as a real check, so its timing tells nothing either."""
+        # Made on every path, so the first unknown-login check costs no more than any other.
+        dummy = self.dummy_hash()
         if not isinstance(stored, str) or not stored.startswith("$argon2"):
             stored = None
         try:
-            self._ph.verify(stored or self.dummy_hash(), password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            self._ph.verify(stored or dummy, password)
+        except VerifyMismatchError:
+            return False, False
+        except (VerificationError, InvalidHashError, ValueError):
+            # Malformed stored hash (a bad encoding fails before any work; a non-ASCII one is a
+            # UnicodeEncodeError, which escaped as a 500): fail closed after the dummy's work.
+            with contextlib.suppress(VerificationError, InvalidHashError, ValueError):
+                self._ph.verify(dummy, password)
             return False, False
         if stored is None:
             return False, False  # the dummy hash can never log anyone in

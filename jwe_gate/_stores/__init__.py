@@ -8,12 +8,15 @@ never read-then-write across calls, so several workers or hosts sharing a store 
 * ``add(token_hash, session, expires_at=, now=)``: record the first token of a new family.
 * ``rotate(token_hash, child_hash, now=, expires_at=, grace=)``: in one atomic step --
   unknown, expired or revoked: ``INVALID``; unspent: mark it spent, store the child, ``ROTATED``;
-  spent less than ``grace`` seconds ago with that same child still unspent: ``GRACE`` (the caller
+  spent at most ``grace`` seconds ago with that same child still unspent: ``GRACE`` (the caller
   answers with the same child); otherwise it is a reuse: revoke the family, ``REUSED``.
 * ``revoke(token_hash)``: revoke that token's family; return its session, or None.
 * ``revoke_family(family)``; ``revoke_subject(table, subject, keep=family or None)``: revoke
   every family of that record except ``keep``.
 * ``unspent(family)``: how many live, unspent tokens the family has (0 or 1).
+
+Stores forget expired tokens on their own (every so many ``add`` calls), so they stay bounded by
+the number of live sessions; a spent token is kept until it expires, for reuse detection.
 
 :class:`ThrottleStore` contract: ``hit(key, window=, now=)`` counts one failure in a fixed window
 that starts at the key's first failure and returns ``(count, reset_at)``; ``peek(key, now=)``

@@ -24,16 +24,28 @@ class MemoryRefreshStore:
 
     inline = True
 
-    def __init__(self) -> None:
+    def __init__(self, *, purge_every: int = 1000) -> None:
         self._tokens: dict[str, _Token] = {}
         self._families: dict[str, Session] = {}
         self._revoked: set[str] = set()
         self._lock = threading.Lock()
+        self._purge_every = purge_every
+        self._adds = 0
 
     def add(self, token_hash: str, session: Session, *, expires_at: float, now: float) -> None:
         with self._lock:
             self._families[session.family] = session
             self._tokens[token_hash] = _Token(session.family, expires_at)
+            self._adds += 1
+            if self._adds % self._purge_every == 0:
+                self._purge(now)
+
+    def _purge(self, now: float) -> None:
+        """Forget expired tokens and families left without a token (memory stays bounded)."""
+        self._tokens = {h: t for h, t in self._tokens.items() if t.expires_at > now}
+        live = {t.family for t in self._tokens.values()}
+        self._families = {f: s for f, s in self._families.items() if f in live}
+        self._revoked &= live
 
     def rotate(self, token_hash: str, child_hash: str, *, now: float, expires_at: float,
                grace: float) -> Rotation:

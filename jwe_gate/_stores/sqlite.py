@@ -36,6 +36,7 @@ class _SQLiteStore:
         self.path = os.fspath(path)
         self._timeout = timeout
         self._local = threading.local()
+        self._adds = 0
         self._conn().executescript(_SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
@@ -70,12 +71,25 @@ class SQLiteRefreshStore(_SQLiteStore):
 
     inline = False  # writes can wait on another writer's lock: keep them off the event loop
 
+    purge_every = 1000
+    """Every so many ``add`` calls (per instance), expired rows are deleted."""
+
     def add(self, token_hash: str, session: Session, *, expires_at: float, now: float) -> None:
         with self._tx() as conn:
             conn.execute("INSERT INTO jwe_gate_refresh_family (family, tbl, subject) "
                          "VALUES (?, ?, ?)", (session.family, session.table, session.subject))
             conn.execute("INSERT INTO jwe_gate_refresh_token (token_hash, family, expires_at) "
                          "VALUES (?, ?, ?)", (token_hash, session.family, expires_at))
+        self._adds += 1
+        if self._adds % self.purge_every == 0:
+            self.purge(now)
+
+    def purge(self, now: float) -> None:
+        """Delete expired tokens and the families left without one."""
+        with self._tx() as conn:
+            conn.execute("DELETE FROM jwe_gate_refresh_token WHERE expires_at <= ?", (now,))
+            conn.execute("DELETE FROM jwe_gate_refresh_family WHERE family NOT IN "
+                         "(SELECT family FROM jwe_gate_refresh_token)")
 
     def rotate(self, token_hash: str, child_hash: str, *, now: float, expires_at: float,
                grace: float) -> Rotation:

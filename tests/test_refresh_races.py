@@ -1,0 +1,474 @@
+"""§Handlers and §Scaling out under concurrency: racing refreshes of one token never fork a
+family (threads, asyncio tasks, processes sharing one SQLite file), reuse revokes the family,
+racing signups create one record, logout and password change end sessions.
+
+Everything runs through the real :class:`AuthService` over SQLite tables, with argon2's cheapest
+profile so hashing costs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import sqlite3
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from argon2.profiles import CHEAPEST
+
+from jwe_gate import AuthInfo, AuthUser, Gate, KeyRing, SQLiteBackend, Table
+from jwe_gate._handlers import AuthService, HandlerRequest
+from jwe_gate._http import Response
+from jwe_gate._passwords import Hasher
+from jwe_gate._stores import RefreshStore, ThrottleStore
+from jwe_gate._stores.memory import MemoryRefreshStore, MemoryThrottleStore
+from jwe_gate._stores.sqlite import SQLiteRefreshStore, SQLiteThrottleStore
+
+RACERS = 50
+START = 1_700_000_000.0
+EMAIL = "ann@example.com"
+PASSWORD = "correct horse 1"
+
+
+class Clock:
+    """A settable clock for the gate (tokens, store times)."""
+
+    def __init__(self, t: float = START) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@dataclass
+class World:
+    gate: Gate
+    service: AuthService
+    store: RefreshStore
+    clock: Clock
+    db: Path
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any
+
+    @property
+    def refresh(self) -> str:
+        return str(self.body["refreshToken"])
+
+    @property
+    def access(self) -> str:
+        return str(self.body["authToken"])
+
+
+def _answer(resp: Response) -> Answer:
+    return Answer(resp.status, json.loads(resp.body) if resp.body else None)
+
+
+def _request(body: dict[str, Any] | None = None, *, access: str | None = None,
+             gate: Gate | None = None) -> HandlerRequest:
+    """A POST with a JSON body, authenticated as the gate would when ``access`` is given."""
+    raw = json.dumps(body).encode() if body is not None else b""
+    if access is None or gate is None:
+        return HandlerRequest("POST", raw, client="198.51.100.7")
+    claims = gate.verify(access)
+    table = gate.table(claims.raw["tbl"])
+    record = table.get(claims.sub)
+    assert record is not None
+    user = AuthUser(table.public(record), table.name, claims.extras)
+    auth = AuthInfo(("authenticated",), table.name, claims, claims.extras, access)
+    return HandlerRequest("POST", raw, client="198.51.100.7", user=user, auth=auth)
+
+
+def _sync(world: World, endpoint: str, request: HandlerRequest) -> Answer:
+    return _answer(world.service.handle(endpoint, request))
+
+
+def _async(world: World, endpoint: str, request: HandlerRequest) -> Answer:
+    return _answer(asyncio.run(world.service.ahandle(endpoint, request)))
+
+
+CALLERS = [pytest.param(_sync, id="handle"), pytest.param(_async, id="ahandle")]
+
+
+def _family(world: World, access: str) -> str:
+    return str(world.gate.verify(access).raw["sid"])
+
+
+def _signup(world: World, email: str = EMAIL, password: str = PASSWORD) -> Answer:
+    answer = _sync(world, "signup", _request({"name": "Ann", "email": email,
+                                              "password": password}))
+    assert answer.status == 200, answer
+    return answer
+
+
+def _refresh_request(token: str) -> HandlerRequest:
+    return _request({"refreshToken": token})
+
+
+def _assert_refused(answer: Answer) -> None:
+    assert answer.status == 401, answer
+    assert answer.body["code"] == "ERROR_CODE_UNAUTHORIZED"
+
+
+@pytest.fixture
+def hasher() -> Iterator[Hasher]:
+    """argon2's cheapest profile, with room for every racer in the queue."""
+    hasher = Hasher(CHEAPEST, max_queue=4 * RACERS)
+    yield hasher
+    hasher.close()
+
+
+@pytest.fixture
+def make_world(tmp_path: Path, hasher: Hasher, keys: KeyRing) -> Iterator[Callable[..., World]]:
+    """Build a gate over an SQLite user table with memory or SQLite stores (same file)."""
+    closers: list[Callable[[], None]] = []
+
+    def factory(stores: str, *, grace: float = 10.0, clock: Clock | None = None) -> World:
+        db = tmp_path / "app.db"
+        backend = SQLiteBackend(db)
+        refresh: RefreshStore
+        throttle: ThrottleStore
+        if stores == "sqlite":
+            sr, st = SQLiteRefreshStore(db), SQLiteThrottleStore(db)
+            closers.extend((sr.close, st.close))
+            refresh, throttle = sr, st
+        else:
+            refresh, throttle = MemoryRefreshStore(), MemoryThrottleStore()
+        closers.append(backend.close)
+        clock = clock or Clock()
+        gate = Gate(keys=keys, tables=[Table("user", backend)], hasher=hasher,
+                    refresh_store=refresh, throttle_store=throttle, refresh_grace=grace,
+                    clock=clock)
+        return World(gate, gate.auth_service("user"), refresh, clock, db)
+
+    yield factory
+    for close in closers:
+        close()
+
+
+STORES = [pytest.param("memory", id="memory-store"), pytest.param("sqlite", id="sqlite-store")]
+
+
+# -- racing refreshes -----------------------------------------------------------------------
+
+
+def _race_threads(n: int, call: Callable[[], Answer]) -> list[Answer]:
+    barrier = threading.Barrier(n)
+
+    def one() -> Answer:
+        barrier.wait(timeout=10)
+        return call()
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        futures = [pool.submit(one) for _ in range(n)]
+        return [f.result(timeout=30) for f in futures]
+
+
+def _race_tasks(n: int, call: Callable[[], Awaitable[Response]]) -> list[Answer]:
+    async def main() -> list[Response]:
+        return list(await asyncio.gather(*(call() for _ in range(n))))
+
+    return [_answer(r) for r in asyncio.run(main())]
+
+
+def _race(world: World, runner: str, endpoint: str,
+          request: Callable[[int], HandlerRequest]) -> list[Answer]:
+    if runner == "threads":
+        counter = iter(range(RACERS))
+        lock = threading.Lock()
+
+        def call() -> Answer:
+            with lock:
+                i = next(counter)
+            return _sync(world, endpoint, request(i))
+
+        return _race_threads(RACERS, call)
+    requests = iter([request(i) for i in range(RACERS)])
+    return _race_tasks(RACERS, lambda: world.service.ahandle(endpoint, next(requests)))
+
+
+RUNNERS = [pytest.param("threads", id="threads"), pytest.param("asyncio", id="asyncio")]
+
+
+@pytest.mark.parametrize("stores", STORES)
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_racing_refreshes_within_grace_share_one_child(make_world: Callable[..., World],
+                                                       stores: str, runner: str) -> None:
+    """50 racing refreshes within grace all get one child; one unspent token remains."""
+    world = make_world(stores)
+    start = _signup(world)
+    family = _family(world, start.access)
+    answers = _race(world, runner, "refresh", lambda _: _refresh_request(start.refresh))
+    assert [a.status for a in answers] == [200] * RACERS
+    children = {a.refresh for a in answers}
+    assert len(children) == 1
+    assert start.refresh not in children
+    assert {_family(world, a.access) for a in answers} == {family}
+    assert world.store.unspent(family, now=world.clock()) == 1
+    child = children.pop()
+    grandchild = _sync(world, "refresh", _refresh_request(child))  # the child is the live one
+    assert grandchild.status == 200
+    assert world.store.unspent(family, now=world.clock()) == 1
+
+
+@pytest.mark.parametrize("stores", STORES)
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_racing_refreshes_without_grace_revoke_the_family(make_world: Callable[..., World],
+                                                          stores: str, runner: str) -> None:
+    """With grace 0, one racing refresh wins and the others' reuse revokes the family."""
+    world = make_world(stores, grace=0)
+    start = _signup(world)
+    family = _family(world, start.access)
+    answers = _race(world, runner, "refresh", lambda _: _refresh_request(start.refresh))
+    winners = [a for a in answers if a.status == 200]
+    assert len(winners) == 1
+    for answer in answers:
+        if answer.status != 200:
+            _assert_refused(answer)
+    assert world.store.unspent(family, now=world.clock()) == 0
+    _assert_refused(_sync(world, "refresh", _refresh_request(winners[0].refresh)))
+
+
+# Steps after the first refresh (parent -> child): (seconds later, token to present, expected
+# status); then the family's unspent count and the newest token's status.
+REUSE_STORIES = [
+    pytest.param([(5, "parent", 200)], 200, 1, id="parent-within-grace"),
+    pytest.param([(9.5, "parent", 200), (9.9, "parent", 200)], 200, 1, id="twice-within-grace"),
+    pytest.param([(10.5, "parent", 401)], 401, 0, id="parent-after-grace"),
+    pytest.param([(60, "parent", 401), (61, "parent", 401)], 401, 0, id="after-grace-twice"),
+    pytest.param([(1, "child", 200), (2, "parent", 401)], 401, 0, id="parent-after-child-used"),
+]
+
+
+@pytest.mark.parametrize("stores", STORES)
+@pytest.mark.parametrize(("steps", "newest_status", "unspent"), REUSE_STORIES)
+def test_reuse_after_grace_revokes_the_family(make_world: Callable[..., World], stores: str,
+                                              steps: list[tuple[float, str, int]],
+                                              newest_status: int, unspent: int) -> None:
+    """The parent again: same child within grace; after it, 401 and the newest token dies."""
+    world = make_world(stores)
+    parent = _signup(world).refresh
+    first = _sync(world, "refresh", _refresh_request(parent))
+    assert first.status == 200
+    family = _family(world, first.access)
+    tokens = {"parent": parent, "child": first.refresh}
+    newest = first.refresh
+    for at, name, status in steps:
+        world.clock.t = START + at
+        answer = _sync(world, "refresh", _refresh_request(tokens[name]))
+        assert answer.status == status, (at, name, answer)
+        if status == 200 and name == "parent":
+            assert answer.refresh == first.refresh  # the grace answer: the same child
+        elif status == 200:
+            newest = answer.refresh
+        else:
+            _assert_refused(answer)
+    assert world.store.unspent(family, now=world.clock()) == unspent
+    last = _sync(world, "refresh", _refresh_request(newest))
+    assert last.status == newest_status, last
+
+
+# -- many processes, one SQLite file ---------------------------------------------------------
+
+
+def _process_worker(db: str, keys_json: str, token: str, grace: float,
+                    barrier: Any, results: Any) -> None:
+    """One 'host': its own Gate on the shared SQLite file, refreshing ``token`` at the barrier."""
+    hasher = Hasher(CHEAPEST)
+    backend = SQLiteBackend(db)
+    refresh, throttle = SQLiteRefreshStore(db), SQLiteThrottleStore(db)
+    try:
+        gate = Gate(keys=KeyRing.from_json(keys_json), tables=[Table("user", backend)],
+                    hasher=hasher, refresh_store=refresh, throttle_store=throttle,
+                    refresh_grace=grace)
+        service = gate.auth_service("user")
+        request = _refresh_request(token)
+        barrier.wait(timeout=60)
+        resp = service.handle("refresh", request)
+        results.put((resp.status, resp.body.decode()))
+    except BaseException as exc:  # report, so the parent fails with the reason
+        results.put((-1, repr(exc)))
+        raise
+    finally:
+        hasher.close()
+        backend.close()
+        refresh.close()
+        throttle.close()
+
+
+@pytest.mark.parametrize(("grace", "winners"), [
+    pytest.param(10.0, None, id="grace-10"),
+    pytest.param(0.0, 1, id="grace-0"),
+])
+def test_racing_refreshes_across_processes_never_fork(tmp_path: Path, grace: float,
+                                                      winners: int | None) -> None:
+    """Processes sharing one SQLite file racing one refresh never fork the family."""
+    workers = 6
+    db = tmp_path / "shared.db"
+    keys = KeyRing.generate()
+    hasher, backend = Hasher(CHEAPEST), SQLiteBackend(db)
+    store, throttle = SQLiteRefreshStore(db), SQLiteThrottleStore(db)
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(workers), ctx.Queue()
+    try:
+        gate = Gate(keys=keys, tables=[Table("user", backend)], hasher=hasher,
+                    refresh_store=store, throttle_store=throttle, refresh_grace=grace)
+        service = gate.auth_service("user")
+        start = _answer(service.handle("signup", _request(
+            {"name": "Ann", "email": EMAIL, "password": PASSWORD})))
+        assert start.status == 200
+        family = str(gate.verify(start.access).raw["sid"])
+        procs = [ctx.Process(target=_process_worker,
+                             args=(str(db), keys.to_json(), start.refresh, grace, barrier,
+                                   results)) for _ in range(workers)]
+        for p in procs:
+            p.start()
+        raw = [results.get(timeout=60) for _ in procs]
+        for p in procs:
+            p.join(timeout=30)
+            assert p.exitcode == 0
+            p.close()
+    finally:
+        results.close()
+        results.join_thread()
+        hasher.close()
+        backend.close()
+        throttle.close()
+    answers = [Answer(status, json.loads(body)) for status, body in raw]
+    assert all(a.status in (200, 401) for a in answers), raw
+    ok = [a for a in answers if a.status == 200]
+    for answer in answers:
+        if answer.status != 200:
+            _assert_refused(answer)
+    children = {a.refresh for a in ok}
+    try:
+        assert len(children) == 1
+        if winners is None:  # inside the grace window every racer gets the one child
+            assert len(ok) == workers
+            assert store.unspent(family, now=gate.clock()) == 1
+            assert service.handle("refresh", _refresh_request(children.pop())).status == 200
+        else:
+            assert len(ok) == winners
+            assert store.unspent(family, now=gate.clock()) == 0
+    finally:
+        store.close()
+
+
+# -- racing signups --------------------------------------------------------------------------
+
+
+EMAIL_SPELLINGS = [
+    pytest.param(lambda i: EMAIL, id="same-spelling"),
+    pytest.param(lambda i: (" Ann@Example.COM", "ANN@EXAMPLE.COM ", EMAIL)[i % 3],
+                 id="mixed-case-and-space"),
+]
+
+
+@pytest.mark.parametrize("spell", EMAIL_SPELLINGS)
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_racing_signups_create_one_record(make_world: Callable[..., World], runner: str,
+                                          spell: Callable[[int], str]) -> None:
+    """50 racing signups for one email: one record, one 200, every other 403 in use."""
+    world = make_world("sqlite")
+
+    def request(i: int) -> HandlerRequest:
+        return _request({"name": f"racer{i}", "email": spell(i), "password": f"password{i}x"})
+
+    answers = _race(world, runner, "signup", request)
+    ok = [a for a in answers if a.status == 200]
+    assert len(ok) == 1
+    for answer in answers:
+        if answer.status != 200:
+            assert answer.status == 403, answer
+            assert answer.body["code"] == "ERROR_CODE_ACCESS_DENIED"
+            assert answer.body["message"] == "This account is already in use."
+    conn = sqlite3.connect(world.db)
+    try:
+        rows = conn.execute('SELECT id, data FROM "user"').fetchall()
+    finally:
+        conn.close()
+    assert len(rows) == 1
+    data = json.loads(rows[0][1])
+    assert data["email"] == EMAIL
+    winner = int(data["name"].removeprefix("racer"))
+    assert world.gate.verify(ok[0].access).sub == str(rows[0][0])
+    good = _sync(world, "login", _request({"email": EMAIL, "password": f"password{winner}x"}))
+    assert good.status == 200
+    loser = (winner + 1) % RACERS
+    bad = _sync(world, "login", _request({"email": EMAIL, "password": f"password{loser}x"}))
+    assert bad.status == 403
+
+
+# -- logout and password change -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stores", STORES)
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("how", [
+    pytest.param("access-token", id="by-access-token"),
+    pytest.param("refresh-token", id="by-refresh-token"),
+])
+def test_logout_revokes_the_sessions_family(make_world: Callable[..., World], stores: str,
+                                            caller: Callable[..., Answer], how: str) -> None:
+    """Logout revokes that session's whole family (rotated tokens too); others live on."""
+    world = make_world(stores)
+    first = _signup(world)
+    family = _family(world, first.access)
+    rotated = _sync(world, "refresh", _refresh_request(first.refresh))
+    assert rotated.status == 200
+    other = _sync(world, "login", _request({"email": EMAIL, "password": PASSWORD}))
+    assert other.status == 200
+    other_family = _family(world, other.access)
+    if how == "access-token":
+        request = _request(access=first.access, gate=world.gate)
+    else:
+        request = _request({"refreshToken": rotated.refresh})
+    answer = caller(world, "logout", request)
+    assert answer.status == 204
+    assert world.store.unspent(family, now=world.clock()) == 0
+    _assert_refused(_sync(world, "refresh", _refresh_request(rotated.refresh)))
+    _assert_refused(_sync(world, "refresh", _refresh_request(first.refresh)))
+    assert world.store.unspent(other_family, now=world.clock()) == 1
+    assert _sync(world, "refresh", _refresh_request(other.refresh)).status == 200
+
+
+@pytest.mark.parametrize("stores", STORES)
+@pytest.mark.parametrize("caller", CALLERS)
+def test_password_change_revokes_every_other_family(make_world: Callable[..., World],
+                                                    stores: str,
+                                                    caller: Callable[..., Answer]) -> None:
+    """A password change ends every earlier session of the record and starts a fresh one."""
+    world = make_world(stores)
+    sessions = [_signup(world)]
+    for _ in range(2):
+        login = _sync(world, "login", _request({"email": EMAIL, "password": PASSWORD}))
+        assert login.status == 200
+        sessions.append(login)
+    bob = _signup(world, "bob@example.com", "bob password 2")
+    world.clock.t += 1  # the change comes after those tokens were minted
+    answer = caller(world, "password", _request(
+        {"password": PASSWORD, "newPassword": "new password 3"},
+        access=sessions[1].access, gate=world.gate))
+    assert answer.status == 200, answer
+    fresh = _family(world, answer.access)
+    now = world.clock()
+    for session in sessions:
+        assert world.store.unspent(_family(world, session.access), now=now) == 0
+        _assert_refused(_sync(world, "refresh", _refresh_request(session.refresh)))
+    assert fresh not in {_family(world, s.access) for s in sessions}
+    assert world.store.unspent(fresh, now=now) == 1
+    assert world.store.unspent(_family(world, bob.access), now=now) == 1
+    assert _sync(world, "refresh", _refresh_request(answer.refresh)).status == 200
+    assert _sync(world, "refresh", _refresh_request(bob.refresh)).status == 200
+    old = _sync(world, "login", _request({"email": EMAIL, "password": PASSWORD}))
+    new = _sync(world, "login", _request({"email": EMAIL, "password": "new password 3"}))
+    assert (old.status, new.status) == (403, 200)
