@@ -154,6 +154,10 @@ class Policy:
             # routers, so no rule can be trusted to cover them.
             return errors.BAD_PATH
         rule = self.rules.match(view.method, segments)
+        if rule is None:
+            # Its literal and lenient spellings name rules of which neither is stricter (say
+            # "/ADMIN/x": admin table, or the default's user table): no answer is safe.
+            return errors.BAD_PATH
         if rule.mode == "public":
             return _anonymous(rule)  # token headers are not even read
         token = self._token(h)

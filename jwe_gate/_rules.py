@@ -127,6 +127,11 @@ class _Pattern:
 
 
 def _compile_pattern(pattern: str) -> _Pattern:
+    if "%" in pattern or _BAD_PATH_CHARS.search(pattern):
+        # Paths arrive percent-decoded and never hold these: such a rule would silently never
+        # match, a hole under a public default.
+        raise ConfigurationError(f"invalid rule pattern {pattern!r}: write it decoded, "
+                                 "without '%', backslashes or control characters")
     written = [p for p in pattern.split("/") if p]
     parts = [p.lower() for p in written]
     prefix = bool(parts) and parts[-1] == "**"
@@ -161,7 +166,7 @@ class CompiledRule:
 class RuleSet:
     """The compiled rules, in order, plus the default for paths no rule matches."""
 
-    __slots__ = ("_refuse", "default", "rules")
+    __slots__ = ("default", "rules")
 
     def __init__(self, rules: Iterable[Rule], default: Rule, tables: Collection[str],
                  first_table: str, endpoints: Iterable[tuple[Rule, str]] = ()) -> None:
@@ -169,11 +174,6 @@ class RuleSet:
         served = tuple(self._compile(r, tables, first_table, e) for r, e in endpoints)
         self.rules = served + tuple(self._compile(r, tables, first_table) for r in rules)
         self.default = self._compile(default, tables, first_table)
-        # For a path whose two readings pick rules of which neither is stricter: no valid token
-        # passes (401 without one, 403 with one), whatever the table.
-        self._refuse = {t: CompiledRule(Rule("/**", "required", table=t, when=_ambiguous_path),
-                                        t, _compile_pattern("/**"), None)
-                        for t in tables}
 
     @staticmethod
     def _compile(rule: Rule, tables: Collection[str], first_table: str,
@@ -190,12 +190,12 @@ class RuleSet:
                 methods |= {"HEAD"}  # routers answer HEAD with the GET handler
         return CompiledRule(rule, table, _compile_pattern(rule.pattern), methods, endpoint)
 
-    def match(self, method: str, segments: tuple[str, ...]) -> CompiledRule:
+    def match(self, method: str, segments: tuple[str, ...]) -> CompiledRule | None:
         """The first rule covering ``method`` and the path, else the default.
 
         For :class:`PathSegments`, both readings of the path are matched; when they pick
-        different rules, the stricter applies, and when neither is stricter, a rule no token
-        satisfies.
+        different rules, the stricter applies, and when neither is stricter (two tables, two
+        conditions) None: the path is ambiguous and must be refused.
         """
         lenient = self._first(method, segments, literal=False)
         if not isinstance(segments, PathSegments):
@@ -208,7 +208,7 @@ class RuleSet:
             return lenient
         if _covers(strict, lenient):
             return strict
-        return self._refuse[lenient.table]
+        return None
 
     def _first(self, method: str, segments: tuple[str, ...], *, literal: bool) -> CompiledRule:
         for compiled in self.rules:
@@ -229,7 +229,3 @@ def _covers(a: CompiledRule, b: CompiledRule) -> bool:
         return False
     return b.rule.when is None or a.rule.when is b.rule.when or a.rule.when == b.rule.when
 
-
-def _ambiguous_path(user: AuthUser) -> bool:
-    """The condition of the refusing rule: nobody passes it."""
-    return False

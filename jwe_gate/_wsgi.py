@@ -47,7 +47,7 @@ class GateWSGIMiddleware:
         # A WSGI server joins a repeated header with commas; the core refuses those.
         headers = {n: [environ[k]] for n, k in self._keys if k in environ}
         view = RequestView(environ.get("REQUEST_METHOD", "GET").upper(),
-                           environ.get("PATH_INFO", "") or "/", headers)
+                           _route_path(environ), headers)
         decision: Any = self.policy.decide(view, now=self.clock())
         if isinstance(decision, Lookup):
             try:
@@ -82,6 +82,13 @@ class GateWSGIMiddleware:
         except Exception:
             logger.exception("auth endpoint %s/%s failed", table, endpoint)
             return self.on_error(errors.UNAVAILABLE)
+
+
+def _route_path(environ: WSGIEnvironment) -> str:
+    """PATH_INFO as the router reads it: PEP 3333 bytes-as-latin-1, decoded as UTF-8 the way
+    Werkzeug does, so a non-ASCII rule matches the route it names."""
+    path: str = environ.get("PATH_INFO", "")
+    return path.encode("latin-1", "replace").decode("utf-8", "replace") or "/"
 
 
 def read_body(environ: WSGIEnvironment, limit: int) -> bytes | None:
