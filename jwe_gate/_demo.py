@@ -46,20 +46,20 @@ def open_backend(db: str | None) -> Backend:
 
 
 def load_or_create_keys(keys: str | None) -> KeyRing:
-    """``--keys FILE``, else ``JWE_GATE_KEYS``, else the demo's key file (created if missing)."""
-    if keys:
-        return KeyRing.from_file(keys)
-    if os.environ.get("JWE_GATE_KEYS"):
+    """``--keys FILE``, else ``JWE_GATE_KEYS``, else the demo's key file; a missing file is
+    created with a new key set (first run)."""
+    if not keys and os.environ.get("JWE_GATE_KEYS"):
         _say("using keys from the JWE_GATE_KEYS environment variable")
         return KeyRing.from_env()
-    if DEFAULT_KEYS.exists():
-        _say(f"using keys from {DEFAULT_KEYS.resolve()}")
-        return KeyRing.from_file(DEFAULT_KEYS)
+    path = Path(keys) if keys else DEFAULT_KEYS
+    if path.exists():
+        _say(f"using keys from {path.resolve()}")
+        return KeyRing.from_file(path)
     from ._cli import write_private
 
     ring = KeyRing.generate()
-    write_private(DEFAULT_KEYS, ring.to_json())
-    _say(f"created a new key set in {DEFAULT_KEYS.resolve()} (keep it secret)")
+    write_private(path, ring.to_json())
+    _say(f"created a new key set in {path.resolve()} (keep it secret)")
     return ring
 
 
@@ -164,8 +164,12 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, db: str | None = None,
         except ImportError as exc:
             raise MissingDependencyError("waitress", "demo") from exc
         app = flask_app(gate)
+        try:
+            server = waitress.create_server(app, host=host, port=port, threads=8)
+        except OSError as exc:  # a busy port: a message and exit 2, not a traceback
+            raise ConfigurationError(f"cannot listen on {host}:{port}: {exc}") from exc
         _say(f"serving {url} (WSGI: Flask behind gate.wsgi, on waitress)")
-        waitress.serve(app, host=host, port=port, threads=8, _quiet=True)
+        server.run()
         return
     try:
         import uvicorn

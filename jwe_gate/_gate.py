@@ -200,12 +200,15 @@ class Gate:
             raise ConfigurationError("ttl must be positive")
         if extras is not None and not isinstance(extras, Mapping):
             raise ConfigurationError("extras must be a mapping")
+        if not str(id):
+            raise ConfigurationError("the record id must not be empty")
         issued = self.clock() if now is None else now
         claims: dict[str, Any] = {
-            # iat keeps milliseconds so a password change revokes tokens minted in the same
-            # second before it (RFC 7519 NumericDate allows fractions).
+            # iat and exp keep milliseconds (RFC 7519 NumericDate allows fractions): a password
+            # change revokes tokens minted in the same second before it, and a token lives
+            # exactly its ttl.
             "sub": str(id), "tbl": t.name, "iat": millis(issued), "nbf": int(issued),
-            "exp": int(issued + lifetime), "jti": secrets.token_urlsafe(16),
+            "exp": millis(issued + lifetime), "jti": secrets.token_urlsafe(16),
             "extras": dict(extras or {}),
         }
         if session is not None:
