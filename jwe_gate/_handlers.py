@@ -293,7 +293,9 @@ class AuthService:
     # -- sessions --------------------------------------------------------------------------
 
     def _token_hash(self, token: str) -> str:
-        return hashlib.sha256(token.encode()).hexdigest()
+        # The table is hashed in: another table's refresh token is unknown here, so posting it
+        # to the wrong endpoint can neither spend nor revoke it.
+        return hashlib.sha256(f"{self.table.name}:{token}".encode()).hexdigest()
 
     def _child(self, parent: str) -> str:
         # The child is derived from the parent with a keyed hash, so a racing second use of the
@@ -342,6 +344,18 @@ class AuthService:
         for key, window in zip(keys, (t.window, t.window, t.account_window), strict=True):
             yield self._thr("hit", key, window=window, now=now)
 
+    def _forgive(self, keys: tuple[str, str, str]) -> Generator[Effect, Any, None]:
+        """After a success, take the owner's own failures (this account, this address) off
+        every counter: a user with a typo streak is not left one mistake from a lockout, while
+        failures on other accounts -- an attacker's guesses -- stay counted."""
+        now = self._now()
+        own, _ = yield self._thr("peek", keys[1], now=now)
+        if own:
+            t = self.throttle
+            yield self._thr("hit", keys[0], window=t.window, now=now, amount=-own)
+            yield self._thr("hit", keys[2], window=t.account_window, now=now, amount=-own)
+        yield self._thr("clear", keys[1])
+
     # -- endpoints -------------------------------------------------------------------------
 
     def _signup(self, request: HandlerRequest) -> Flow:
@@ -381,7 +395,7 @@ class AuthService:
             new_hash = yield Effect(self.hasher.hash, self.hasher.ahash, (password,))
             yield Effect(self.table.update, self.table.aupdate,
                          (str(record["id"]), {self.table.password_field: new_hash}))
-        yield self._thr("clear", keys[1])
+        yield from self._forgive(keys)
         return (yield from self._start_session(record))
 
     def _me(self, request: HandlerRequest) -> Flow:
@@ -425,6 +439,8 @@ class AuthService:
         if family is None:
             data = self._json(request.body) if request.body.strip() else {}
             if "refreshToken" not in data:
+                if request.user is not None:
+                    return Response(204, _NO_STORE)  # a token with no session: nothing to end
                 raise _Refused(NOT_AUTHENTICATED)
             token = self._refresh_token(data)
             session = yield self._store("revoke", self._token_hash(token))

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import io
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import unquote, unquote_to_bytes
 
+import argon2
 import pytest
 from flask import Flask, jsonify, request
 from starlette.applications import Starlette
@@ -23,7 +26,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from jwe_gate import Gate, KeyRing, MemoryBackend, Rule, Table
+from jwe_gate import Gate, Hasher, KeyRing, MemoryBackend, Rule, Table
 
 ADMIN_PATHS = ("/admin/stats", "/admin/users/<name>")
 
@@ -48,7 +51,9 @@ class RawClient(Protocol):
     name: str
 
     def __call__(self, method: str, target: str,
-                 headers: Sequence[tuple[str, str]] = (), root_path: str = "") -> Result: ...
+                 headers: Sequence[tuple[str, str]] = (), root_path: str = "", *,
+                 body: bytes = b"", client_addr: str = "127.0.0.1",
+                 content_length: bool = True) -> Result: ...
 
 
 def _result(status: int, headers: list[tuple[str, str]], body: bytes) -> Result:
@@ -147,14 +152,44 @@ def flask_app() -> Flask:
 # -- raw drivers -----------------------------------------------------------------------------
 
 
+BODY_CHUNK = 64 * 1024
+"""The raw clients deliver a request body in chunks of this size (ASGI messages)."""
+
+
+def _with_length(headers: Sequence[tuple[str, str]], body: bytes, content_length: bool
+                 ) -> list[tuple[str, str]]:
+    """``headers`` plus a Content-Length for a non-empty body, unless the test set its own."""
+    out = list(headers)
+    if body and content_length and not any(k.lower() == "content-length" for k, _ in out):
+        out.append(("Content-Length", str(len(body))))
+    return out
+
+
 class ASGIClient:
+    """Drives an ASGI app with one raw request. ``body`` arrives in ``http.request`` messages
+    of :data:`BODY_CHUNK` bytes, announced by a Content-Length header unless ``content_length``
+    is False (a chunked upload); ``client_addr`` is the scope's client host."""
+
     name = "asgi"
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
     def __call__(self, method: str, target: str, headers: Sequence[tuple[str, str]] = (),
-                 root_path: str = "") -> Result:
+                 root_path: str = "", *, body: bytes = b"", client_addr: str = "127.0.0.1",
+                 content_length: bool = True) -> Result:
+        return asyncio.run(self.arequest(method, target, headers, root_path, body=body,
+                                         client_addr=client_addr,
+                                         content_length=content_length))
+
+    async def arequest(self, method: str, target: str, headers: Sequence[tuple[str, str]] = (),
+                       root_path: str = "", *, body: bytes = b"",
+                       client_addr: str = "127.0.0.1", content_length: bool = True) -> Result:
+        """The same request on the running event loop (to overlap several)."""
+        headers = _with_length(headers, body, content_length)
+        pending = [{"type": "http.request", "body": body[i:i + BODY_CHUNK],
+                    "more_body": i + BODY_CHUNK < len(body)}
+                   for i in range(0, len(body), BODY_CHUNK)]
         raw_path, _, query = target.partition("?")
         scope = {
             "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
@@ -162,11 +197,13 @@ class ASGIClient:
             "path": root_path + unquote(raw_path), "raw_path": (root_path + raw_path).encode(),
             "root_path": root_path, "query_string": query.encode(),
             "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
-            "server": ("testserver", 80), "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80), "client": (client_addr, 50000),
         }
         sent: list[dict[str, Any]] = []
 
         async def receive() -> dict[str, Any]:
+            if pending:
+                return pending.pop(0)
             if not sent:
                 return {"type": "http.request", "body": b"", "more_body": False}
             await asyncio.sleep(3600)
@@ -175,7 +212,7 @@ class ASGIClient:
         async def send(message: dict[str, Any]) -> None:
             sent.append(message)
 
-        asyncio.run(self.app(scope, receive, send))
+        await self.app(scope, receive, send)
         start = next(m for m in sent if m["type"] == "http.response.start")
         body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
         hdrs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in start["headers"]]
@@ -183,21 +220,27 @@ class ASGIClient:
 
 
 class WSGIClient:
+    """Drives a WSGI app with one raw request. ``body`` is ``wsgi.input`` with CONTENT_LENGTH
+    unless ``content_length`` is False (then ``wsgi.input_terminated``, as servers mark a
+    chunked upload); ``client_addr`` is REMOTE_ADDR."""
+
     name = "wsgi"
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
     def __call__(self, method: str, target: str, headers: Sequence[tuple[str, str]] = (),
-                 root_path: str = "") -> Result:
+                 root_path: str = "", *, body: bytes = b"", client_addr: str = "127.0.0.1",
+                 content_length: bool = True) -> Result:
+        headers = _with_length(headers, body, content_length)
         raw_path, _, query = target.partition("?")
         environ: dict[str, Any] = {
             "REQUEST_METHOD": method, "SCRIPT_NAME": root_path,
             # PEP 3333: PATH_INFO is the percent-decoded bytes, as latin-1.
             "PATH_INFO": unquote_to_bytes(raw_path).decode("latin-1"),
             "QUERY_STRING": query, "SERVER_NAME": "testserver", "SERVER_PORT": "80",
-            "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
-            "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(b""),
+            "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": client_addr,
+            "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
             "wsgi.errors": io.StringIO(), "wsgi.multithread": False,
             "wsgi.multiprocess": False, "wsgi.run_once": False,
         }
@@ -207,6 +250,8 @@ class WSGIClient:
                 key = key[5:]
             # Servers join a repeated header with a comma (Werkzeug, gunicorn).
             environ[key] = f"{environ[key]},{v}" if key in environ else v
+        if body and not content_length:
+            environ["wsgi.input_terminated"] = True
         captured: dict[str, Any] = {}
 
         def start_response(status: str, hdrs: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -304,5 +349,158 @@ def bearer(gate: Gate) -> Callable[..., list[tuple[str, str]]]:
 
 
 @pytest.fixture
-def anyio_backend() -> Iterator[str]:
-    yield "asyncio"
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+# -- the auth endpoints ----------------------------------------------------------------------
+
+
+class Clock:
+    """A clock for ``Gate(clock=...)``: the real time when made, then moved only by ``advance``."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass(frozen=True)
+class Work:
+    """One argon2 computation a :class:`SpyHasher` saw."""
+
+    kind: str
+    """``hash`` or ``verify``."""
+    against: str | None
+    """For ``verify``: the stored hash it checked against."""
+    thread: str
+    on_loop: bool
+    """Whether an asyncio event loop was running in that thread."""
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+class _Argon2Spy:
+    """Stands in for a Hasher's argon2 ``PasswordHasher``, recording every computation."""
+
+    def __init__(self, real: argon2.PasswordHasher, owner: SpyHasher) -> None:
+        self._real = real
+        self._owner = owner
+
+    def _run(self, kind: str, against: str | None, fn: Callable[[], Any]) -> Any:
+        o = self._owner
+        on_loop = _loop_running()
+        with o.spy_lock:
+            o.work.append(Work(kind, against, threading.current_thread().name, on_loop))
+            o.running += 1
+            o.peak = max(o.peak, o.running)
+        try:
+            o.entered.set()
+            if o.hold is not None and not on_loop:  # held on the loop, it would hang the test
+                o.hold.wait(10)
+            if o.delay:
+                time.sleep(o.delay)
+            return fn()
+        finally:
+            with o.spy_lock:
+                o.running -= 1
+
+    def hash(self, password: str | bytes, **kwargs: Any) -> str:
+        return str(self._run("hash", None, lambda: self._real.hash(password, **kwargs)))
+
+    def verify(self, hash: Any, password: str | bytes) -> Any:
+        return self._run("verify", hash if isinstance(hash, str) else repr(hash),
+                         lambda: self._real.verify(hash, password))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+class SpyHasher(Hasher):
+    """A ``Hasher`` (argon2's cheapest profile by default) that records the calls the handlers
+    make (``calls``: ``hash``, ``ahash``, ``verify``, ``averify``) and every argon2 computation
+    (``work``), with the peak number running at once. Setting ``hold`` (an Event) makes each
+    computation wait for it, ``delay`` (seconds) sleep first; ``entered`` is set when one
+    starts."""
+
+    def __init__(self, parameters: argon2.Parameters = argon2.profiles.CHEAPEST,
+                 **kwargs: Any) -> None:
+        super().__init__(parameters, **kwargs)
+        self.calls: list[str] = []
+        self.work: list[Work] = []
+        self.running = 0
+        self.peak = 0
+        self.hold: threading.Event | None = None
+        self.delay = 0.0
+        self.entered = threading.Event()
+        self.spy_lock = threading.Lock()
+        self._ph = _Argon2Spy(self._ph, self)  # type: ignore[assignment]
+
+    def reset(self) -> None:
+        """Forget what was recorded so far."""
+        with self.spy_lock:
+            self.calls.clear()
+            self.work.clear()
+            self.peak = self.running
+        self.entered.clear()
+
+    def hash(self, password: str) -> str:
+        self.calls.append("hash")
+        return super().hash(password)
+
+    async def ahash(self, password: str) -> str:
+        self.calls.append("ahash")
+        return await super().ahash(password)
+
+    def verify(self, stored: str | None, password: str) -> tuple[bool, bool]:
+        self.calls.append("verify")
+        return super().verify(stored, password)
+
+    async def averify(self, stored: str | None, password: str) -> tuple[bool, bool]:
+        self.calls.append("averify")
+        return await super().averify(stored, password)
+
+
+AUTH_ROUTES = {"/auth": "user", "/admin/auth": "admin"}
+
+
+@pytest.fixture
+def make_auth_gate(make_gate: Callable[..., Gate]) -> Iterator[Callable[..., Gate]]:
+    """Like ``make_gate``, serving the auth endpoints at ``/auth`` (user) and ``/admin/auth``
+    (admin), with a ``Hasher`` on argon2's cheapest profile unless ``hasher=`` is given. The
+    hashers' pools are shut down after the test."""
+    hashers: list[Hasher] = []
+
+    def factory(**kwargs: Any) -> Gate:
+        kwargs.setdefault("auth_routes", AUTH_ROUTES)
+        if "hasher" not in kwargs:
+            kwargs["hasher"] = Hasher(argon2.profiles.CHEAPEST)
+        if kwargs["hasher"] is not None:
+            hashers.append(kwargs["hasher"])
+        return make_gate(**kwargs)
+
+    yield factory
+    for hasher in hashers:
+        hasher.close()
+
+
+@pytest.fixture
+def auth_gate(make_auth_gate: Callable[..., Gate]) -> Gate:
+    """A gate serving the auth endpoints (see ``make_auth_gate``)."""
+    return make_auth_gate()
+
+
+@pytest.fixture
+def auth_client(adapter: str, auth_gate: Gate) -> RawClient:
+    """A raw client for ``auth_gate`` wrapping the real Starlette or Flask app."""
+    return wrap(auth_gate, adapter)

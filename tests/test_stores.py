@@ -296,6 +296,15 @@ def test_throttle_restarts_after_window(throttle_store: ThrottleStore, at: float
     assert throttle_store.hit("k", window=10, now=NOW + at + 1) == (2, NOW + at + 10)
 
 
+def test_throttle_forgives_down_to_zero(throttle_store: ThrottleStore) -> None:
+    """A negative amount takes failures off, never below zero, in the same window."""
+    for _ in range(5):
+        throttle_store.hit("k", window=60, now=NOW)
+    assert throttle_store.hit("k", window=60, now=NOW + 1, amount=-3) == (2, NOW + 60)
+    assert throttle_store.hit("k", window=60, now=NOW + 2, amount=-9) == (0, NOW + 60)
+    assert throttle_store.hit("new", window=60, now=NOW, amount=-2) == (0, NOW + 60)
+
+
 def test_throttle_peek_does_not_count(throttle_store: ThrottleStore) -> None:
     """peek reports without counting; an unknown key is (0, now)."""
     assert throttle_store.peek("k", now=NOW) == (0, NOW)
@@ -370,7 +379,7 @@ def test_sqlite_stores_hold_only_hashes(tmp_path: Path) -> None:
         for secret in (*tokens, "correct horse 1", "wrong password 1"):
             assert not any(secret in c for c in cells), secret
         stored = {row[0] for row in tables["jwe_gate_refresh_token"]}
-        assert stored == {h(t) for t in tokens}
+        assert stored == {h(f"user:{t}") for t in tokens}  # SHA-256 of table and token
         raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("app.db"))
         for secret in tokens:
             assert secret.encode() not in raw  # not in the file, its WAL, or a freed page

@@ -18,8 +18,9 @@ never read-then-write across calls, so several workers or hosts sharing a store 
 Stores forget expired tokens on their own (every so many ``add`` calls), so they stay bounded by
 the number of live sessions; a spent token is kept until it expires, for reuse detection.
 
-:class:`ThrottleStore` contract: ``hit(key, window=, now=)`` counts one failure in a fixed window
-that starts at the key's first failure and returns ``(count, reset_at)``; ``peek(key, now=)``
+:class:`ThrottleStore` contract: ``hit(key, window=, now=, amount=1)`` adds ``amount`` failures
+(a negative amount forgives some; the count never goes below 0) in a fixed window that starts at
+the key's first failure and returns ``(count, reset_at)``; ``peek(key, now=)``
 returns the same without counting; ``clear(key)`` forgets the key.
 """
 
@@ -68,6 +69,7 @@ class RefreshStore(Protocol):
 
 @runtime_checkable
 class ThrottleStore(Protocol):
-    def hit(self, key: str, *, window: float, now: float) -> tuple[int, float]: ...
+    def hit(self, key: str, *, window: float, now: float,
+            amount: int = 1) -> tuple[int, float]: ...
     def peek(self, key: str, *, now: float) -> tuple[int, float]: ...
     def clear(self, key: str) -> None: ...

@@ -101,15 +101,16 @@ class MemoryThrottleStore:
         self._counts: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
 
-    def hit(self, key: str, *, window: float, now: float) -> tuple[int, float]:
+    def hit(self, key: str, *, window: float, now: float, amount: int = 1) -> tuple[int, float]:
         with self._lock:
             count, reset_at = self._counts.get(key, (0, 0.0))
             if reset_at <= now:
                 count, reset_at = 0, now + window
-            self._counts[key] = (count + 1, reset_at)
+            count = max(0, count + amount)
+            self._counts[key] = (count, reset_at)
             if len(self._counts) > 100_000:  # bound memory: drop windows that have ended
                 self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
-            return count + 1, reset_at
+            return count, reset_at
 
     def peek(self, key: str, *, now: float) -> tuple[int, float]:
         count, reset_at = self._counts.get(key, (0, 0.0))

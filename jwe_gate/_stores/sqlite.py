@@ -155,14 +155,16 @@ class SQLiteThrottleStore(_SQLiteStore):
 
     inline = False
 
-    def hit(self, key: str, *, window: float, now: float) -> tuple[int, float]:
-        # One upsert: a new or ended window restarts at 1, else the count goes up by one.
+    def hit(self, key: str, *, window: float, now: float, amount: int = 1) -> tuple[int, float]:
+        # One upsert: a new or ended window restarts at `amount`, else the count moves by it.
+        first = max(0, amount)
         row = self._conn().execute(
-            "INSERT INTO jwe_gate_throttle (key, count, reset_at) VALUES (?, 1, ?) "
+            "INSERT INTO jwe_gate_throttle (key, count, reset_at) VALUES (?, ?, ?) "
             "ON CONFLICT (key) DO UPDATE SET "
-            "count = CASE WHEN reset_at <= ? THEN 1 ELSE count + 1 END, "
+            "count = CASE WHEN reset_at <= ? THEN ? ELSE MAX(0, count + ?) END, "
             "reset_at = CASE WHEN reset_at <= ? THEN excluded.reset_at ELSE reset_at END "
-            "RETURNING count, reset_at", (key, now + window, now, now)).fetchone()
+            "RETURNING count, reset_at",
+            (key, first, now + window, now, first, amount, now)).fetchone()
         return int(row[0]), float(row[1])
 
     def peek(self, key: str, *, now: float) -> tuple[int, float]:
