@@ -344,6 +344,18 @@ class AuthService:
         for key, window in zip(keys, (t.window, t.window, t.account_window), strict=True):
             yield self._thr("hit", key, window=window, now=now)
 
+    def _check_password(self, keys: tuple[str, str, str], record: Mapping[str, Any] | None,
+                        password: str) -> Generator[Effect, Any, bool]:
+        """Verify ``password`` for ``record`` (None: unknown) or count a failure and refuse.
+        Returns whether the stored hash needs an upgrade."""
+        stored = record.get(self.table.password_field) if record is not None else None
+        # An unknown login is checked against a dummy hash: the same work, the same answer.
+        ok, rehash = yield Effect(self.hasher.verify, self.hasher.averify, (stored, password))
+        if not ok or record is None:
+            yield from self._count_failure(keys)
+            raise _Refused(INVALID_CREDENTIALS)
+        return bool(rehash)
+
     def _forgive(self, keys: tuple[str, str, str]) -> Generator[Effect, Any, None]:
         """After a success, take the owner's own failures (this account, this address) off
         every counter: a user with a typo streak is not left one mistake from a lockout, while
@@ -385,12 +397,7 @@ class AuthService:
         keys = self._throttle_keys(login, request.client)
         yield from self._check_throttle(keys)
         record = yield Effect(self.table.find, self.table.afind, (login,))
-        stored = record.get(self.table.password_field) if record is not None else None
-        # An unknown login is checked against a dummy hash: the same work, the same answer.
-        ok, rehash = yield Effect(self.hasher.verify, self.hasher.averify, (stored, password))
-        if not ok or record is None:
-            yield from self._count_failure(keys)
-            raise _Refused(INVALID_CREDENTIALS)
+        rehash = yield from self._check_password(keys, record, password)
         if rehash:
             new_hash = yield Effect(self.hasher.hash, self.hasher.ahash, (password,))
             yield Effect(self.table.update, self.table.aupdate,
@@ -463,11 +470,7 @@ class AuthService:
         keys = self._throttle_keys(f"id:{subject}", request.client)
         yield from self._check_throttle(keys)
         record = yield Effect(self.table.get, self.table.aget, (subject,))
-        stored = record.get(self.table.password_field) if record is not None else None
-        ok, _ = yield Effect(self.hasher.verify, self.hasher.averify, (stored, old))
-        if not ok or record is None:
-            yield from self._count_failure(keys)
-            raise _Refused(INVALID_CREDENTIALS)
+        yield from self._check_password(keys, record, old)
         hashed = yield Effect(self.hasher.hash, self.hasher.ahash, (new,))
         record = yield Effect(self.table.update, self.table.aupdate, (subject, {
             self.table.password_field: hashed, PASSWORD_CHANGED_AT: millis(self._now())}))

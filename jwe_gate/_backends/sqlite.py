@@ -18,13 +18,14 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from .._sqlite import SQLiteFile
 from .._types import Record
 from ..exceptions import BackendError, DuplicateRecordError
 
 __all__ = ["SQLiteBackend"]
 
 
-class SQLiteBackend:
+class SQLiteBackend(SQLiteFile):
     """Records in a SQLite file; creates its tables on first use.
 
     Args:
@@ -35,21 +36,10 @@ class SQLiteBackend:
     inline = True  # a primary-key read from a local file takes microseconds
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 5.0) -> None:
-        self.path = os.fspath(path)
-        self._timeout = timeout
-        self._local = threading.local()
+        super().__init__(path, timeout=timeout)
         self._ready: set[str] = set()
         self._indexed: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-        return conn
 
     def _table(self, table: str) -> sqlite3.Connection:
         conn = self._conn()
@@ -122,13 +112,12 @@ class SQLiteBackend:
         rowid = _rowid(id)
         if rowid is None:
             return None
-        conn = self._table(table)
+        self._table(table)
         patch = {k: v for k, v in changes.items() if k not in ("id", "created_at")}
         # A shallow merge, as MemoryBackend does: json_patch (RFC 7396) would delete a field set
-        # to None and deep-merge nested objects. BEGIN IMMEDIATE takes the write lock first, so
+        # to None and deep-merge nested objects. The write transaction takes the lock first, so
         # two updates cannot interleave between the read and the write.
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._tx() as conn:
             row = conn.execute(
                 f'SELECT id, created_at, data FROM "{table}" WHERE id = ?', (rowid,)
             ).fetchone()
@@ -138,18 +127,8 @@ class SQLiteBackend:
                 conn.execute(f'UPDATE "{table}" SET data = ? WHERE id = ?',
                              (json.dumps(data), rowid))
                 record = {**data, "id": row[0], "created_at": row[1]}
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
         return record
 
-    def close(self) -> None:
-        """Close this thread's connection."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
 
 
 def _rowid(id: str) -> int | None:

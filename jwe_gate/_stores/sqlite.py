@@ -7,12 +7,9 @@ in one process or many, are serialised by SQLite's write lock.
 from __future__ import annotations
 
 import os
-import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
+from .._sqlite import SQLiteFile
 from . import Outcome, Rotation, Session
 
 __all__ = ["SQLiteRefreshStore", "SQLiteThrottleStore"]
@@ -31,39 +28,11 @@ CREATE TABLE IF NOT EXISTS jwe_gate_throttle (
 """
 
 
-class _SQLiteStore:
+class _SQLiteStore(SQLiteFile):
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 10.0) -> None:
-        self.path = os.fspath(path)
-        self._timeout = timeout
-        self._local = threading.local()
+        super().__init__(path, timeout=timeout)
         self._adds = 0
         self._conn().executescript(_SCHEMA)
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-        return conn
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")  # take the write lock first: no read-then-write race
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
-    def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
 
 
 class SQLiteRefreshStore(_SQLiteStore):
