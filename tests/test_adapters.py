@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 import threading
 import time
 import warnings
@@ -17,12 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from conftest import (
     ASGIClient,
     RawClient,
     WSGIClient,
     admins,
+    running_uvicorn,
     starlette_app,
     users,
     wrap,
@@ -425,26 +424,9 @@ class TestWebSocket:
 @pytest.fixture
 def live_server(gate: Gate) -> Iterator[str]:
     """uvicorn serving the gated Starlette app on a free 127.0.0.1 port, in a thread."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(gate.asgi(starlette_app()), ws="websockets-sansio",
-                            lifespan="on", log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert thread.is_alive(), "uvicorn died on startup"
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.01)
-        yield f"127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-    assert not thread.is_alive()
+    with running_uvicorn(gate.asgi(starlette_app()), ws="websockets-sansio",
+                         lifespan="on") as port:
+        yield f"127.0.0.1:{port}"
 
 
 class TestLiveUvicorn:

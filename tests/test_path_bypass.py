@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import unquote
 
 import pytest
-import uvicorn
 from conftest import (
     DEFAULT_RULES,
     ASGIClient,
@@ -28,6 +26,7 @@ from conftest import (
     Result,
     WSGIClient,
     flask_app,
+    running_uvicorn,
     starlette_app,
     wrap,
 )
@@ -526,28 +525,17 @@ class _QuietHandler(WSGIRequestHandler):
 @pytest.fixture
 def live_servers(gate: Gate) -> Iterator[dict[str, int]]:
     """uvicorn serving the gated Starlette app and Werkzeug serving the gated Flask app."""
-    config = uvicorn.Config(gate.asgi(starlette_app()), host="127.0.0.1", port=0,
-                            log_level="critical", lifespan="off", ws="none", http="h11")
-    server = uvicorn.Server(config)
-    asgi_thread = threading.Thread(target=server.run, daemon=True)
-    asgi_thread.start()
     wsgi: BaseWSGIServer = make_server("127.0.0.1", 0, gate.wsgi(flask_app()),
                                        request_handler=_QuietHandler)
     wsgi_thread = threading.Thread(target=wsgi.serve_forever, daemon=True)
     wsgi_thread.start()
     try:
-        deadline = time.monotonic() + 5
-        while not server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            assert asgi_thread.is_alive(), "uvicorn died"
-            time.sleep(0.01)
-        yield {"uvicorn": server.servers[0].sockets[0].getsockname()[1],
-               "werkzeug": wsgi.server_port}
+        with running_uvicorn(gate.asgi(starlette_app()), log_level="critical",
+                             lifespan="off", ws="none", http="h11") as port:
+            yield {"uvicorn": port, "werkzeug": wsgi.server_port}
     finally:
-        server.should_exit = True
         wsgi.shutdown()
         wsgi.server_close()
-        asgi_thread.join(5)
         wsgi_thread.join(5)
 
 
