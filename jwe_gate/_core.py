@@ -15,7 +15,7 @@ from typing import Any
 
 from ._http import GateError
 from ._rules import CompiledRule, RuleSet, path_segments
-from ._tables import PASSWORD_CHANGED_AT, Table
+from ._tables import PASSWORD_CHANGED_AT, PASSWORD_STAMP, Table
 from ._tokens import Claims, TokenCodec
 from ._user import ANONYMOUS, ANONYMOUS_AUTH, AnonymousUser, AuthInfo, AuthUser
 from .exceptions import ExpiredTokenError, TokenError
@@ -205,9 +205,7 @@ class Policy:
         if record is None:
             logger.info("token refused: %s %s no longer exists", lookup.table.name, claims.sub)
             return errors.INVALID
-        changed = record.get(PASSWORD_CHANGED_AT)
-        if isinstance(changed, int | float) and math.isfinite(changed) and claims.iat < changed:
-            # Changing the password revokes every access token minted before it.
+        if _revoked_by_password_change(claims, record.get(PASSWORD_CHANGED_AT)):
             logger.info("token refused: issued before the password change of %s", claims.sub)
             return errors.INVALID
         user = AuthUser(lookup.table.public(record), lookup.table.name, claims.extras)
@@ -219,6 +217,18 @@ class Policy:
                                                               lookup.rule.endpoint)
         return Allow(user, AuthInfo(scopes, lookup.table.name, claims, claims.extras,
                                     lookup.token), endpoint)
+
+
+def _revoked_by_password_change(claims: Claims, changed: Any) -> bool:
+    """Changing the password revokes every access token minted before it."""
+    if not isinstance(changed, int | float) or not math.isfinite(changed):
+        changed = 0  # never changed
+    stamp = claims.raw.get(PASSWORD_STAMP)
+    if isinstance(stamp, int | float) and not isinstance(stamp, bool):
+        # Minted by the endpoints with the record's stamp: exact, whatever the second.
+        return bool(stamp != changed)
+    # Minted by gate.issue without a stamp: iat has whole seconds, so compare whole seconds.
+    return bool(claims.iat < math.floor(changed))
 
 
 def _anonymous(rule: CompiledRule) -> Allow:

@@ -3,6 +3,7 @@ ready :class:`~jwe_gate._core.Policy`."""
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -18,7 +19,7 @@ from ._passwords import Hasher, PasswordPolicy
 from ._rules import Mode, Rule, RuleSet
 from ._stores import RefreshStore, ThrottleStore
 from ._stores.memory import MemoryRefreshStore, MemoryThrottleStore
-from ._tables import Table, millis
+from ._tables import PASSWORD_STAMP, Table
 from ._tokens import DEFAULT_ALGORITHMS, Claims, KeyRing, TokenCodec
 from ._types import ASGIApp
 from ._wsgi import GateWSGIMiddleware
@@ -190,10 +191,14 @@ class Gate:
 
     def issue(self, table: str, id: Any, *, extras: Mapping[str, Any] | None = None,
               ttl: float | None = None, now: float | None = None,
-              session: str | None = None) -> str:
+              session: str | None = None, password_stamp: float | None = None) -> str:
         """Mint an access token for record ``id`` of ``table`` (Xano's Create Authentication
-        Token). ``ttl`` defaults to the table's ``access_ttl``; ``session`` is the refresh
-        family the handlers mint it for (the ``sid`` claim, so logout can end that session)."""
+        Token). ``ttl`` defaults to the table's ``access_ttl``.
+
+        The endpoints also pass ``session`` (the refresh family: the ``sid`` claim, so logout
+        can end that session) and ``password_stamp`` (the record's ``password_changed_at``, 0 if
+        never changed: the ``pwc`` claim, which must still match the record for the token to
+        count -- exact revocation on a password change)."""
         t = self.table(table)
         lifetime = t.access_ttl if ttl is None else ttl
         if lifetime <= 0:
@@ -204,13 +209,14 @@ class Gate:
             raise ConfigurationError("the record id must not be empty")
         issued = self.clock() if now is None else now
         claims: dict[str, Any] = {
-            # iat and exp keep milliseconds (RFC 7519 NumericDate allows fractions): a password
-            # change revokes tokens minted in the same second before it, and a token lives
-            # exactly its ttl.
-            "sub": str(id), "tbl": t.name, "iat": millis(issued), "nbf": int(issued),
-            "exp": millis(issued + lifetime), "jti": secrets.token_urlsafe(16),
+            # Whole seconds: JOSE libraries round "now" down, and a fractional iat would look
+            # issued in the future to them for the rest of its second.
+            "sub": str(id), "tbl": t.name, "iat": int(issued), "nbf": int(issued),
+            "exp": int(issued) + math.ceil(lifetime), "jti": secrets.token_urlsafe(16),
             "extras": dict(extras or {}),
         }
+        if password_stamp is not None:
+            claims[PASSWORD_STAMP] = password_stamp
         if session is not None:
             claims["sid"] = session
         if self.codec.issuer is not None:

@@ -306,7 +306,9 @@ class AuthService:
 
     def _access(self, record: Mapping[str, Any], family: str) -> str:
         extras = dict(self.extras(record)) if self.extras else {}
-        return self.gate.issue(self.table.name, record["id"], extras=extras, session=family)
+        stamp = record.get(PASSWORD_CHANGED_AT)
+        return self.gate.issue(self.table.name, record["id"], extras=extras, session=family,
+                               password_stamp=stamp if isinstance(stamp, int | float) else 0)
 
     def _start_session(self, record: Mapping[str, Any]) -> Generator[Effect, Any, Response]:
         now = self._now()

@@ -34,10 +34,11 @@ class Rule:
     Args:
         pattern: ``/auth/me`` (exact; a trailing slash is the same path), ``/api/**`` (prefix:
             ``/api`` and everything below it) or ``/orgs/*/billing`` (``*`` is one segment).
-            A path is read twice: literally (as Starlette and Werkzeug route it) and leniently
-            (case folded, empty segments and ``;params`` dropped, as the most lenient router
-            would). When the two readings pick different rules the stricter one applies, and a
-            path for which neither is stricter (say, rules of two tables) is refused.
+            A path is read literally (as Starlette routes it, and without its leading slashes
+            as Werkzeug does) and leniently (case folded, empty segments and ``;params``
+            dropped, as the most lenient router would). When the readings pick different rules
+            the strictest applies, and a path for which none is strictest (say, rules of two
+            tables) is refused.
         mode: ``required`` (a valid token for ``table`` or 401), ``optional`` (no token is
             anonymous; a bad token is 401) or ``public`` (token headers are not read).
         methods: the HTTP methods this rule covers (all when omitted); ``GET`` implies ``HEAD``.
@@ -75,10 +76,16 @@ class PathSegments(tuple[str, ...]):
     """
 
     literal: tuple[str, ...]
+    stripped: tuple[str, ...]
+    """``literal`` without its leading empty segments, as Werkzeug routes ``//a/b`` (``/a/b``)."""
 
     def __new__(cls, lenient: Iterable[str], literal: tuple[str, ...]) -> PathSegments:
         self = super().__new__(cls, lenient)
         self.literal = literal
+        lead = 0
+        while lead < len(literal) and not literal[lead]:
+            lead += 1
+        self.stripped = literal[lead:]
         return self
 
 
@@ -204,11 +211,12 @@ class RuleSet:
         # Leniency is safe for a rule that protects, not for one that exempts: '/api/status'
         # public must not exempt '/api/STATUS', '/api/status;x' or '/api/status/', which a
         # literal router sends to '/api/{rest}'; '/orgs/;x/billing' must keep its condition.
-        if strict is lenient or _covers(lenient, strict):
-            return lenient
-        if _covers(strict, lenient):
-            return strict
-        return None
+        picked = _stricter(lenient, strict)
+        if picked is not None and segments.stripped != segments.literal:
+            # Werkzeug strips leading slashes: '//orgs/;/billing' is its '/orgs/{org}/billing',
+            # which neither other reading matches (the lenient one drops the ';' segment).
+            picked = _stricter(picked, self._first(method, segments.stripped, literal=True))
+        return picked
 
     def _first(self, method: str, segments: tuple[str, ...], *, literal: bool) -> CompiledRule:
         for compiled in self.rules:
@@ -219,6 +227,16 @@ class RuleSet:
 
 
 _STRICTNESS = {"public": 0, "optional": 1, "required": 2}
+
+
+def _stricter(a: CompiledRule, b: CompiledRule) -> CompiledRule | None:
+    """The rule of ``a`` and ``b`` that refuses everything the other does (``a`` on a tie), or
+    None when neither does (two tables, two conditions)."""
+    if a is b or _covers(a, b):
+        return a
+    if _covers(b, a):
+        return b
+    return None
 
 
 def _covers(a: CompiledRule, b: CompiledRule) -> bool:

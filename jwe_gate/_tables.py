@@ -31,14 +31,17 @@ from asgiref.sync import async_to_sync, sync_to_async
 from ._types import Record
 from .exceptions import ConfigurationError
 
-__all__ = ["PASSWORD_CHANGED_AT", "AsyncBackend", "Backend", "Table", "millis"]
+__all__ = ["PASSWORD_CHANGED_AT", "PASSWORD_STAMP", "AsyncBackend", "Backend", "Table", "millis"]
 
 PASSWORD_CHANGED_AT = "password_changed_at"
 """Record field holding the time (epoch seconds) of the last password change; always hidden."""
 
+PASSWORD_STAMP = "pwc"
+"""Claim holding the record's ``password_changed_at`` (0 if never) when the token was minted."""
+
 def millis(t: float) -> float:
-    """``t`` truncated to milliseconds: how ``iat`` and :data:`PASSWORD_CHANGED_AT` are kept, so
-    the two compare exactly."""
+    """``t`` truncated to milliseconds: how :data:`PASSWORD_CHANGED_AT` is kept, so it survives
+    JSON and SQL round trips and compares exactly with a token's ``pwc``."""
     return math.floor(t * 1000) / 1000
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import threading
 import time
 import warnings
@@ -566,18 +567,21 @@ class TestRevocation:
     @pytest.mark.parametrize(("iat_offset", "status"), [
         pytest.param(-3600, 401, id="an-hour-before"),
         pytest.param(-10, 401, id="seconds-before"),
-        pytest.param(-0.5, 401, id="same-second-before"),
-        pytest.param(0.5, 200, id="same-second-after"),
+        pytest.param(-0.6, 401, id="previous-second"),
+        # Without a password stamp only whole seconds count: earlier in the change's own second
+        # is not "before" (documented; the endpoints' tokens carry the stamp and are exact).
+        pytest.param(-0.3, 200, id="same-second-before-unstamped"),
+        pytest.param(0.1, 200, id="same-second-after"),
         pytest.param(10, 200, id="after"),
     ])
-    def test_token_issued_before_password_change(
+    def test_unstamped_token_issued_before_password_change(
             self, make_gate: Callable[..., Gate], adapter: str, iat_offset: float,
             status: int) -> None:
-        """A token whose iat precedes the record's password_changed_at is refused; one minted
-        after it works, and the app never sees password_changed_at."""
+        """A gate.issue token whose iat (whole seconds) precedes the record's
+        password_changed_at is refused; the app never sees password_changed_at."""
         backend = MemoryBackend(users())
         gate = gate_over(make_gate, backend)
-        changed = time.time() - 60
+        changed = math.floor(time.time()) - 60 + 0.5  # half-way through a second
         backend.update("user", "1", {"password_changed_at": changed})
         token = gate.issue("user", 1, now=changed + iat_offset, ttl=2 * 3600)
         res = wrap(gate, adapter)("GET", "/echo", auth_header(token))
@@ -586,6 +590,24 @@ class TestRevocation:
             assert "password_changed_at" not in res.json["record"]
         else:
             assert res.json["code"] == "ERROR_CODE_UNAUTHORIZED"
+
+    @pytest.mark.parametrize(("record_stamp", "token_stamp", "status"), [
+        pytest.param(None, 0, 200, id="never-changed"),
+        pytest.param(1_700_000_000.25, 1_700_000_000.25, 200, id="minted-after-the-change"),
+        pytest.param(1_700_000_000.25, 0, 401, id="minted-before-any-change"),
+        pytest.param(1_700_000_000.75, 1_700_000_000.25, 401, id="same-second-later-change"),
+    ])
+    def test_stamped_token_must_match_the_records_password_stamp(
+            self, make_gate: Callable[..., Gate], adapter: str, record_stamp: float | None,
+            token_stamp: float, status: int) -> None:
+        """A token carrying the password stamp (pwc) counts only while it equals the record's
+        password_changed_at: exact revocation, even within one second."""
+        backend = MemoryBackend(users())
+        gate = gate_over(make_gate, backend)
+        if record_stamp is not None:
+            backend.update("user", "1", {"password_changed_at": record_stamp})
+        token = gate.issue("user", 1, password_stamp=token_stamp)
+        assert wrap(gate, adapter)("GET", "/echo", auth_header(token)).status == status
 
 
 # -- the default mode ------------------------------------------------------------------------------
