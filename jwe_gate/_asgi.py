@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ._core import Allow, Lookup, RequestView, errors
 from ._handlers import BODY_TOO_LARGE, HandlerRequest
-from ._http import GateError, Response
+from ._http import GateError, Response, body_fits
 from ._types import ASGIApp, Receive, Scope, Send
 from ._user import AuthUser
 
@@ -56,7 +56,7 @@ async def send_response(send: Send, resp: Response) -> None:
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
     """The request body, or None once it is over ``limit`` bytes (read no further)."""
     for name, value in scope["headers"]:
-        if name == b"content-length" and (not value.isdigit() or int(value) > limit):
+        if name == b"content-length" and not body_fits(value.decode("latin-1"), limit):
             return None  # refused before reading a byte
     chunks: list[bytes] = []
     size = 0

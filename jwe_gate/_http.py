@@ -15,6 +15,7 @@ __all__ = [
     "ErrorRenderer",
     "GateError",
     "Response",
+    "body_fits",
     "json_response",
     "render_error",
 ]
@@ -58,3 +59,11 @@ def render_error(error: GateError) -> Response:
         {"code": error.code, "message": error.message, "payload": error.payload},
         (*error.headers, ("cache-control", "no-store")),
     )
+
+
+def body_fits(content_length: str, limit: int) -> bool:
+    """Whether a ``Content-Length`` value is a plain decimal of at most ``limit`` bytes."""
+    # ASCII digits only ("²".isdigit() is true), and few of them: int() of thousands of digits
+    # raises, and no body the gate reads is that large.
+    return (content_length.isascii() and content_length.isdigit()
+            and len(content_length) <= 18 and int(content_length) <= limit)

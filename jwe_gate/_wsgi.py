@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._core import Allow, Lookup, RequestView, errors
 from ._handlers import BODY_TOO_LARGE, HandlerRequest
-from ._http import GateError, Response
+from ._http import GateError, Response, body_fits
 from ._user import AuthUser
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def read_body(environ: WSGIEnvironment, limit: int) -> bytes | None:
     stream = environ["wsgi.input"]
     length = environ.get("CONTENT_LENGTH", "")
     if length:
-        if not length.isdigit() or int(length) > limit:
+        if not body_fits(length, limit):
             return None
         return bytes(stream.read(int(length)))
     if environ.get("wsgi.input_terminated"):  # chunked: the server marks the end of input
