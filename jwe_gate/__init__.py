@@ -6,7 +6,7 @@ from ._backends.sqlite import SQLiteBackend
 from ._core import HeaderNames, RequestView, default_scopes
 from ._gate import AuthRoutes, Gate
 from ._handlers import AuthService, HandlerRequest, Throttle
-from ._http import GateError, Response, render_error
+from ._http import Refusal, Response, render_error
 from ._passwords import Hasher, PasswordPolicy
 from ._rules import Rule
 from ._stores import Outcome, RefreshStore, Rotation, Session, ThrottleStore
@@ -42,7 +42,6 @@ __all__ = [
     "ExpiredTokenError",
     "Gate",
     "GateASGIMiddleware",
-    "GateError",
     "GateWSGIMiddleware",
     "HandlerRequest",
     "Hasher",
@@ -57,6 +56,7 @@ __all__ = [
     "Outcome",
     "PasswordPolicy",
     "RefreshStore",
+    "Refusal",
     "RequestView",
     "Response",
     "Rotation",

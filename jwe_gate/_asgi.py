@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ._core import Allow, Lookup, RequestView, errors
 from ._handlers import BODY_TOO_LARGE, HandlerRequest
-from ._http import GateError, Response, body_fits
+from ._http import Refusal, Response, body_fits
 from ._types import ASGIApp, Receive, Scope, Send
 from ._user import AuthUser
 
@@ -109,7 +109,7 @@ class GateASGIMiddleware:
                 decision = errors.UNAVAILABLE
             else:
                 decision = self.policy.conclude(decision, record)
-        if isinstance(decision, GateError):
+        if isinstance(decision, Refusal):
             await self._refuse(scope, receive, send, self.on_error(decision))
             return
         assert isinstance(decision, Allow)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._http import GateError
+from ._http import Refusal
 from ._rules import CompiledRule, RuleSet, path_segments
 from ._tables import PASSWORD_CHANGED_AT, PASSWORD_STAMP, Table
 from ._tokens import Claims, TokenCodec
@@ -87,7 +87,7 @@ class Lookup:
     token: str
 
 
-Decision = Allow | GateError | Lookup
+Decision = Allow | Refusal | Lookup
 ScopesFn = Callable[[Mapping[str, Any]], Iterable[str]]
 
 ALLOW_ANONYMOUS = Allow(ANONYMOUS, ANONYMOUS_AUTH)
@@ -106,22 +106,22 @@ def default_scopes(extras: Mapping[str, Any]) -> Iterable[str]:
 class errors:
     """The refusals of §Errors, built once."""
 
-    MISSING = GateError(401, "ERROR_CODE_UNAUTHORIZED", "Unauthorized - Authentication Required",
+    MISSING = Refusal(401, "ERROR_CODE_UNAUTHORIZED", "Unauthorized - Authentication Required",
                         headers=(("www-authenticate", "Bearer"),))
-    INVALID = GateError(401, "ERROR_CODE_UNAUTHORIZED", "Invalid token.",
+    INVALID = Refusal(401, "ERROR_CODE_UNAUTHORIZED", "Invalid token.",
                         headers=(("www-authenticate", 'Bearer error="invalid_token"'),))
-    EXPIRED = GateError(401, "ERROR_CODE_UNAUTHORIZED", "Token expired.",
+    EXPIRED = Refusal(401, "ERROR_CODE_UNAUTHORIZED", "Token expired.",
                         headers=(("www-authenticate", 'Bearer error="invalid_token", '
                                   'error_description="The access token expired"'),))
-    DENIED = GateError(403, "ERROR_CODE_ACCESS_DENIED", "Access denied.",
+    DENIED = Refusal(403, "ERROR_CODE_ACCESS_DENIED", "Access denied.",
                        headers=(("www-authenticate", 'Bearer error="insufficient_scope"'),))
-    BAD_PATH = GateError(400, "ERROR_CODE_BAD_REQUEST", "Malformed request path.")
-    UNAVAILABLE = GateError(503, "ERROR_FATAL", "Authentication backend unavailable.",
+    BAD_PATH = Refusal(400, "ERROR_CODE_BAD_REQUEST", "Malformed request path.")
+    UNAVAILABLE = Refusal(503, "ERROR_FATAL", "Authentication backend unavailable.",
                             headers=(("retry-after", "5"),))
 
     @staticmethod
-    def duplicate(header: str) -> GateError:
-        return GateError(400, "ERROR_CODE_BAD_REQUEST",
+    def duplicate(header: str) -> Refusal:
+        return Refusal(400, "ERROR_CODE_BAD_REQUEST",
                          f"The {header} header must appear once.", {"param": header})
 
 
@@ -161,7 +161,7 @@ class Policy:
         if rule.mode == "public":
             return _anonymous(rule)  # token headers are not even read
         token = self._token(h)
-        if isinstance(token, GateError):
+        if isinstance(token, Refusal):
             return token
         if token is None:
             return _anonymous(rule) if rule.mode == "optional" else errors.MISSING
@@ -180,7 +180,7 @@ class Policy:
             return errors.INVALID
         return Lookup(self.tables[rule.table], claims, rule, token)
 
-    def _token(self, h: Mapping[str, Sequence[str]]) -> str | GateError | None:
+    def _token(self, h: Mapping[str, Sequence[str]]) -> str | Refusal | None:
         """The token per §Headers, or None, or a 400 for an ambiguous (repeated) header."""
         xano = h.get(self._xano, _EMPTY_HEADERS)
         # Two values (or a comma, how WSGI servers join repeated headers) are ambiguous: a
@@ -199,7 +199,7 @@ class Policy:
             return errors.duplicate(self._auth)
         return _parse(auth[0], bare=False) if auth else None
 
-    def conclude(self, lookup: Lookup, record: Mapping[str, Any] | None) -> Allow | GateError:
+    def conclude(self, lookup: Lookup, record: Mapping[str, Any] | None) -> Allow | Refusal:
         """Finish a :class:`Lookup` once the record (or None) is known."""
         claims = lookup.claims
         if record is None:

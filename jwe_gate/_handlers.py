@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 
-from ._http import GateError, Response, json_response
+from ._http import Refusal, Response, json_response
 from ._passwords import Hasher, PasswordPolicy
 from ._stores import Outcome, RefreshStore, Rotation, Session, ThrottleStore
 from ._tables import PASSWORD_CHANGED_AT, Table, millis
@@ -152,36 +152,36 @@ def _bridge(fn: Callable[..., Any], inline: bool) -> Callable[..., Awaitable[Any
 # -- errors ------------------------------------------------------------------------------
 
 
-def _input_error(param: str, message: str) -> GateError:
-    return GateError(400, "ERROR_CODE_INPUT_ERROR", message, {"param": param})
+def _input_error(param: str, message: str) -> Refusal:
+    return Refusal(400, "ERROR_CODE_INPUT_ERROR", message, {"param": param})
 
 
-INVALID_CREDENTIALS = GateError(403, "ERROR_CODE_ACCESS_DENIED", "Invalid Credentials.")
-ACCOUNT_IN_USE = GateError(403, "ERROR_CODE_ACCESS_DENIED", "This account is already in use.")
+INVALID_CREDENTIALS = Refusal(403, "ERROR_CODE_ACCESS_DENIED", "Invalid Credentials.")
+ACCOUNT_IN_USE = Refusal(403, "ERROR_CODE_ACCESS_DENIED", "This account is already in use.")
 # Every 401 carries WWW-Authenticate (SPEC §Errors); a refresh token was present, so invalid_token.
-REFRESH_INVALID = GateError(401, "ERROR_CODE_UNAUTHORIZED", "Invalid refresh token.",
+REFRESH_INVALID = Refusal(401, "ERROR_CODE_UNAUTHORIZED", "Invalid refresh token.",
                             headers=(("www-authenticate", 'Bearer error="invalid_token"'),))
-NOT_AUTHENTICATED = GateError(401, "ERROR_CODE_UNAUTHORIZED",
+NOT_AUTHENTICATED = Refusal(401, "ERROR_CODE_UNAUTHORIZED",
                               "Unauthorized - Authentication Required",
                               headers=(("www-authenticate", "Bearer"),))
-BODY_TOO_LARGE = GateError(413, "ERROR_CODE_INPUT_ERROR", "Request body too large.",
+BODY_TOO_LARGE = Refusal(413, "ERROR_CODE_INPUT_ERROR", "Request body too large.",
                            {"param": "body"})
 
 
-def _busy(retry_after: int) -> GateError:
-    return GateError(429, "ERROR_CODE_TOO_MANY_REQUESTS", "Too many requests.",
+def _busy(retry_after: int) -> Refusal:
+    return Refusal(429, "ERROR_CODE_TOO_MANY_REQUESTS", "Too many requests.",
                      headers=(("retry-after", str(max(1, retry_after))),))
 
 
-def _method_not_allowed(method: str) -> GateError:
-    return GateError(405, "ERROR_CODE_BAD_REQUEST", "Method not allowed.",
+def _method_not_allowed(method: str) -> Refusal:
+    return Refusal(405, "ERROR_CODE_BAD_REQUEST", "Method not allowed.",
                      headers=(("allow", method),))
 
 
 class _Refused(Exception):
     """Raised inside a flow to answer with ``error`` at once."""
 
-    def __init__(self, error: GateError) -> None:
+    def __init__(self, error: Refusal) -> None:
         self.error = error
 
 
@@ -193,7 +193,7 @@ class AuthService:
 
     def __init__(self, gate: Gate, table: Table, *, hasher: Hasher, policy: PasswordPolicy,
                  refresh_store: RefreshStore, throttle_store: ThrottleStore, throttle: Throttle,
-                 refresh_grace: float, render: Callable[[GateError], Response],
+                 refresh_grace: float, render: Callable[[Refusal], Response],
                  extras: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None) -> None:
         self.gate = gate
         self.table = table

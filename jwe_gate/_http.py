@@ -13,7 +13,7 @@ from typing import Any
 
 __all__ = [
     "ErrorRenderer",
-    "GateError",
+    "Refusal",
     "Response",
     "body_fits",
     "json_response",
@@ -31,8 +31,10 @@ class Response:
 
 
 @dataclass(frozen=True, slots=True)
-class GateError:
-    """A refusal the gate or a handler answers with (rendered by an :data:`ErrorRenderer`)."""
+class Refusal:
+    """A refusal the gate or a handler answers with (rendered by an :data:`ErrorRenderer`).
+
+    A value, not an exception: the core returns it, it is never raised."""
 
     status: int
     code: str
@@ -42,8 +44,8 @@ class GateError:
     """Extra headers: ``WWW-Authenticate``, ``Retry-After``."""
 
 
-ErrorRenderer = Callable[[GateError], Response]
-"""Turns a :class:`GateError` into a :class:`Response`; replace it for RFC 9457 problem+json."""
+ErrorRenderer = Callable[[Refusal], Response]
+"""Turns a :class:`Refusal` into a :class:`Response`; replace it for RFC 9457 problem+json."""
 
 
 def json_response(status: int, data: Any, headers: tuple[tuple[str, str], ...] = ()) -> Response:
@@ -52,7 +54,7 @@ def json_response(status: int, data: Any, headers: tuple[tuple[str, str], ...] =
                              ("content-length", str(len(body))), *headers), body)
 
 
-def render_error(error: GateError) -> Response:
+def render_error(error: Refusal) -> Response:
     """Xano's error body: ``{"code": ..., "message": ..., "payload": ...}``."""
     return json_response(
         error.status,

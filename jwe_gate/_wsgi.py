@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._core import Allow, Lookup, RequestView, errors
 from ._handlers import BODY_TOO_LARGE, HandlerRequest
-from ._http import GateError, Response, body_fits
+from ._http import Refusal, Response, body_fits
 from ._user import AuthUser
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class GateWSGIMiddleware:
                 decision = errors.UNAVAILABLE
             else:
                 decision = self.policy.conclude(decision, record)
-        if isinstance(decision, GateError):
+        if isinstance(decision, Refusal):
             return start(self.on_error(decision), start_response)
         assert isinstance(decision, Allow)
         environ["jwe_gate.user"] = decision.user

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from starlette.routing import Match
 from werkzeug.exceptions import HTTPException
 
-from jwe_gate import Gate, GateError, KeyRing, MemoryBackend, RequestView, Rule, Table, TokenError
+from jwe_gate import Gate, KeyRing, MemoryBackend, Refusal, RequestView, Rule, Table, TokenError
 from jwe_gate._core import Allow, Lookup
 from jwe_gate._tokens import TokenCodec
 
@@ -337,8 +337,8 @@ def test_decide_answers_anything(make_auth_gate: Callable[..., Gate], method: st
     """Policy.decide (and conclude) answers any method, path and headers with a decision."""
     gate = make_auth_gate(keys=KEYS)
     decision = gate.policy.decide(RequestView(method, path, headers), now=time.time())
-    assert isinstance(decision, Allow | GateError | Lookup)
-    if isinstance(decision, GateError):
+    assert isinstance(decision, Allow | Refusal | Lookup)
+    if isinstance(decision, Refusal):
         assert decision.status in (400, 401, 403)
         assert decision.code in GATE_CODES
     elif isinstance(decision, Allow):
@@ -346,7 +346,7 @@ def test_decide_answers_anything(make_auth_gate: Callable[..., Gate], method: st
     else:
         assert decision.claims.tbl == decision.rule.table
         concluded = gate.policy.conclude(decision, decision.table.get(decision.claims.sub))
-        assert isinstance(concluded, Allow | GateError)
+        assert isinstance(concluded, Allow | Refusal)
         if isinstance(concluded, Allow):
             assert concluded.user.is_authenticated
             assert concluded.auth.table == decision.rule.table
