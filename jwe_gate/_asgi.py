@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ._core import Allow, Lookup, RequestView, errors
+from ._core import Allow, Lookup, RequestView
 from ._handlers import BODY_TOO_LARGE, HandlerRequest
 from ._http import Refusal, Response, body_fits
 from ._types import ASGIApp, Receive, Scope, Send
@@ -18,7 +17,6 @@ if TYPE_CHECKING:
 
 __all__ = ["GateASGIMiddleware", "route_path"]
 
-logger = logging.getLogger("jwe_gate")
 
 
 def route_path(scope: Scope) -> str:
@@ -102,13 +100,12 @@ class GateASGIMiddleware:
                            collect_headers(scope["headers"], self._wanted))
         decision = self.policy.decide(view, now=self.clock())
         if isinstance(decision, Lookup):
+            record: Any
             try:
                 record = await decision.table.aget(decision.claims.sub)
-            except Exception:
-                logger.exception("table %r lookup failed", decision.table.name)
-                decision = errors.UNAVAILABLE
-            else:
-                decision = self.policy.conclude(decision, record)
+            except Exception as exc:  # the core decides what a failed lookup means
+                record = exc
+            decision = self.policy.conclude(decision, record)
         if isinstance(decision, Refusal):
             await self._refuse(scope, receive, send, self.on_error(decision))
             return
@@ -134,9 +131,8 @@ class GateASGIMiddleware:
                                  decision.auth)
         try:
             response = await self.gate.auth_service(table).ahandle(endpoint, request)
-        except Exception:
-            logger.exception("auth endpoint %s/%s failed", table, endpoint)
-            response = self.on_error(errors.UNAVAILABLE)
+        except Exception as exc:
+            response = self.on_error(self.policy.failed(f"auth endpoint {table}/{endpoint}", exc))
         await send_response(send, response)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, resp: Response) -> None:

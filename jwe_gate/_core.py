@@ -99,7 +99,7 @@ def default_scopes(extras: Mapping[str, Any]) -> Iterable[str]:
     if isinstance(role, str):
         yield role
     scopes = extras.get("scopes")
-    if isinstance(scopes, list):
+    if isinstance(scopes, list | tuple):
         yield from (s for s in scopes if isinstance(s, str))
 
 
@@ -187,7 +187,12 @@ class Policy:
         # proxy and the app could each pick a different one.
         if len(xano) > 1 or (xano and "," in xano[0]):
             return errors.duplicate(self._xano)
-        only = any(v.strip().lower() in _TRUE for v in h.get(self._only, _EMPTY_HEADERS))
+        only_values = h.get(self._only, _EMPTY_HEADERS)
+        # Repeated, the override is as ambiguous as a repeated credential: one hop could read
+        # Authorization while another does not.
+        if len(only_values) > 1 or (only_values and "," in only_values[0]):
+            return errors.duplicate(self._only)
+        only = bool(only_values) and only_values[0].strip().lower() in _TRUE
         if xano and xano[0].strip():
             return _parse(xano[0], bare=True)
         if only:
@@ -199,11 +204,23 @@ class Policy:
             return errors.duplicate(self._auth)
         return _parse(auth[0], bare=False) if auth else None
 
-    def conclude(self, lookup: Lookup, record: Mapping[str, Any] | None) -> Allow | Refusal:
-        """Finish a :class:`Lookup` once the record (or None) is known."""
+    def conclude(self, lookup: Lookup,
+                 record: Mapping[str, Any] | BaseException | None) -> Allow | Refusal:
+        """Finish a :class:`Lookup` once the record is known: the record, None (not found), or
+        the exception the table raised."""
         claims = lookup.claims
+        if isinstance(record, BaseException):
+            return self.failed(f"table {lookup.table.name!r} lookup", record)
         if record is None:
             logger.info("token refused: %s %s no longer exists", lookup.table.name, claims.sub)
+            return errors.INVALID
+        created = record.get("created_at")
+        if isinstance(created, int) and not isinstance(created, bool) and \
+                claims.iat < created // 1000:
+            # Minted before this record existed: a backend that reuses a deleted record's id
+            # must not hand the old record's tokens to the new one.
+            logger.info("token refused: %s %s is newer than the token", lookup.table.name,
+                        claims.sub)
             return errors.INVALID
         if _revoked_by_password_change(claims, record.get(PASSWORD_CHANGED_AT)):
             logger.info("token refused: issued before the password change of %s", claims.sub)
@@ -212,11 +229,22 @@ class Policy:
         when = lookup.rule.rule.when
         if when is not None and not _holds(when, user):
             return errors.DENIED
-        scopes = ("authenticated", *self.scopes(claims.extras))
+        try:
+            scopes = ("authenticated", *self.scopes(claims.extras))
+        except Exception:
+            # A failing scopes function denies: an error in user code must never grant access.
+            logger.exception("scopes function raised; access denied")
+            return errors.DENIED
         endpoint = None if lookup.rule.endpoint is None else (lookup.table.name,
                                                               lookup.rule.endpoint)
         return Allow(user, AuthInfo(scopes, lookup.table.name, claims, claims.extras,
                                     lookup.token), endpoint)
+
+    @staticmethod
+    def failed(what: str, exc: BaseException) -> Refusal:
+        """The answer when I/O the gate depends on raised: a 503, the traceback to the log."""
+        logger.error("%s failed", what, exc_info=exc)
+        return errors.UNAVAILABLE
 
 
 def _revoked_by_password_change(claims: Claims, changed: Any) -> bool:
@@ -259,13 +287,16 @@ def _parse(value: str, *, bare: bool) -> str | None:
 
 
 def _holds(when: Any, user: AuthUser) -> bool:
-    if callable(when):
-        try:
-            return bool(when(user))
-        except Exception:
-            # A failing condition denies: an error in user code must never grant access.
-            logger.exception("rule condition raised; access denied")
-            return False
+    try:
+        return bool(when(user)) if callable(when) else _matches(when, user)
+    except Exception:
+        # A failing condition denies: an error in user code (or an unhashable record value
+        # tested against a set) must never grant access, nor escape as a 500.
+        logger.exception("rule condition raised; access denied")
+        return False
+
+
+def _matches(when: Mapping[str, Any], user: AuthUser) -> bool:
     for key, expected in when.items():
         actual = user.extras[key] if key in user.extras else user.record.get(key)
         if isinstance(expected, set | frozenset | list | tuple):

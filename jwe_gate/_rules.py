@@ -173,7 +173,7 @@ class CompiledRule:
 class RuleSet:
     """The compiled rules, in order, plus the default for paths no rule matches."""
 
-    __slots__ = ("default", "rules")
+    __slots__ = ("_case_free", "default", "rules")
 
     def __init__(self, rules: Iterable[Rule], default: Rule, tables: Collection[str],
                  first_table: str, endpoints: Iterable[tuple[Rule, str]] = ()) -> None:
@@ -181,6 +181,8 @@ class RuleSet:
         served = tuple(self._compile(r, tables, first_table, e) for r, e in endpoints)
         self.rules = served + tuple(self._compile(r, tables, first_table) for r in rules)
         self.default = self._compile(default, tables, first_table)
+        # Lower-case patterns read the same literally and leniently: see match's fast path.
+        self._case_free = all(c.pattern.literal == c.pattern.segments for c in self.rules)
 
     @staticmethod
     def _compile(rule: Rule, tables: Collection[str], first_table: str,
@@ -206,7 +208,9 @@ class RuleSet:
         """
         lenient = self._first(method, segments, literal=False)
         if not isinstance(segments, PathSegments):
-            return lenient
+            return lenient  # a bare tuple (unit tests of the patterns): the lenient reading only
+        if self._case_free and segments.literal == segments:
+            return lenient  # a canonical path: every reading is this one, no need to rescan
         strict = self._first(method, segments.literal, literal=True)
         # Leniency is safe for a rule that protects, not for one that exempts: '/api/status'
         # public must not exempt '/api/STATUS', '/api/status;x' or '/api/status/', which a

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from threading import Lock
+from types import MappingProxyType
 from typing import Any
 
 from jwcrypto import jwe, jwk
@@ -27,6 +28,7 @@ __all__ = [
     "KeyRing",
     "TokenCodec",
     "inspect_token",
+    "thaw",
 ]
 
 DEFAULT_ALGORITHMS: tuple[str, str] = ("A256KW", "A256CBC-HS512")
@@ -164,9 +166,10 @@ class KeyRing:
                           indent=2)
 
     def derive_secret(self, label: bytes) -> bytes:
-        """A 256-bit secret for ``label``, derived from the encryption key (the same on every
-        process sharing the ring)."""
-        material = json.dumps(self.encryption_key.export(private_key=True, as_dict=True),
+        """A 256-bit secret for ``label``, the same on every process sharing the ring."""
+        # From the oldest key: rotation puts new keys in front, so the secret survives
+        # `keygen --add` and rolling deploys where processes hold rings of different ages.
+        material = json.dumps(self._keys[-1].export(private_key=True, as_dict=True),
                               sort_keys=True).encode()
         return hmac.new(material, label, hashlib.sha256).digest()
 
@@ -300,6 +303,7 @@ class TokenCodec:
             ExpiredTokenError: ``exp`` plus leeway has passed.
             TokenError: anything else; the message says exactly what, for logs.
         """
+        # Before the cache and any parsing: an oversized token costs nothing, not even a lookup.
         if len(token) > self.max_token_bytes:
             raise TokenError(f"token is {len(token)} bytes, over the {self.max_token_bytes} limit")
         claims = self._cache.get(token)
@@ -310,6 +314,10 @@ class TokenCodec:
                     self._cache[token] = claims
                     if len(self._cache) > self._cache_size:
                         self._cache.popitem(last=False)
+        elif self._cache_size:
+            with self._lock:  # least recently used goes first: a flood of new tokens cannot
+                if token in self._cache:  # push out the ones in steady use
+                    self._cache.move_to_end(token)
         self._check_times(claims, now)
         return claims
 
@@ -324,6 +332,7 @@ class TokenCodec:
         if "zip" in header and not (self.compress and header["zip"] == "DEF"):
             # Compression before encryption is discouraged (RFC 8725 §3.6): only when opted in.
             raise TokenError(f"compression not allowed: zip={header['zip']!r}")
+        # A critical extension we do not implement must not be silently ignored (RFC 7516 §4.1.13).
         if "crit" in header:
             raise TokenError("critical header parameters are not supported")
         kid = header.get("kid")
@@ -333,6 +342,7 @@ class TokenCodec:
         obj = jwe.JWE(algs=self._algs)
         try:
             obj.deserialize(token)
+            # Bounds what a compressed (zip) plaintext may inflate to: no decompression bomb.
             obj.decrypt(key, max_plaintext=self.max_token_bytes * 4)
             payload = obj.payload
         except Exception as exc:  # jwcrypto raises many types; all mean "not ours"
@@ -384,16 +394,37 @@ class TokenCodec:
             ok = aud == self.audience or (isinstance(aud, list) and self.audience in aud)
             if not ok:
                 raise TokenError(f"wrong audience {aud!r}")
+        # Frozen all the way down: verified claims are cached and shared by every request that
+        # presents the token, so no request may change what the next one is authorized for.
         return Claims(sub=sub, tbl=tbl, iat=data["iat"], exp=data["exp"], nbf=data.get("nbf"),
-                      jti=jti, extras=extras, raw=data)
+                      jti=jti, extras=_frozen(extras), raw=_frozen(data))
 
     def _check_times(self, claims: Claims, now: float) -> None:
         if now >= claims.exp + self.leeway:
             raise ExpiredTokenError(f"expired at {claims.exp}")
         if claims.nbf is not None and now + self.leeway < claims.nbf:
             raise TokenError(f"not valid before {claims.nbf}")
+        # A token "issued" in the future was minted with a wrong or forged clock: refuse it.
         if now + self.leeway < claims.iat:
             raise TokenError(f"issued in the future ({claims.iat})")
+
+
+def _frozen(value: Any) -> Any:
+    """JSON data made immutable: objects become read-only mappings, arrays tuples."""
+    if isinstance(value, dict):
+        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """The plain JSON form of frozen claims (for printing or serializing)."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [thaw(v) for v in value]
+    return value
 
 
 def inspect_token(codec: TokenCodec, token: str, *, now: float) -> dict[str, Any]:
@@ -409,7 +440,7 @@ def inspect_token(codec: TokenCodec, token: str, *, now: float) -> dict[str, Any
     except TokenError as exc:
         report["problem"] = str(exc)
         return report
-    report["claims"] = dict(claims.raw)
+    report["claims"] = thaw(claims.raw)
     try:
         codec._check_times(claims, now)
     except TokenError as exc:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from ._core import Allow, Lookup, RequestView, errors
+from ._core import Allow, Decision, Lookup, RequestView
 from ._handlers import BODY_TOO_LARGE, HandlerRequest
 from ._http import Refusal, Response, body_fits
 from ._user import AuthUser
@@ -20,7 +19,6 @@ if TYPE_CHECKING:
 
 __all__ = ["GateWSGIMiddleware", "start"]
 
-logger = logging.getLogger("jwe_gate")
 
 
 def start(resp: Response, start_response: StartResponse) -> Iterable[bytes]:
@@ -48,15 +46,14 @@ class GateWSGIMiddleware:
         headers = {n: [environ[k]] for n, k in self._keys if k in environ}
         view = RequestView(environ.get("REQUEST_METHOD", "GET").upper(),
                            _route_path(environ), headers)
-        decision: Any = self.policy.decide(view, now=self.clock())
+        decision: Decision = self.policy.decide(view, now=self.clock())
         if isinstance(decision, Lookup):
+            record: Any
             try:
                 record = decision.table.get(decision.claims.sub)
-            except Exception:
-                logger.exception("table %r lookup failed", decision.table.name)
-                decision = errors.UNAVAILABLE
-            else:
-                decision = self.policy.conclude(decision, record)
+            except Exception as exc:  # the core decides what a failed lookup means
+                record = exc
+            decision = self.policy.conclude(decision, record)
         if isinstance(decision, Refusal):
             return start(self.on_error(decision), start_response)
         assert isinstance(decision, Allow)
@@ -79,9 +76,8 @@ class GateWSGIMiddleware:
                                  decision.auth)
         try:
             return self.gate.auth_service(table).handle(endpoint, request)
-        except Exception:
-            logger.exception("auth endpoint %s/%s failed", table, endpoint)
-            return self.on_error(errors.UNAVAILABLE)
+        except Exception as exc:
+            return self.on_error(self.policy.failed(f"auth endpoint {table}/{endpoint}", exc))
 
 
 def _route_path(environ: WSGIEnvironment) -> str:

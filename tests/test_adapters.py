@@ -671,3 +671,46 @@ def test_gate_minimal_configuration(keys: KeyRing) -> None:
     """The baseline the error cases vary: keys and one table build a gate."""
     gate = Gate(keys=keys, tables=_tables(), rules=[Rule("/x/**", table="admin")])
     assert list(gate.tables) == ["user", "admin"]
+
+
+# -- user code and records that must fail closed ---------------------------------------------
+
+
+@pytest.mark.parametrize(("rule", "record_extra"), [
+    pytest.param(Rule("/echo", when={"roles": {"admin"}}), {"roles": ["admin"]},
+                 id="unhashable-record-value-in-a-set"),
+    pytest.param(Rule("/echo", when=lambda user: 1 / 0), {}, id="raising-callable"),
+])
+def test_a_failing_condition_denies(make_gate: Callable[..., Gate], adapter: str, rule: Rule,
+                                    record_extra: dict[str, Any]) -> None:
+    """A when= condition that raises is a 403, never a 500 or a pass."""
+    backend = MemoryBackend([{**users()[0], **record_extra}])
+    gate = gate_over(make_gate, backend, rules=[rule])
+    res = wrap(gate, adapter)("GET", "/echo", auth_header(gate.issue("user", 1)))
+    assert res.status == 403
+    assert res.json["code"] == "ERROR_CODE_ACCESS_DENIED"
+
+
+def test_a_failing_scopes_function_denies(make_gate: Callable[..., Gate], adapter: str) -> None:
+    """A scopes function that raises is a 403, never a 500 or a pass."""
+    def scopes(extras: Any) -> list[str]:
+        raise KeyError("role")
+
+    gate = make_gate(scopes=scopes)
+    res = wrap(gate, adapter)("GET", "/echo", auth_header(gate.issue("user", 1)))
+    assert res.status == 403
+
+
+@pytest.mark.parametrize(("created_offset", "status"), [
+    pytest.param(+3600, 401, id="record-newer-than-token"),
+    pytest.param(0, 200, id="same-second"),
+    pytest.param(-3600, 200, id="record-older"),
+])
+def test_a_token_older_than_its_record_is_refused(make_gate: Callable[..., Gate], adapter: str,
+                                                  created_offset: int, status: int) -> None:
+    """A token minted before its record existed (an id reused by a backend) is refused."""
+    now = int(time.time())
+    backend = MemoryBackend([{**users()[0], "created_at": (now + created_offset) * 1000}])
+    gate = gate_over(make_gate, backend)
+    token = gate.issue("user", 1, now=now, ttl=7200)
+    assert wrap(gate, adapter)("GET", "/echo", auth_header(token)).status == status

@@ -217,6 +217,19 @@ def test_bad_request_names_the_repeated_header(client: RawClient, tokens: dict[s
     assert res.json["payload"] == {"param": "x-xano-authorization"}
 
 
+@pytest.mark.parametrize("values", [
+    pytest.param(("true", "true"), id="true-twice"),
+    pytest.param(("true", "false"), id="true-and-false"),
+])
+def test_repeated_only_override_is_400(client: RawClient, tokens: dict[str, str],
+                                       values: tuple[str, str]) -> None:
+    """A repeated X-Xano-Authorization-Only is ambiguous: 400 on both adapters alike."""
+    headers = [("X-Xano-Authorization-Only", v) for v in values]
+    res = client("GET", "/echo", [*headers, (A, f"Bearer {tokens['user']}")])
+    check_refusal(res, 400, "ERROR_CODE_BAD_REQUEST")
+    assert res.json["payload"] == {"param": "x-xano-authorization-only"}
+
+
 @pytest.mark.parametrize("names", [
     pytest.param(("authorization", "x-xano-authorization"), id="lower"),
     pytest.param(("AUTHORIZATION", "X-XANO-AUTHORIZATION"), id="upper"),

@@ -985,3 +985,37 @@ def test_cache_is_bounded(make_gate: Callable[..., Gate], key_work: list[str]) -
     for token in (a, a, b, a):
         gate.verify(token)
     assert _decrypts(key_work) == 3
+
+
+# -- the shared cache hands out frozen claims, least recently used evicted first ------------
+
+
+def test_cached_claims_cannot_be_changed_by_a_request(make_gate: Callable[..., Gate]) -> None:
+    """Claims (extras included, nested too) are read-only: one request cannot widen the next's."""
+    gate = make_gate()
+    token = gate.issue("user", 1, extras={"role": "user", "teams": ["a"], "meta": {"x": 1}})
+    claims = gate.verify(token)
+    with pytest.raises(TypeError):
+        claims.extras["role"] = "admin"  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        claims.extras["teams"].append("admins")
+    with pytest.raises(TypeError):
+        claims.raw["extras"]["meta"]["x"] = 2  # type: ignore[index]
+    assert gate.verify(token).extras["role"] == "user"
+
+
+def test_token_cache_evicts_the_least_recently_used(make_gate: Callable[..., Gate]) -> None:
+    """With room for two, a token in steady use survives a stream of new ones."""
+    gate = make_gate(token_cache_size=2)
+    hot, b, c = (gate.issue("user", 1) for _ in range(3))
+    for token in (hot, b, hot, c):  # hot was used after b: b is the one to go
+        gate.verify(token)
+    assert list(gate.codec._cache) == [hot, c]
+
+
+def test_derived_secret_survives_rotation() -> None:
+    """keygen --add puts a key in front; the derived secret (refresh children) stays the same."""
+    ring = KeyRing.generate()
+    label = b"jwe_gate refresh-token child v1"
+    assert ring.rotated().derive_secret(label) == ring.derive_secret(label)
+    assert KeyRing.generate().derive_secret(label) != ring.derive_secret(label)
