@@ -95,6 +95,8 @@ class GateASGIMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        # Upper-cased as routers compare it ("get" reaches a GET route); a WebSocket handshake
+        # is a GET.
         method = scope["method"].upper() if scope["type"] == "http" else "GET"
         view = RequestView(method, route_path(scope),
                            collect_headers(scope["headers"], self._wanted))

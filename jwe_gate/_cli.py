@@ -107,7 +107,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                        leeway=args.leeway, algorithms=args.algorithms or ("A256KW",
                                                                           "A256CBC-HS512"))
     token = args.token if args.token != "-" else sys.stdin.read().strip()
-    token = token.removeprefix("Bearer ").strip()
+    scheme, _, rest = token.partition(" ")
+    token = (rest if scheme.lower() == "bearer" else token).strip()
     report = inspect_token(codec, token, now=time.time())
     report["valid"] = report["problem"] is None
     claims = report.get("claims") or {}

@@ -176,4 +176,6 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, db: str | None = None,
     except ImportError as exc:
         raise MissingDependencyError("uvicorn", "demo") from exc
     _say(f"serving {url} (ASGI: Starlette behind gate.asgi, on uvicorn)")
-    uvicorn.run(starlette_app(gate), host=host, port=port, log_level="warning")
+    # No proxy in front of the demo: X-Forwarded-For must not choose the throttle's address.
+    uvicorn.run(starlette_app(gate), host=host, port=port, log_level="warning",
+                proxy_headers=False)

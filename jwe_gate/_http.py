@@ -59,6 +59,7 @@ def render_error(error: Refusal) -> Response:
     return json_response(
         error.status,
         {"code": error.code, "message": error.message, "payload": error.payload},
+        # An error about credentials is about this request only: no cache may keep it.
         (*error.headers, ("cache-control", "no-store")),
     )
 

@@ -47,6 +47,7 @@ class PasswordPolicy:
             return f"Password must be at least {self.min_length} characters."
         if len(password) > self.max_length:
             return f"Password must be at most {self.max_length} characters."
+        # Some hashers and stores cut a string at NUL: "abc\0xyz" must never equal "abc".
         if "\x00" in password:
             return "Password must not contain NUL characters."
         if self.require_letter and not any(c.isalpha() for c in password):
