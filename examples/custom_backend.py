@@ -2,6 +2,11 @@
 
 Implement the four sync methods (get, find, create, update) *or* their async twins (aget, afind,
 acreate, aupdate). Both kinds work under gate.asgi and gate.wsgi.
+
+An async backend always runs on one event loop: under gate.asgi the server's, under gate.wsgi (or
+any sync caller) jwe_gate's background loop. So the asyncio.Lock below, like an asyncpg pool or an
+SQLAlchemy AsyncEngine, works under either -- but not under both at once in one process (two
+loops): there, give each side its own backend object.
 """
 
 import asyncio

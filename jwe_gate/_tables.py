@@ -4,7 +4,8 @@ A backend stores records (plain dicts with an ``id``) for one or more tables. Wr
 anything -- Mongo, an HTTP user service, Django's ORM -- by implementing the four sync methods of
 :class:`Backend` **or** the four async ones of :class:`AsyncBackend`. Both kinds work under both
 adapters: the :class:`Table` drivers below bridge them (a worker thread for a sync backend under
-ASGI unless it says ``inline = True``; ``async_to_sync`` for an async backend under WSGI).
+ASGI unless it says ``inline = True``; one long-lived background event loop for an async backend
+called from sync code, e.g. under WSGI).
 
 Contract for every backend:
 
@@ -21,12 +22,15 @@ Records are returned as new dicts: callers may change them freely.
 
 from __future__ import annotations
 
+import asyncio
 import math
+import os
 import re
-from collections.abc import Collection, Mapping
-from typing import Any, Protocol, runtime_checkable
+import threading
+from collections.abc import Awaitable, Collection, Coroutine, Mapping
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 
 from ._types import Record
 from .exceptions import ConfigurationError
@@ -57,20 +61,52 @@ class Backend(Protocol):
     ASGI, saving a thread hop (~100 µs) per request. Without it, every call runs in a thread.
     """
 
-    def get(self, table: str, id: str) -> Record | None: ...
-    def find(self, table: str, field: str, value: Any) -> Record | None: ...
-    def create(self, table: str, fields: Mapping[str, Any], *, unique: str) -> Record: ...
-    def update(self, table: str, id: str, changes: Mapping[str, Any]) -> Record | None: ...
+    def get(self, table: str, id: str) -> Record | None:
+        """The record whose ``id`` (compared as a string) is ``id``, or None."""
+        ...
+
+    def find(self, table: str, field: str, value: Any) -> Record | None:
+        """The record whose ``field`` equals ``value``, or None."""
+        ...
+
+    def create(self, table: str, fields: Mapping[str, Any], *, unique: str) -> Record:
+        """Atomically store a new record with ``id`` and ``created_at`` (ms), or raise
+        DuplicateRecordError if one with the same ``fields[unique]`` exists."""
+        ...
+
+    def update(self, table: str, id: str, changes: Mapping[str, Any]) -> Record | None:
+        """Merge ``changes`` into the record and return it, or None if there is no such id."""
+        ...
 
 
 @runtime_checkable
 class AsyncBackend(Protocol):
-    """An asynchronous backend: the same four methods, ``a``-prefixed coroutines."""
+    """An asynchronous backend: the same four methods, ``a``-prefixed coroutines.
 
-    async def aget(self, table: str, id: str) -> Record | None: ...
-    async def afind(self, table: str, field: str, value: Any) -> Record | None: ...
-    async def acreate(self, table: str, fields: Mapping[str, Any], *, unique: str) -> Record: ...
-    async def aupdate(self, table: str, id: str, changes: Mapping[str, Any]) -> Record | None: ...
+    An async backend runs on one event loop: under ASGI the server's; called from sync code
+    (WSGI, the command line, ``Table.get``) a dedicated background loop, one per process, shared
+    by every async backend. So loop-bound resources (asyncpg or aiosqlite connections, an
+    SQLAlchemy ``AsyncEngine``'s pool, an ``asyncio.Lock``) work under either adapter. But those
+    are two different loops: a backend used from both ASGI and sync code in one process sees
+    both, and its loop-bound resources must cope (e.g. one backend object per side).
+    """
+
+    async def aget(self, table: str, id: str) -> Record | None:
+        """The record whose ``id`` (compared as a string) is ``id``, or None."""
+        ...
+
+    async def afind(self, table: str, field: str, value: Any) -> Record | None:
+        """The record whose ``field`` equals ``value``, or None."""
+        ...
+
+    async def acreate(self, table: str, fields: Mapping[str, Any], *, unique: str) -> Record:
+        """Atomically store a new record with ``id`` and ``created_at`` (ms), or raise
+        DuplicateRecordError if one with the same ``fields[unique]`` exists."""
+        ...
+
+    async def aupdate(self, table: str, id: str, changes: Mapping[str, Any]) -> Record | None:
+        """Merge ``changes`` into the record and return it, or None if there is no such id."""
+        ...
 
 
 class Table:
@@ -197,8 +233,80 @@ class _SyncToAsync:
         return await self._update(table, id, changes)
 
 
+_T = TypeVar("_T")
+
+# The background loop that runs async backends for sync callers: (pid, loop), started lazily.
+_bridge: tuple[int, asyncio.AbstractEventLoop] | None = None
+_bridge_lock = threading.Lock()
+_orphans: list[asyncio.AbstractEventLoop] = []
+"""Loops inherited through fork (their thread is gone): kept, as collecting one would warn of
+an unclosed loop, and closing it would touch the parent's selector and self-pipe."""
+
+
+def _forget_bridge() -> None:
+    """In a forked child the loop's thread is gone (and the lock may be held by a ghost)."""
+    global _bridge, _bridge_lock
+    if _bridge is not None:
+        _orphans.append(_bridge[1])
+    _bridge = None
+    _bridge_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_bridge)
+
+
+def _bridge_loop() -> asyncio.AbstractEventLoop:
+    """The process's background event loop, started on first use (and anew after a fork)."""
+    global _bridge
+    bridge = _bridge
+    if bridge is not None and bridge[0] == os.getpid():
+        return bridge[1]
+    with _bridge_lock:
+        if _bridge is None or _bridge[0] != os.getpid():
+            if _bridge is not None:  # forked without register_at_fork's hook
+                _orphans.append(_bridge[1])
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="jwe-gate-async-backends",
+                             daemon=True).start()
+            _bridge = (os.getpid(), loop)
+        return _bridge[1]
+
+
+async def _awaiting(awaitable: Awaitable[_T]) -> _T:
+    return await awaitable
+
+
+def _run(awaitable: Awaitable[_T]) -> _T:
+    """Run ``awaitable`` on the background loop and wait for its result (context vars carry
+    over: the loop's callback, and so the task, runs in a copy of the caller's context)."""
+    coro = awaitable if isinstance(awaitable, Coroutine) else _awaiting(awaitable)
+    loop = _bridge_loop()
+    try:
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        coro.close()
+        raise RuntimeError(
+            "a sync Table method (get/find/create/update) was called from a coroutine running on "
+            "jwe_gate's background loop, i.e. from inside an async backend: it would wait for "
+            "itself forever. Await the async method (aget/afind/acreate/aupdate) instead."
+        )
+    future = asyncio.run_coroutine_threadsafe(coro, loop)
+    try:
+        return future.result()
+    except BaseException:
+        future.cancel()  # e.g. KeyboardInterrupt while waiting: don't leave the call running
+        raise
+
+
 class _AsyncToSync:
-    """Runs an async backend from sync code (WSGI, the command line) via asgiref."""
+    """Runs an async backend from sync code (WSGI, the command line) on the background loop.
+
+    Not asgiref's ``async_to_sync``: outside a running loop it makes a new event loop per call,
+    which breaks loop-bound connection pools and locks (and costs ~0.5-2 ms a call).
+    """
 
     __slots__ = ("_b",)
     inline = False
@@ -207,13 +315,13 @@ class _AsyncToSync:
         self._b = backend
 
     def get(self, table: str, id: str) -> Record | None:
-        return async_to_sync(self._b.aget)(table, id)
+        return _run(self._b.aget(table, id))
 
     def find(self, table: str, field: str, value: Any) -> Record | None:
-        return async_to_sync(self._b.afind)(table, field, value)
+        return _run(self._b.afind(table, field, value))
 
     def create(self, table: str, fields: Mapping[str, Any], *, unique: str) -> Record:
-        return async_to_sync(self._b.acreate)(table, fields, unique=unique)
+        return _run(self._b.acreate(table, fields, unique=unique))
 
     def update(self, table: str, id: str, changes: Mapping[str, Any]) -> Record | None:
-        return async_to_sync(self._b.aupdate)(table, id, changes)
+        return _run(self._b.aupdate(table, id, changes))
