@@ -11,13 +11,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import math
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from asgiref.sync import sync_to_async
 
@@ -59,6 +61,8 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _NAME_MAX = 200
 _LOGIN_MAX = 254
+# Token answers carry credentials (and /me a record): no browser or proxy cache may keep a
+# copy (RFC 6749 §5.1).
 _NO_STORE = (("cache-control", "no-store"), ("pragma", "no-cache"))
 
 
@@ -79,10 +83,11 @@ class HandlerRequest:
 
 @dataclass(frozen=True, slots=True)
 class Throttle:
-    """Login throttling. A failure counts against the client address and against the account
-    *from that address*; a third, account-wide counter has a short window so a stranger can hold
-    an owner's account for ``account_window`` seconds at most. A success clears the account's
-    count for that address."""
+    """Login throttling. An attempt counts against the client address (an IPv6 address by its
+    /64) and against the account *from that address*; a third, account-wide counter has a short
+    window so a stranger can hold an owner's account for ``account_window`` seconds at most. The
+    attempt is counted before the password is checked, and refused (429) past a limit; a
+    success takes the account's count for that address off all three counters."""
 
     max_failures: int = 10
     window: float = 15 * 60
@@ -93,6 +98,17 @@ class Throttle:
         if min(self.max_failures, self.account_max_failures) < 1 or \
                 min(self.window, self.account_window) <= 0:
             raise ConfigurationError("throttle limits and windows must be positive")
+
+
+class _Keys(NamedTuple):
+    """The throttle's three counters for one attempt, in the order they are counted."""
+
+    addr: str
+    """The client address (an IPv6 one by its /64)."""
+    account: str
+    """The account, from every address (a short window)."""
+    own: str
+    """The account from this address: the owner's own failures, forgiven on a success."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +228,7 @@ class AuthService:
         self._rs = {n: (getattr(rs, n), _bridge(getattr(rs, n), r_inline))
                     for n in ("add", "rotate", "revoke", "revoke_family", "revoke_subject")}
         self._ts = {n: (getattr(ts, n), _bridge(getattr(ts, n), t_inline))
-                    for n in ("hit", "peek", "clear")}
+                    for n in ("hit", "take")}
 
     # -- entry points ----------------------------------------------------------------------
 
@@ -283,6 +299,8 @@ class AuthService:
         value = self.table.normalize_login(self._text(data, field, max_len=_LOGIN_MAX))
         if field == "email" and not _EMAIL.fullmatch(value):
             raise _Refused(_input_error(field, "Invalid email address."))
+        # No real login has a control character; refusing them keeps CR/LF out of the logs and
+        # stops look-alike accounts that differ from another only by an invisible character.
         if not value or any(ord(c) < 0x20 for c in value):
             raise _Refused(_input_error(field, f"Invalid value for {field}."))
         return value
@@ -305,16 +323,16 @@ class AuthService:
         return _b64(digest)
 
     def _access(self, record: Mapping[str, Any], family: str) -> str:
-        extras = dict(self.extras(record)) if self.extras else {}
-        stamp = record.get(PASSWORD_CHANGED_AT)
+        # The app's extras function sees the record as the app does: never the password hash.
+        extras = dict(self.extras(self.table.public(record))) if self.extras else {}
         return self.gate.issue(self.table.name, record["id"], extras=extras, session=family,
-                               password_stamp=stamp if isinstance(stamp, int | float) else 0)
+                               password_stamp=_password_stamp(record))
 
     def _start_session(self, record: Mapping[str, Any]) -> Generator[Effect, Any, Response]:
         now = self._now()
         family = secrets.token_urlsafe(16)
         refresh = secrets.token_urlsafe(32)  # 256 bits of randomness
-        session = Session(family, self.table.name, str(record["id"]))
+        session = Session(family, self.table.name, str(record["id"]), now)
         yield self._store("add", self._token_hash(refresh), session,
                           expires_at=now + self.table.refresh_ttl, now=now)
         return self._tokens(self._access(record, family), refresh)
@@ -325,50 +343,84 @@ class AuthService:
 
     # -- throttle --------------------------------------------------------------------------
 
-    def _throttle_keys(self, login: str, client: str | None) -> tuple[str, str, str]:
-        addr = client or "-"
+    def _throttle_keys(self, login: str, client: str | None) -> _Keys:
+        addr = _client_bucket(client)
         account = f"{self.table.name}:{login}"
-        return f"addr:{addr}", f"acct:{account}:{addr}", f"acct:{account}"
+        return _Keys(f"addr:{addr}", f"acct:{account}", f"acct:{account}:{addr}")
 
-    def _check_throttle(self, keys: tuple[str, str, str]) -> Generator[Effect, Any, None]:
-        now = self._now()
+    def _limits(self) -> tuple[tuple[int, float], tuple[int, float], tuple[int, float]]:
+        """(limit, window) of each counter, in the order of :class:`_Keys`."""
         t = self.throttle
-        limits = (t.max_failures, t.max_failures, t.account_max_failures)
-        for key, limit in zip(keys, limits, strict=True):
-            count, reset_at = yield self._thr("peek", key, now=now)
-            if count >= limit:
-                # Refused before any hashing: a locked-out guess costs the server nothing.
+        return ((t.max_failures, t.window), (t.account_max_failures, t.account_window),
+                (t.max_failures, t.window))
+
+    def _reserve(self, keys: _Keys) -> Generator[Effect, Any, None]:
+        """Count this attempt on every counter, or refuse it (429) if that puts one over its
+        limit. Counting *before* the password is checked is what bounds concurrent guesses:
+        each hit is atomic and returns the count including itself, so however many attempts
+        race, at most ``limit`` of them get through to a hash. (Peeking first and counting after
+        the check let 60 racing guesses all peek a count of 0.)
+
+        ``own`` is counted last, so whatever it holds is held by the other two counters as
+        well: taking it off them (:meth:`_forgive`) never takes off anything else."""
+        now = self._now()
+        for i, (key, (limit, window)) in enumerate(zip(keys, self._limits(), strict=True)):
+            count, reset_at = yield self._thr("hit", key, window=window, now=now)
+            if count > limit:
+                # Refused before any hashing: a locked-out attempt costs the server nothing,
+                # and, given back, it costs the client nothing either -- so the owner retrying
+                # while a stranger holds the account does not lock out the owner's address.
+                yield from self._release(keys, counted=i + 1)
                 raise _Refused(_busy(int(reset_at - now) + 1))
 
-    def _count_failure(self, keys: tuple[str, str, str]) -> Generator[Effect, Any, None]:
+    def _release(self, keys: _Keys, *, counted: int = 3) -> Generator[Effect, Any, None]:
+        """Give back this attempt's count on the first ``counted`` counters (it was refused, or
+        its password never checked)."""
         now = self._now()
-        t = self.throttle
-        for key, window in zip(keys, (t.window, t.window, t.account_window), strict=True):
-            yield self._thr("hit", key, window=window, now=now)
+        back = 1
+        if counted == 3:
+            # Only what ``own`` still holds: a racing success may have taken this attempt's
+            # count already, and taken it off the other two counters with its own. Given back
+            # there a second time, it would take a guess on another account off the count.
+            back = yield self._thr("take", keys.own, now=now, at_most=1)
+        if back:
+            for key, (_, window) in zip(keys[:min(counted, 2)], self._limits(), strict=False):
+                yield self._thr("hit", key, window=window, now=now, amount=-back)
 
-    def _check_password(self, keys: tuple[str, str, str], record: Mapping[str, Any] | None,
-                        password: str) -> Generator[Effect, Any, bool]:
-        """Verify ``password`` for ``record`` (None: unknown) or count a failure and refuse.
-        Returns whether the stored hash needs an upgrade."""
-        stored = record.get(self.table.password_field) if record is not None else None
-        # An unknown login is checked against a dummy hash: the same work, the same answer.
-        ok, rehash = yield Effect(self.hasher.verify, self.hasher.averify, (stored, password))
+    def _check_password(self, keys: _Keys, find: Effect,
+                        password: str) -> Generator[Effect, Any, tuple[Mapping[str, Any], bool]]:
+        """Count the attempt, look the record up with ``find`` and verify ``password``; refuse
+        (403) if it does not match. Returns the record and whether its hash needs an upgrade."""
+        yield from self._reserve(keys)
+        try:
+            record = yield find
+            stored = record.get(self.table.password_field) if record is not None else None
+            # An unknown login is checked against a dummy hash: the same work, the same answer.
+            ok, rehash = yield Effect(self.hasher.verify, self.hasher.averify, (stored, password))
+        except Exception:
+            # Nothing was checked (the table failed, the hasher was too busy): no guess was
+            # answered, so the attempt gives its count back.
+            yield from self._release(keys)
+            raise
         if not ok or record is None:
-            yield from self._count_failure(keys)
-            raise _Refused(INVALID_CREDENTIALS)
-        return bool(rehash)
+            raise _Refused(INVALID_CREDENTIALS)  # the attempt stays counted: a failure
+        yield from self._forgive(keys)
+        return record, bool(rehash)
 
-    def _forgive(self, keys: tuple[str, str, str]) -> Generator[Effect, Any, None]:
-        """After a success, take the owner's own failures (this account, this address) off
-        every counter: a user with a typo streak is not left one mistake from a lockout, while
-        failures on other accounts -- an attacker's guesses -- stay counted."""
+    def _forgive(self, keys: _Keys) -> Generator[Effect, Any, None]:
+        """After a success, take the owner's own attempts (this account, this address, this
+        one included) off every counter: a user with a typo streak is not left one mistake from
+        a lockout, while failures on other accounts -- an attacker's guesses -- stay counted.
+
+        ``take`` reads and deletes the count in one atomic step, so racing successes share it
+        and subtract it once between them. (A separate read and delete let N racing successes
+        subtract it N times, laundering the guesses on other accounts off the address's
+        count.)"""
         now = self._now()
-        own, _ = yield self._thr("peek", keys[1], now=now)
+        own = yield self._thr("take", keys.own, now=now)
         if own:
-            t = self.throttle
-            yield self._thr("hit", keys[0], window=t.window, now=now, amount=-own)
-            yield self._thr("hit", keys[2], window=t.account_window, now=now, amount=-own)
-        yield self._thr("clear", keys[1])
+            for key, (_, window) in zip(keys[:2], self._limits(), strict=False):
+                yield self._thr("hit", key, window=window, now=now, amount=-own)
 
     # -- endpoints -------------------------------------------------------------------------
 
@@ -397,14 +449,12 @@ class AuthService:
         login = self._login_value(data)
         password = self._secret(data, "password")
         keys = self._throttle_keys(login, request.client)
-        yield from self._check_throttle(keys)
-        record = yield Effect(self.table.find, self.table.afind, (login,))
-        rehash = yield from self._check_password(keys, record, password)
+        record, rehash = yield from self._check_password(
+            keys, Effect(self.table.find, self.table.afind, (login,)), password)
         if rehash:
             new_hash = yield Effect(self.hasher.hash, self.hasher.ahash, (password,))
             yield Effect(self.table.update, self.table.aupdate,
                          (str(record["id"]), {self.table.password_field: new_hash}))
-        yield from self._forgive(keys)
         return (yield from self._start_session(record))
 
     def _me(self, request: HandlerRequest) -> Flow:
@@ -418,6 +468,8 @@ class AuthService:
         if not isinstance(token, str) or not token:
             raise _Refused(_input_error("refreshToken", "Missing param: refreshToken"))
         if not _REFRESH_TOKEN.fullmatch(token):
+            # Not a token we could have minted: refused without a store round trip, so junk of
+            # any size or alphabet never costs a hash and a query.
             raise _Refused(REFRESH_INVALID)
         return token
 
@@ -439,6 +491,14 @@ class AuthService:
             raise _Refused(REFRESH_INVALID)  # a refresh token never crosses tables
         record = yield Effect(self.table.get, self.table.aget, (session.subject,))
         if record is None:
+            # The record is gone: end the family for good, so it cannot mint tokens again should
+            # the id be reused by a new record.
+            yield self._store("revoke_family", session.family)
+            raise _Refused(REFRESH_INVALID)
+        if _password_stamp(record) > millis(session.created_at):
+            # The family began before the password's last change. The change revokes it, but
+            # should that revoke have failed, or a login with the old password have slipped in
+            # between, a thief's copy must still not mint tokens: refuse it and end it here.
             yield self._store("revoke_family", session.family)
             raise _Refused(REFRESH_INVALID)
         return self._tokens(self._access(record, session.family), child)
@@ -470,17 +530,44 @@ class AuthService:
             raise _Refused(_input_error("newPassword", problem))
         subject = request.user.identity
         keys = self._throttle_keys(f"id:{subject}", request.client)
-        yield from self._check_throttle(keys)
-        record = yield Effect(self.table.get, self.table.aget, (subject,))
-        yield from self._check_password(keys, record, old)
+        yield from self._check_password(
+            keys, Effect(self.table.get, self.table.aget, (subject,)), old)
         hashed = yield Effect(self.hasher.hash, self.hasher.ahash, (new,))
+        # Every session of the record ends *before* the password changes: if revoking fails,
+        # the change is not made, rather than made with a thief's session still alive. (A family
+        # started in between is refused at refresh: it predates the change.) This client gets
+        # a fresh session.
+        yield self._store("revoke_subject", self.table.name, subject)
         record = yield Effect(self.table.update, self.table.aupdate, (subject, {
             self.table.password_field: hashed, PASSWORD_CHANGED_AT: millis(self._now())}))
         if record is None:
             raise _Refused(NOT_AUTHENTICATED)
-        # Every session of the record ends; this client gets a fresh one.
-        yield self._store("revoke_subject", self.table.name, subject)
         return (yield from self._start_session(record))
+
+
+def _password_stamp(record: Mapping[str, Any]) -> float:
+    """The record's ``password_changed_at``; 0 if never changed (or not a finite number, as the
+    gate reads it)."""
+    stamp = record.get(PASSWORD_CHANGED_AT)
+    return stamp if isinstance(stamp, int | float) and math.isfinite(stamp) else 0
+
+
+def _client_bucket(client: str | None) -> str:
+    """The throttle's name for a client address. An IPv6 host is routinely given a whole /64
+    (SLAAC and privacy addresses pick the low 64 bits freely), so counting per address would
+    give one host 2**64 fresh counters: IPv6 is counted per /64. IPv4 is counted as is, and
+    anything not an address (a Unix socket, a test client's name) as given."""
+    if not client:
+        return "-"
+    try:
+        ip = ipaddress.ip_address(client)
+    except ValueError:
+        return client
+    if isinstance(ip, ipaddress.IPv4Address):
+        return client
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)  # an IPv4 client on a dual-stack socket: its IPv4 address
+    return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
 
 
 def _session_of(auth: AuthInfo | None) -> str | None:

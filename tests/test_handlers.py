@@ -27,6 +27,7 @@ from starlette.routing import Mount, Route
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from jwe_gate import Gate, MemoryBackend, Table, Throttle
+from jwe_gate._handlers import _client_bucket
 
 JSON = ("Content-Type", "application/json")
 PASSWORD = "correct horse 1"
@@ -635,6 +636,78 @@ def test_throttle_limits_are_configurable(make_auth_gate: Callable[..., Gate],
     signup(client)
     assert [login(client, password="wrong horse 1").status for _ in range(4)] == [
         403, 403, 403, 429]
+
+
+def test_successes_do_not_count_against_the_limit(client: RawClient) -> None:
+    """Each attempt is counted before its check, and a success gives its count back: twelve
+    right logins in a row from one address are all 200."""
+    signup(client)
+    for _ in range(12):
+        assert_token_pair(login(client))
+
+
+def test_locked_out_attempts_are_given_back(make_auth_gate: Callable[..., Gate], adapter: str,
+                                            clock: Clock, spy: SpyHasher) -> None:
+    """While strangers hold the account-wide counter, the owner's refused attempts count
+    nowhere: once it ends, the owner's own address is not locked out."""
+    gate = make_auth_gate(hasher=spy, clock=clock,
+                          throttle=Throttle(account_max_failures=3, account_window=60))
+    client = wrap(gate, adapter)
+    signup(client)
+    for i in range(3):
+        assert login(client, password="wrong horse 1", addr=f"203.0.113.{i}").status == 403
+    spy.reset()
+    for _ in range(15):
+        assert login(client, addr="198.51.100.1").status == 429
+    assert (spy.calls, spy.work) == ([], [])
+    clock.advance(61)
+    assert_token_pair(login(client, addr="198.51.100.1"))
+
+
+def test_ipv6_clients_are_counted_by_their_64(client: RawClient) -> None:
+    """Ten addresses of one IPv6 /64 share one address count; the next /64 has its own."""
+    signup(client)
+    for i in range(10):
+        assert login(client, email=f"user{i}@x.com", addr=f"2001:db8::{i + 1:x}").status == 403
+    assert login(client, addr="2001:db8:0:0:ffff:ffff:ffff:ffff").status == 429
+    assert login(client, email="user99@x.com", addr="2001:db8:0:1::1").status == 403
+    assert_token_pair(login(client, addr="2001:db8:0:1::2"))
+
+
+@pytest.mark.parametrize(("client", "bucket"), [
+    pytest.param("2001:db8::1", "2001:db8::/64", id="ipv6"),
+    pytest.param("2001:DB8:0:0:ffff:ffff:ffff:ffff", "2001:db8::/64", id="ipv6-same-64"),
+    pytest.param("2001:db8:0:1::1", "2001:db8:0:1::/64", id="ipv6-next-64"),
+    pytest.param("fe80::1%eth0", "fe80::/64", id="ipv6-scoped"),
+    pytest.param("::ffff:203.0.113.9", "203.0.113.9", id="ipv4-mapped"),
+    pytest.param("203.0.113.9", "203.0.113.9", id="ipv4"),
+    pytest.param("testclient", "testclient", id="not-an-address"),
+    pytest.param(None, "-", id="none"),
+    pytest.param("", "-", id="empty"),
+])
+def test_throttle_address_buckets(client: str | None, bucket: str) -> None:
+    """IPv6 addresses are counted by /64, IPv4 (mapped or not) as is, anything else as given."""
+    assert _client_bucket(client) == bucket
+
+
+def test_extras_never_see_the_password_hash(make_auth_gate: Callable[..., Gate],
+                                            adapter: str) -> None:
+    """The extras function gets the record as the app sees it: no hash, no password stamp."""
+    seen: list[dict[str, Any]] = []
+
+    def extras(record: Any) -> dict[str, Any]:
+        seen.append(dict(record))
+        return {}
+
+    client = wrap(make_auth_gate(extras={"user": extras}), adapter)
+    tokens = signup(client)
+    assert_token_pair(login(client))
+    assert_token_pair(refresh(client, tokens["refreshToken"]))
+    assert len(seen) == 3
+    for record in seen:
+        assert record["email"] == "zoe@x.com"
+        assert "password" not in record
+        assert "password_changed_at" not in record
 
 
 # -- bad input to every handler --------------------------------------------------------------

@@ -1,6 +1,7 @@
 """§Handlers and §Scaling out under concurrency: racing refreshes of one token never fork a
 family (threads, asyncio tasks, processes sharing one SQLite file), reuse revokes the family,
-racing signups create one record, logout and password change end sessions.
+racing signups create one record, logout and password change end sessions (even when revoking
+fails), racing logins never get past the throttle's limit nor launder its counts.
 
 Everything runs through the real :class:`AuthService` over SQLite tables, with argon2's cheapest
 profile so hashing costs nothing.
@@ -17,10 +18,11 @@ from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from argon2.profiles import CHEAPEST
+from conftest import SpyHasher
 
 from jwe_gate import AuthInfo, AuthUser, Gate, KeyRing, SQLiteBackend, Table
 from jwe_gate._handlers import AuthService, HandlerRequest
@@ -29,6 +31,8 @@ from jwe_gate._passwords import Hasher
 from jwe_gate._stores import RefreshStore, ThrottleStore
 from jwe_gate._stores.memory import MemoryRefreshStore, MemoryThrottleStore
 from jwe_gate._stores.sqlite import SQLiteRefreshStore, SQLiteThrottleStore
+
+T = TypeVar("T")
 
 RACERS = 50
 START = 1_700_000_000.0
@@ -132,7 +136,10 @@ def make_world(tmp_path: Path, hasher: Hasher, keys: KeyRing) -> Iterator[Callab
     """Build a gate over an SQLite user table with memory or SQLite stores (same file)."""
     closers: list[Callable[[], None]] = []
 
-    def factory(stores: str, *, grace: float = 10.0, clock: Clock | None = None) -> World:
+    def factory(stores: str, *, grace: float = 10.0, clock: Clock | None = None,
+                hasher: Hasher = hasher,
+                setup: Callable[[RefreshStore], None] | None = None) -> World:
+        """``setup`` sees the refresh store before the service binds its methods."""
         db = tmp_path / "app.db"
         backend = SQLiteBackend(db)
         refresh: RefreshStore
@@ -144,6 +151,8 @@ def make_world(tmp_path: Path, hasher: Hasher, keys: KeyRing) -> Iterator[Callab
         else:
             refresh, throttle = MemoryRefreshStore(), MemoryThrottleStore()
         closers.append(backend.close)
+        if setup is not None:
+            setup(refresh)
         clock = clock or Clock()
         gate = Gate(keys=keys, tables=[Table("user", backend)], hasher=hasher,
                     refresh_store=refresh, throttle_store=throttle, refresh_grace=grace,
@@ -161,10 +170,10 @@ STORES = [pytest.param("memory", id="memory-store"), pytest.param("sqlite", id="
 # -- racing refreshes -----------------------------------------------------------------------
 
 
-def _race_threads(n: int, call: Callable[[], Answer]) -> list[Answer]:
+def _race_threads(n: int, call: Callable[[], T]) -> list[T]:
     barrier = threading.Barrier(n)
 
-    def one() -> Answer:
+    def one() -> T:
         barrier.wait(timeout=10)
         return call()
 
@@ -180,20 +189,27 @@ def _race_tasks(n: int, call: Callable[[], Awaitable[Response]]) -> list[Answer]
     return [_answer(r) for r in asyncio.run(main())]
 
 
-def _race(world: World, runner: str, endpoint: str,
-          request: Callable[[int], HandlerRequest]) -> list[Answer]:
+def _race(world: World, runner: str, endpoint: str | Callable[[int], str],
+          request: Callable[[int], HandlerRequest], n: int = RACERS) -> list[Answer]:
+    """``n`` racing calls, the i-th to ``endpoint`` (or ``endpoint(i)``) with ``request(i)``;
+    the answers in the order of i."""
+    name = endpoint if callable(endpoint) else (lambda _: endpoint)
     if runner == "threads":
-        counter = iter(range(RACERS))
+        counter = iter(range(n))
         lock = threading.Lock()
 
-        def call() -> Answer:
+        def call() -> tuple[int, Answer]:
             with lock:
                 i = next(counter)
-            return _sync(world, endpoint, request(i))
+            return i, _sync(world, name(i), request(i))
 
-        return _race_threads(RACERS, call)
-    requests = iter([request(i) for i in range(RACERS)])
-    return _race_tasks(RACERS, lambda: world.service.ahandle(endpoint, next(requests)))
+        return [a for _, a in sorted(_race_threads(n, call), key=lambda ia: ia[0])]
+    calls = iter([(name(i), request(i)) for i in range(n)])
+
+    def task() -> Awaitable[Response]:
+        return world.service.ahandle(*next(calls))
+
+    return _race_tasks(n, task)
 
 
 RUNNERS = [pytest.param("threads", id="threads"), pytest.param("asyncio", id="asyncio")]
@@ -472,3 +488,256 @@ def test_password_change_revokes_every_other_family(make_world: Callable[..., Wo
     old = _sync(world, "login", _request({"email": EMAIL, "password": PASSWORD}))
     new = _sync(world, "login", _request({"email": EMAIL, "password": "new password 3"}))
     assert (old.status, new.status) == (403, 200)
+
+
+class RevokeSubject:
+    """Stands in for a store's revoke_subject: the real one until ``how`` is set to "lost"
+    (does nothing), "login-in-between" (revokes, then a login with the old password lands) or
+    "down" (raises); time passes in it, as it would between a revoke and the record update."""
+
+    def __init__(self, store: RefreshStore) -> None:
+        self.real = store.revoke_subject
+        self.how = ""
+        self.world: World | None = None
+        self.late: list[Answer] = []
+
+    def __call__(self, table: str, subject: str, *, keep: str | None = None) -> None:
+        how, self.how = self.how, ""  # once
+        assert self.world is not None
+        self.world.clock.t += 1
+        if how == "down":
+            raise ConnectionError("store down")
+        if how != "lost":
+            self.real(table, subject, keep=keep)
+        if how == "login-in-between":
+            self.late.append(_sync(self.world, "login", _request(
+                {"email": EMAIL, "password": PASSWORD})))
+            self.world.clock.t += 1
+
+
+@pytest.fixture
+def flaky_world(make_world: Callable[..., World], request: pytest.FixtureRequest
+                ) -> tuple[World, RevokeSubject]:
+    """A world (``stores`` from the test's parameters) whose revoke_subject can be made to
+    misbehave once."""
+    box: list[RevokeSubject] = []
+
+    def setup(store: RefreshStore) -> None:
+        box.append(RevokeSubject(store))
+        store.revoke_subject = box[0]  # type: ignore[method-assign]
+
+    world = make_world(request.node.callspec.params["stores"], setup=setup)
+    box[0].world = world
+    return world, box[0]
+
+
+def _change_password(world: World, access: str) -> HandlerRequest:
+    return _request({"password": PASSWORD, "newPassword": "new password 3"}, access=access,
+                    gate=world.gate)
+
+
+@pytest.mark.parametrize("stores", STORES)
+@pytest.mark.parametrize("how", [
+    pytest.param("lost", id="revoke-lost"),
+    pytest.param("login-in-between", id="old-password-login-in-between"),
+])
+def test_password_change_refuses_families_it_did_not_revoke(
+        flaky_world: tuple[World, RevokeSubject], stores: str, how: str) -> None:
+    """A family begun before a password change is refused at refresh (and ended) even when the
+    change's revoke missed it; the changer's new session refreshes."""
+    world, revoke = flaky_world
+    owner = _signup(world)
+    thief = _sync(world, "login", _request({"email": EMAIL, "password": PASSWORD}))
+    assert thief.status == 200
+    revoke.how = how
+    world.clock.t += 1
+    answer = _sync(world, "password", _change_password(world, owner.access))
+    assert answer.status == 200, answer
+    stale = [thief, *revoke.late] if how == "login-in-between" else [owner, thief]
+    assert len(stale) == 2
+    for old in stale:
+        assert old.status == 200
+        if how == "lost":  # the revoke missed them: only the password stamp stops them
+            assert world.store.unspent(_family(world, old.access), now=world.clock()) == 1
+        _assert_refused(_sync(world, "refresh", _refresh_request(old.refresh)))
+        assert world.store.unspent(_family(world, old.access), now=world.clock()) == 0
+    renewed = _sync(world, "refresh", _refresh_request(answer.refresh))
+    assert renewed.status == 200, renewed
+    assert _sync(world, "refresh", _refresh_request(renewed.refresh)).status == 200
+
+
+@pytest.mark.parametrize("stores", STORES)
+def test_password_change_is_not_made_if_revoking_fails(
+        flaky_world: tuple[World, RevokeSubject], stores: str) -> None:
+    """If revoke_subject raises, the password is not changed: no half change leaves a thief's
+    session alive under a new password."""
+    world, revoke = flaky_world
+    owner = _signup(world)
+    before = world.gate.table("user").find(EMAIL)
+    revoke.how = "down"
+    world.clock.t += 1
+    with pytest.raises(ConnectionError):
+        world.service.handle("password", _change_password(world, owner.access))
+    assert world.gate.table("user").find(EMAIL) == before
+    assert _sync(world, "refresh", _refresh_request(owner.refresh)).status == 200
+    assert _sync(world, "login", _request({"email": EMAIL, "password": PASSWORD})).status == 200
+
+
+def test_sqlite_refresh_store_upgrades_an_old_file(tmp_path: Path, keys: KeyRing,
+                                                   hasher: Hasher) -> None:
+    """A refresh store file without created_at gains the column; its old families read as begun
+    at 0: they refresh until the password changes, and not after."""
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db)
+    conn.executescript("""
+        CREATE TABLE jwe_gate_refresh_family (
+            family TEXT PRIMARY KEY, tbl TEXT NOT NULL, subject TEXT NOT NULL, revoked_at REAL);
+        CREATE TABLE jwe_gate_refresh_token (
+            token_hash TEXT PRIMARY KEY, family TEXT NOT NULL, expires_at REAL NOT NULL,
+            spent_at REAL, child_hash TEXT);
+    """)
+    conn.close()
+    backend = SQLiteBackend(db)
+    stores = [SQLiteRefreshStore(db), SQLiteRefreshStore(db)]  # the second finds it upgraded
+    throttle = SQLiteThrottleStore(db)
+    clock = Clock()
+    try:
+        gate = Gate(keys=keys, tables=[Table("user", backend)], hasher=hasher,
+                    refresh_store=stores[0], throttle_store=throttle, clock=clock)
+        world = World(gate, gate.auth_service("user"), stores[0], clock, db)
+        ann = _signup(world)
+        conn = sqlite3.connect(db)
+        with conn:  # as an old version left it: no created_at recorded
+            conn.execute("UPDATE jwe_gate_refresh_family SET created_at = 0")
+        conn.close()
+        ok = _sync(world, "refresh", _refresh_request(ann.refresh))
+        assert ok.status == 200, ok
+        bob = _signup(world, "bob@example.com", "bob password 2")
+        clock.t += 1
+        changed = _sync(world, "password", _request(
+            {"password": PASSWORD, "newPassword": "new password 3"}, access=ok.access,
+            gate=gate))
+        assert changed.status == 200
+        assert _sync(world, "refresh", _refresh_request(changed.refresh)).status == 200
+        assert _sync(world, "refresh", _refresh_request(bob.refresh)).status == 200
+    finally:
+        for store in stores:
+            store.close()
+        throttle.close()
+        backend.close()
+
+
+# -- the login throttle under racing logins ----------------------------------------------------
+
+
+ATTACKER = "203.0.113.5"
+
+
+def _login_from(email: str, password: str, client: str = ATTACKER) -> HandlerRequest:
+    return HandlerRequest("POST", json.dumps({"email": email, "password": password}).encode(),
+                          client=client)
+
+
+@pytest.mark.parametrize("stores", STORES)
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_racing_guesses_verify_at_most_the_limit(make_world: Callable[..., World], stores: str,
+                                                 runner: str) -> None:
+    """60 racing wrong guesses at one account: at most 10 passwords are verified (each
+    attempt is counted before its check); the rest are 429s that cost no hash."""
+    spy = SpyHasher(CHEAPEST, max_queue=400)
+    try:
+        world = make_world(stores, hasher=spy)
+        _signup(world)
+        spy.reset()
+        answers = _race(world, runner, "login",
+                        lambda i: _login_from(EMAIL, f"guess number {i}"), n=60)
+        verified = [c for c in spy.calls if c in ("verify", "averify")]
+        assert 1 <= len(verified) <= 10
+        assert len([w for w in spy.work if w.kind == "verify"]) == len(verified)
+        assert sorted(a.status for a in answers) == [403] * len(verified) + [429] * (
+            60 - len(verified))
+        # Every refusal was given back, every verified guess stays counted.
+        assert _address_count(world) == len(verified)
+    finally:
+        spy.close()
+
+
+@pytest.mark.parametrize("stores", STORES)
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_racing_successes_do_not_launder_guesses(make_world: Callable[..., World], stores: str,
+                                                 runner: str) -> None:
+    """30 racing right logins to one's own account, among guesses at other accounts, never take
+    those guesses off the address's count: at most 10 are ever verified."""
+    world = make_world(stores)
+    _signup(world)  # the attacker's own account
+    for _ in range(5):
+        assert _sync(world, "login", _login_from(EMAIL, "wrong password 9")).status == 403
+    for i in range(3):
+        assert _sync(world, "login", _login_from(f"victim{i}@example.com",
+                                                 "Spring2024!a")).status == 403
+    own = {i for i in range(36) if i % 6 != 5}  # 30 own logins, 6 guesses between them
+
+    def request(i: int) -> HandlerRequest:
+        if i in own:
+            return _login_from(EMAIL, PASSWORD)
+        return _login_from(f"victim-race{i}@example.com", "Spring2024!a")
+
+    answers = _race(world, runner, "login", request, n=36)
+    assert {a.status for i, a in enumerate(answers) if i in own} <= {200, 429}
+    assert {a.status for i, a in enumerate(answers) if i not in own} <= {403, 429}
+    guesses = 3 + sum(a.status == 403 for i, a in enumerate(answers) if i not in own)
+    count = _address_count(world)
+    if any(a.status == 200 for a in answers):
+        assert count == guesses <= 10  # the own failures went, every guess stayed
+    else:  # racing guesses filled the address first: the own failures stay too
+        assert count == guesses + 5 == 10
+    # And later, one by one: the address locks at 10 guesses, own logins or not.
+    statuses = []
+    for i in range(10):
+        statuses.append(_sync(world, "login", _login_from(EMAIL, PASSWORD)).status)
+        statuses.append(_sync(world, "login", _login_from(f"late{i}@example.com",
+                                                          "Spring2024!a")).status)
+    assert statuses.count(403) == 10 - count
+    assert _address_count(world) == 10
+
+
+@pytest.mark.parametrize("stores", STORES)
+def test_a_given_back_attempt_is_not_given_back_twice(make_world: Callable[..., World],
+                                                      stores: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """An attempt whose check fails to run gives its count back -- unless a racing success
+    already took it off with its own: then nothing more, or it would launder a guess."""
+    world = make_world(stores)
+    _signup(world)
+    for i in range(3):
+        assert _sync(world, "login", _login_from(f"victim{i}@example.com",
+                                                 "Spring2024!a")).status == 403
+    backend = world.gate.table("user").sync
+    real_find = backend.find
+    raced: list[Answer] = []
+    racing = [True]
+
+    def find(table: str, field: str, value: Any) -> Any:
+        if racing:
+            racing.clear()
+            # The owner's right login races this attempt to its end; then this one fails.
+            raced.append(_sync(world, "login", _login_from(EMAIL, PASSWORD)))
+            raise ConnectionError("table down")
+        return real_find(table, field, value)
+
+    monkeypatch.setattr(backend, "find", find)
+    with pytest.raises(ConnectionError):
+        world.service.handle("login", _login_from(EMAIL, "wrong password 9"))
+    assert raced[0].status == 200
+    assert _address_count(world) == 3
+    # Without a race, a check that fails to run gives its count back whole.
+    monkeypatch.setattr(backend, "find", lambda *_: (_ for _ in ()).throw(
+        ConnectionError("table down")))
+    for _ in range(12):
+        with pytest.raises(ConnectionError):
+            world.service.handle("login", _login_from(EMAIL, PASSWORD))
+    assert _address_count(world) == 3
+
+
+def _address_count(world: World) -> int:
+    return world.service.throttle_store.peek(f"addr:{ATTACKER}", now=world.clock())[0]

@@ -26,7 +26,7 @@ from jwe_gate._stores.sqlite import SQLiteRefreshStore, SQLiteThrottleStore
 NOW = 1_700_000_000.0
 TTL = 3600.0
 GRACE = 10.0
-ANN = Session("fam-ann", "user", "1")
+ANN = Session("fam-ann", "user", "1", NOW - 5.25)  # created_at: not any `now` passed
 
 
 def h(name: str) -> str:
@@ -171,7 +171,7 @@ def test_rotation_story(refresh_store: RefreshStore, steps: list[tuple[str, str,
 
 def test_reuse_leaves_other_families_alone(refresh_store: RefreshStore) -> None:
     """A reuse revokes the presented token's family only."""
-    other = Session("fam-other", "user", "1")
+    other = Session("fam-other", "user", "1", NOW)
     _add(refresh_store, "a")
     _add(refresh_store, "o", other)
     assert _rotate(refresh_store, "a", "b") is Outcome.ROTATED
@@ -182,7 +182,7 @@ def test_reuse_leaves_other_families_alone(refresh_store: RefreshStore) -> None:
 
 def test_grace_needs_the_parents_own_child(refresh_store: RefreshStore) -> None:
     """A live child hash that is not the parent's own child is a reuse, not GRACE."""
-    other = Session("fam-other", "user", "1")
+    other = Session("fam-other", "user", "1", NOW)
     _add(refresh_store, "a")
     _add(refresh_store, "o", other)
     assert _rotate(refresh_store, "a", "b") is Outcome.ROTATED
@@ -219,7 +219,7 @@ def test_racing_rotations_rotate_once(refresh_store: RefreshStore, same_child: b
 def test_revoke_returns_session_and_revokes_family(refresh_store: RefreshStore,
                                                    present: str) -> None:
     """revoke(token) returns the family's session and revokes it; other families live on."""
-    other = Session("fam-bob", "user", "2")
+    other = Session("fam-bob", "user", "2", NOW)
     _add(refresh_store, "a")
     _add(refresh_store, "o", other)
     assert _rotate(refresh_store, "a", "b") is Outcome.ROTATED
@@ -240,7 +240,7 @@ def test_revoke_unknown_is_none(refresh_store: RefreshStore) -> None:
 
 def test_revoke_family(refresh_store: RefreshStore) -> None:
     """revoke_family ends that family only; an unknown family is a no-op."""
-    other = Session("fam-other", "user", "1")
+    other = Session("fam-other", "user", "1", NOW)
     _add(refresh_store, "a")
     _add(refresh_store, "o", other)
     refresh_store.revoke_family("fam-unknown")
@@ -251,9 +251,9 @@ def test_revoke_family(refresh_store: RefreshStore) -> None:
 
 
 SUBJECT_FAMILIES = {
-    "u1-a": Session("u1-a", "user", "1"), "u1-b": Session("u1-b", "user", "1"),
-    "u1-c": Session("u1-c", "user", "1"), "u2": Session("u2", "user", "2"),
-    "admin1": Session("admin1", "admin", "1"), "u10": Session("u10", "user", "10"),
+    "u1-a": Session("u1-a", "user", "1", NOW), "u1-b": Session("u1-b", "user", "1", NOW),
+    "u1-c": Session("u1-c", "user", "1", NOW), "u2": Session("u2", "user", "2", NOW),
+    "admin1": Session("admin1", "admin", "1", NOW), "u10": Session("u10", "user", "10", NOW),
 }
 
 
@@ -315,16 +315,90 @@ def test_throttle_peek_does_not_count(throttle_store: ThrottleStore) -> None:
     assert throttle_store.hit("k", window=10, now=NOW + 2) == (2, NOW + 10)
 
 
-def test_throttle_clear_forgets_one_key(throttle_store: ThrottleStore) -> None:
-    """clear forgets its key only; the next hit starts over; clearing an unknown key is fine."""
+def test_throttle_take_returns_the_count_and_forgets_the_key(
+        throttle_store: ThrottleStore) -> None:
+    """take returns the count and forgets its key only; the next hit starts a new window."""
     for _ in range(3):
         throttle_store.hit("k", window=10, now=NOW)
         throttle_store.hit("other", window=10, now=NOW)
-    throttle_store.clear("k")
-    throttle_store.clear("never-seen")
+    assert throttle_store.take("k", now=NOW + 1) == 3
+    assert throttle_store.take("k", now=NOW + 1) == 0  # taken once
+    assert throttle_store.take("never-seen", now=NOW + 1) == 0
     assert throttle_store.peek("k", now=NOW + 1) == (0, NOW + 1)
-    assert throttle_store.hit("k", window=10, now=NOW + 1) == (1, NOW + 11)
+    assert throttle_store.hit("k", window=10, now=NOW + 2) == (1, NOW + 12)
     assert throttle_store.peek("other", now=NOW + 1) == (3, NOW + 10)
+
+
+@pytest.mark.parametrize("at", [
+    pytest.param(10.0, id="at-reset"),
+    pytest.param(25.0, id="long-after"),
+])
+def test_throttle_take_of_an_ended_window_is_zero(throttle_store: ThrottleStore,
+                                                  at: float) -> None:
+    """A window that has ended holds nothing to take: 0, and the key is gone."""
+    for _ in range(4):
+        throttle_store.hit("k", window=10, now=NOW)
+    assert throttle_store.take("k", now=NOW + at) == 0
+    assert throttle_store.hit("k", window=10, now=NOW + at) == (1, NOW + at + 10)
+
+
+def test_throttle_take_at_most_leaves_the_rest(throttle_store: ThrottleStore) -> None:
+    """take(at_most=n) takes no more than n and leaves the rest in the same window."""
+    for _ in range(3):
+        throttle_store.hit("k", window=10, now=NOW)
+    assert throttle_store.take("k", now=NOW + 1, at_most=0) == 0
+    assert throttle_store.take("k", now=NOW + 1, at_most=1) == 1
+    assert throttle_store.peek("k", now=NOW + 1) == (2, NOW + 10)
+    assert throttle_store.take("k", now=NOW + 1, at_most=5) == 2
+    assert throttle_store.take("k", now=NOW + 1, at_most=1) == 0
+    assert throttle_store.take("never-seen", now=NOW + 1, at_most=1) == 0
+    throttle_store.hit("k", window=10, now=NOW + 2)
+    assert throttle_store.take("k", now=NOW + 12, at_most=1) == 0  # its window has ended
+    assert throttle_store.hit("k", window=10, now=NOW + 12) == (1, NOW + 22)
+
+
+@pytest.mark.parametrize("at_most", [
+    pytest.param(None, id="all"),
+    pytest.param(1, id="at-most-1"),
+])
+def test_racing_takes_share_the_count(throttle_store: ThrottleStore, at_most: int | None) -> None:
+    """32 racing takes of a count of 7: together they take exactly 7 (all, to one of them)."""
+    n = 32
+    for _ in range(7):
+        throttle_store.hit("k", window=60, now=NOW)
+    barrier = threading.Barrier(n)
+
+    def one(_: int) -> int:
+        barrier.wait(timeout=10)
+        return throttle_store.take("k", now=NOW + 1, at_most=at_most)
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        taken = sorted(pool.map(one, range(n)))
+    expected = [0] * (n - 1) + [7] if at_most is None else [0] * (n - 7) + [1] * 7
+    assert taken == expected
+    assert throttle_store.peek("k", now=NOW + 1)[0] == 0
+
+
+def test_racing_hits_and_takes_lose_nothing(throttle_store: ThrottleStore) -> None:
+    """Hits racing takes: every hit is either taken exactly once or still counted."""
+    n = 24
+    barrier = threading.Barrier(2 * n)
+
+    def hit(_: int) -> int:
+        barrier.wait(timeout=10)
+        throttle_store.hit("k", window=60, now=NOW)
+        return 0
+
+    def take(_: int) -> int:
+        barrier.wait(timeout=10)
+        return throttle_store.take("k", now=NOW)
+
+    with ThreadPoolExecutor(max_workers=2 * n) as pool:
+        hits = [pool.submit(hit, i) for i in range(n)]
+        takes = [pool.submit(take, i) for i in range(n)]
+        taken = sum(f.result(timeout=30) for f in takes)
+        assert sum(f.result(timeout=30) for f in hits) == 0
+    assert taken + throttle_store.peek("k", now=NOW)[0] == n
 
 
 # -- SQLite on disk ----------------------------------------------------------------------------
@@ -394,7 +468,7 @@ def test_two_sqlite_refresh_stores_on_one_file_are_one(tmp_path: Path) -> None:
     """What one SQLiteRefreshStore instance does, another on the same file sees at once."""
     a, b = SQLiteRefreshStore(tmp_path / "s.db"), SQLiteRefreshStore(tmp_path / "s.db")
     try:
-        other = Session("fam-other", "user", "1")
+        other = Session("fam-other", "user", "1", NOW)
         _add(a, "t0")
         _add(b, "o", other)
         assert b.unspent(ANN.family, now=NOW) == 1
@@ -419,8 +493,9 @@ def test_two_sqlite_throttle_stores_on_one_file_are_one(tmp_path: Path) -> None:
         assert a.hit("k", window=10, now=NOW) == (1, NOW + 10)
         assert b.hit("k", window=10, now=NOW + 1) == (2, NOW + 10)
         assert a.peek("k", now=NOW + 2) == (2, NOW + 10)
-        b.clear("k")
+        assert b.take("k", now=NOW + 2) == 2
         assert a.peek("k", now=NOW + 2) == (0, NOW + 2)
+        assert a.take("k", now=NOW + 2) == 0
     finally:
         a.close()
         b.close()
@@ -439,12 +514,13 @@ def test_stores_forget_expired_tokens(refresh_store: RefreshStore) -> None:
     if isinstance(refresh_store, MemoryRefreshStore):
         refresh_store._purge_every = 5
     for i in range(4):  # expire at NOW + 1
-        _add(refresh_store, f"old{i}", Session(f"old{i}", "user", "1"), expires_at=NOW + 1)
+        _add(refresh_store, f"old{i}", Session(f"old{i}", "user", "1", NOW),
+             expires_at=NOW + 1)
     _add(refresh_store, "live")
     assert _rotate(refresh_store, "live", "live-child") is Outcome.ROTATED
     assert _rows(refresh_store) == 4 + 2  # the fifth add came before the old ones expired
     for i in range(5):  # the tenth add purges at NOW + 100
-        refresh_store.add(h(f"new{i}"), Session(f"new{i}", "user", "3"),
+        refresh_store.add(h(f"new{i}"), Session(f"new{i}", "user", "3", NOW),
                           expires_at=NOW + TTL, now=NOW + 100)
     assert _rows(refresh_store) == 2 + 5
     # The spent parent is still known, so presenting it late is still a reuse.

@@ -112,10 +112,17 @@ class MemoryThrottleStore:
                 self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
             return count, reset_at
 
-    def peek(self, key: str, *, now: float) -> tuple[int, float]:
-        count, reset_at = self._counts.get(key, (0, 0.0))
-        return (count, reset_at) if reset_at > now else (0, now)
-
-    def clear(self, key: str) -> None:
+    def take(self, key: str, *, now: float, at_most: int | None = None) -> int:
         with self._lock:
-            self._counts.pop(key, None)
+            count, reset_at = self._counts.pop(key, (0, 0.0))
+            if reset_at <= now:
+                return 0
+            taken = count if at_most is None else max(0, min(count, at_most))
+            if taken < count:
+                self._counts[key] = (count - taken, reset_at)
+            return taken
+
+    def peek(self, key: str, *, now: float) -> tuple[int, float]:
+        with self._lock:
+            count, reset_at = self._counts.get(key, (0, 0.0))
+        return (count, reset_at) if reset_at > now else (0, now)

@@ -7,6 +7,7 @@ in one process or many, are serialised by SQLite's write lock.
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 
 from .._sqlite import SQLiteFile
@@ -16,7 +17,8 @@ __all__ = ["SQLiteRefreshStore", "SQLiteThrottleStore"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jwe_gate_refresh_family (
-    family TEXT PRIMARY KEY, tbl TEXT NOT NULL, subject TEXT NOT NULL, revoked_at REAL);
+    family TEXT PRIMARY KEY, tbl TEXT NOT NULL, subject TEXT NOT NULL, revoked_at REAL,
+    created_at REAL NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS jwe_gate_refresh_family_subject
     ON jwe_gate_refresh_family (tbl, subject);
 CREATE TABLE IF NOT EXISTS jwe_gate_refresh_token (
@@ -33,6 +35,23 @@ class _SQLiteStore(SQLiteFile):
         super().__init__(path, timeout=timeout)
         self._adds = 0
         self._conn().executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a file made by an older version up to the current schema."""
+        if "created_at" in self._columns(self._conn()):
+            return
+        with self._tx() as conn:  # the write lock, then look again: racing openers add it once
+            if "created_at" not in self._columns(conn):
+                # Older files did not record when a family began. Their families read as begun
+                # at 0: after the record's next password change they are refused (fail closed),
+                # and until then they work as before.
+                conn.execute("ALTER TABLE jwe_gate_refresh_family "
+                             "ADD COLUMN created_at REAL NOT NULL DEFAULT 0")
+
+    @staticmethod
+    def _columns(conn: sqlite3.Connection) -> set[str]:
+        return {row[1] for row in conn.execute("PRAGMA table_info(jwe_gate_refresh_family)")}
 
 
 class SQLiteRefreshStore(_SQLiteStore):
@@ -45,8 +64,9 @@ class SQLiteRefreshStore(_SQLiteStore):
 
     def add(self, token_hash: str, session: Session, *, expires_at: float, now: float) -> None:
         with self._tx() as conn:
-            conn.execute("INSERT INTO jwe_gate_refresh_family (family, tbl, subject) "
-                         "VALUES (?, ?, ?)", (session.family, session.table, session.subject))
+            conn.execute("INSERT INTO jwe_gate_refresh_family (family, tbl, subject, created_at)"
+                         " VALUES (?, ?, ?, ?)",
+                         (session.family, session.table, session.subject, session.created_at))
             conn.execute("INSERT INTO jwe_gate_refresh_token (token_hash, family, expires_at) "
                          "VALUES (?, ?, ?)", (token_hash, session.family, expires_at))
         self._adds += 1
@@ -65,14 +85,15 @@ class SQLiteRefreshStore(_SQLiteStore):
         with self._tx() as conn:
             row = conn.execute(
                 "SELECT t.family, t.expires_at, t.spent_at, t.child_hash, f.tbl, f.subject, "
-                "f.revoked_at FROM jwe_gate_refresh_token t JOIN jwe_gate_refresh_family f "
+                "f.revoked_at, f.created_at FROM jwe_gate_refresh_token t "
+                "JOIN jwe_gate_refresh_family f "
                 "ON f.family = t.family WHERE t.token_hash = ?", (token_hash,)).fetchone()
             if row is None:
                 return Rotation(Outcome.INVALID)
-            family, expires, spent_at, child, tbl, subject, revoked_at = row
+            family, expires, spent_at, child, tbl, subject, revoked_at, created_at = row
             if revoked_at is not None or expires <= now:
                 return Rotation(Outcome.INVALID)
-            session = Session(family, tbl, subject)
+            session = Session(family, tbl, subject, float(created_at))
             if spent_at is None:
                 conn.execute("UPDATE jwe_gate_refresh_token SET spent_at = ?, child_hash = ? "
                              "WHERE token_hash = ?", (now, child_hash, token_hash))
@@ -92,14 +113,14 @@ class SQLiteRefreshStore(_SQLiteStore):
     def revoke(self, token_hash: str) -> Session | None:
         with self._tx() as conn:
             row = conn.execute(
-                "SELECT f.family, f.tbl, f.subject FROM jwe_gate_refresh_token t JOIN "
-                "jwe_gate_refresh_family f ON f.family = t.family WHERE t.token_hash = ?",
+                "SELECT f.family, f.tbl, f.subject, f.created_at FROM jwe_gate_refresh_token t "
+                "JOIN jwe_gate_refresh_family f ON f.family = t.family WHERE t.token_hash = ?",
                 (token_hash,)).fetchone()
             if row is None:
                 return None
             conn.execute("UPDATE jwe_gate_refresh_family SET revoked_at = "
                          "COALESCE(revoked_at, ?) WHERE family = ?", (time.time(), row[0]))
-            return Session(*row)
+            return Session(row[0], row[1], row[2], float(row[3]))
 
     def revoke_family(self, family: str) -> None:
         self._conn().execute("UPDATE jwe_gate_refresh_family SET revoked_at = "
@@ -126,15 +147,37 @@ class SQLiteThrottleStore(_SQLiteStore):
 
     def hit(self, key: str, *, window: float, now: float, amount: int = 1) -> tuple[int, float]:
         # One upsert: a new or ended window restarts at `amount`, else the count moves by it.
+        # fetchall, not fetchone: the statement runs to its end, so its write lock is let go now.
         first = max(0, amount)
-        row = self._conn().execute(
+        rows = self._conn().execute(
             "INSERT INTO jwe_gate_throttle (key, count, reset_at) VALUES (?, ?, ?) "
             "ON CONFLICT (key) DO UPDATE SET "
             "count = CASE WHEN reset_at <= ? THEN ? ELSE MAX(0, count + ?) END, "
             "reset_at = CASE WHEN reset_at <= ? THEN excluded.reset_at ELSE reset_at END "
             "RETURNING count, reset_at",
-            (key, first, now + window, now, first, amount, now)).fetchone()
-        return int(row[0]), float(row[1])
+            (key, first, now + window, now, first, amount, now)).fetchall()
+        return int(rows[0][0]), float(rows[0][1])
+
+    def take(self, key: str, *, now: float, at_most: int | None = None) -> int:
+        if at_most is None:
+            # One DELETE ... RETURNING: of racing takes, exactly one sees the row.
+            rows = self._conn().execute(
+                "DELETE FROM jwe_gate_throttle WHERE key = ? RETURNING count, reset_at",
+                (key,)).fetchall()
+            return int(rows[0][0]) if rows and rows[0][1] > now else 0
+        with self._tx() as conn:  # RETURNING shows only the new count: read it first, locked
+            row = conn.execute("SELECT count, reset_at FROM jwe_gate_throttle WHERE key = ?",
+                               (key,)).fetchone()
+            if row is None:
+                return 0
+            count, reset_at = int(row[0]), float(row[1])
+            taken = max(0, min(count, at_most)) if reset_at > now else 0
+            if reset_at <= now or taken >= count:
+                conn.execute("DELETE FROM jwe_gate_throttle WHERE key = ?", (key,))
+            elif taken:
+                conn.execute("UPDATE jwe_gate_throttle SET count = ? WHERE key = ?",
+                             (count - taken, key))
+            return taken
 
     def peek(self, key: str, *, now: float) -> tuple[int, float]:
         row = self._conn().execute("SELECT count, reset_at FROM jwe_gate_throttle WHERE key = ?",
@@ -142,6 +185,3 @@ class SQLiteThrottleStore(_SQLiteStore):
         if row is None or row[1] <= now:
             return 0, now
         return int(row[0]), float(row[1])
-
-    def clear(self, key: str) -> None:
-        self._conn().execute("DELETE FROM jwe_gate_throttle WHERE key = ?", (key,))
