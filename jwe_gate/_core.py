@@ -216,9 +216,10 @@ class Policy:
             return errors.INVALID
         created = record.get("created_at")
         if isinstance(created, int) and not isinstance(created, bool) and \
-                claims.iat < created // 1000:
+                claims.iat + self.codec.leeway < created / 1000:
             # Minted before this record existed: a backend that reuses a deleted record's id
-            # must not hand the old record's tokens to the new one.
+            # must not hand the old record's tokens to the new one. With the leeway: the
+            # record's clock (a database server's, say) may run ahead of the gate's.
             logger.info("token refused: %s %s is newer than the token", lookup.table.name,
                         claims.sub)
             return errors.INVALID

@@ -703,6 +703,8 @@ def test_a_failing_scopes_function_denies(make_gate: Callable[..., Gate], adapte
 
 @pytest.mark.parametrize(("created_offset", "status"), [
     pytest.param(+3600, 401, id="record-newer-than-token"),
+    pytest.param(+31, 401, id="newer-by-more-than-the-leeway"),
+    pytest.param(+29, 200, id="clock-skew-within-the-leeway"),
     pytest.param(0, 200, id="same-second"),
     pytest.param(-3600, 200, id="record-older"),
 ])
