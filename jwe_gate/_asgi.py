@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 __all__ = ["GateASGIMiddleware", "route_path"]
 
 
-
 def route_path(scope: Scope) -> str:
     """The path the app routes on: ``path`` minus ``root_path`` (as Starlette computes it)."""
     path: str = scope["path"]

@@ -15,7 +15,7 @@ from typing import Any
 
 from ._http import Refusal
 from ._rules import CompiledRule, RuleSet, path_segments
-from ._tables import PASSWORD_CHANGED_AT, PASSWORD_STAMP, Table
+from ._tables import PASSWORD_STAMP, Table, password_stamp
 from ._tokens import Claims, TokenCodec
 from ._user import ANONYMOUS, ANONYMOUS_AUTH, AnonymousUser, AuthInfo, AuthUser
 from .exceptions import ExpiredTokenError, TokenError
@@ -223,7 +223,7 @@ class Policy:
             logger.info("token refused: %s %s is newer than the token", lookup.table.name,
                         claims.sub)
             return errors.INVALID
-        if _revoked_by_password_change(claims, record.get(PASSWORD_CHANGED_AT)):
+        if _revoked_by_password_change(claims, password_stamp(record)):
             logger.info("token refused: issued before the password change of %s", claims.sub)
             return errors.INVALID
         user = AuthUser(lookup.table.public(record), lookup.table.name, claims.extras)
@@ -248,10 +248,8 @@ class Policy:
         return errors.UNAVAILABLE
 
 
-def _revoked_by_password_change(claims: Claims, changed: Any) -> bool:
+def _revoked_by_password_change(claims: Claims, changed: float) -> bool:
     """Changing the password revokes every access token minted before it."""
-    if not isinstance(changed, int | float) or not math.isfinite(changed):
-        changed = 0  # never changed
     stamp = claims.raw.get(PASSWORD_STAMP)
     if isinstance(stamp, int | float) and not isinstance(stamp, bool):
         # Minted by the endpoints with the record's stamp: exact, whatever the second.

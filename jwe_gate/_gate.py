@@ -143,40 +143,27 @@ class Gate:
         if unknown:
             raise ConfigurationError(f"extras names unknown tables {sorted(unknown)}")
         self.max_body_bytes = max_body_bytes
-        self._hasher = hasher
-        self._password_policy = password_policy
-        self._refresh_store = refresh_store or MemoryRefreshStore()
-        self._throttle_store = throttle_store or MemoryThrottleStore()
-        self._refresh_grace = float(refresh_grace)
-        self._throttle = throttle
-        self._extras = dict(extras or {})
-        self._services: dict[str, AuthService] = {}
+        # Built here, once: a pool created lazily by two racing first requests would double the
+        # bound on concurrent hashes. Its threads start only when a hash is first asked for.
+        self.hasher = hasher or Hasher()
+        self.refresh_store = refresh_store or MemoryRefreshStore()
+        self.throttle_store = throttle_store or MemoryThrottleStore()
+        self._services = {
+            name: AuthService(self, table, hasher=self.hasher, policy=password_policy,
+                              refresh_store=self.refresh_store,
+                              throttle_store=self.throttle_store,
+                              throttle=throttle, refresh_grace=float(refresh_grace),
+                              render=on_error, extras=(extras or {}).get(name))
+            for name, table in by_name.items()}
 
     def _policy(self, rules: RuleSet) -> Policy:
         return Policy(codec=self.codec, rules=rules, tables=self.tables, headers=self.headers,
                       scopes=self.scopes)
 
-    @property
-    def hasher(self) -> Hasher:
-        """The password hasher, created on first use (its pool costs nothing until then)."""
-        if self._hasher is None:
-            self._hasher = Hasher()
-        return self._hasher
-
-    @property
-    def refresh_store(self) -> RefreshStore:
-        return self._refresh_store
-
     def auth_service(self, table: str) -> AuthService:
         """The framework-agnostic auth endpoints of ``table`` (``handle``/``ahandle``)."""
-        service = self._services.get(table)
-        if service is None:
-            service = self._services[table] = AuthService(
-                self, self.table(table), hasher=self.hasher, policy=self._password_policy,
-                refresh_store=self._refresh_store, throttle_store=self._throttle_store,
-                throttle=self._throttle, refresh_grace=self._refresh_grace,
-                render=self.on_error, extras=self._extras.get(table))
-        return service
+        self.table(table)  # a clear ConfigurationError for an unknown name
+        return self._services[table]
 
     @property
     def keys(self) -> KeyRing:
@@ -259,5 +246,5 @@ class Gate:
 
 
 def _endpoint_rules(prefix: str, routes: AuthRoutes) -> list[tuple[Rule, str]]:
-    return [(Rule(f"{prefix}/{name}", ENDPOINTS[name][1], table=routes.table), name)  # type: ignore[arg-type]
+    return [(Rule(f"{prefix}/{name}", ENDPOINTS[name][1], table=routes.table), name)
             for name in sorted(routes.endpoints)]

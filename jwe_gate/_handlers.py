@@ -14,7 +14,6 @@ import hmac
 import ipaddress
 import json
 import logging
-import math
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Generator, Mapping
@@ -25,8 +24,9 @@ from asgiref.sync import sync_to_async
 
 from ._http import Refusal, Response, json_response
 from ._passwords import Hasher, PasswordPolicy
+from ._rules import Mode
 from ._stores import Outcome, RefreshStore, Rotation, Session, ThrottleStore
-from ._tables import PASSWORD_CHANGED_AT, Table, millis
+from ._tables import PASSWORD_CHANGED_AT, Table, millis, password_stamp
 from ._user import AuthInfo, AuthUser
 from .exceptions import ConfigurationError, DuplicateRecordError, HasherBusyError
 
@@ -45,7 +45,7 @@ __all__ = [
 
 logger = logging.getLogger("jwe_gate")
 
-ENDPOINTS: Mapping[str, tuple[str, str]] = {
+ENDPOINTS: Mapping[str, tuple[str, Mode]] = {
     # name: (HTTP method, gate mode). Logout is "optional" so a client whose access token has
     # expired can still log out with its refresh token alone.
     "signup": ("POST", "public"),
@@ -326,7 +326,7 @@ class AuthService:
         # The app's extras function sees the record as the app does: never the password hash.
         extras = dict(self.extras(self.table.public(record))) if self.extras else {}
         return self.gate.issue(self.table.name, record["id"], extras=extras, session=family,
-                               password_stamp=_password_stamp(record))
+                               password_stamp=password_stamp(record))
 
     def _start_session(self, record: Mapping[str, Any]) -> Generator[Effect, Any, Response]:
         now = self._now()
@@ -495,7 +495,7 @@ class AuthService:
             # the id be reused by a new record.
             yield self._store("revoke_family", session.family)
             raise _Refused(REFRESH_INVALID)
-        if _password_stamp(record) > millis(session.created_at):
+        if password_stamp(record) > millis(session.created_at):
             # The family began before the password's last change. The change revokes it, but
             # should that revoke have failed, or a login with the old password have slipped in
             # between, a thief's copy must still not mint tokens: refuse it and end it here.
@@ -543,13 +543,6 @@ class AuthService:
         if record is None:
             raise _Refused(NOT_AUTHENTICATED)
         return (yield from self._start_session(record))
-
-
-def _password_stamp(record: Mapping[str, Any]) -> float:
-    """The record's ``password_changed_at``; 0 if never changed (or not a finite number, as the
-    gate reads it)."""
-    stamp = record.get(PASSWORD_CHANGED_AT)
-    return stamp if isinstance(stamp, int | float) and math.isfinite(stamp) else 0
 
 
 def _client_bucket(client: str | None) -> str:

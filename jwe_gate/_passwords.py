@@ -12,7 +12,8 @@ import contextlib
 import os
 import secrets
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -117,45 +118,39 @@ class Hasher:
 
     # -- admission -------------------------------------------------------------------------
 
-    def _admit(self) -> None:
+    def _submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """Run ``fn`` on the pool, or raise :class:`HasherBusyError` if the queue is full."""
         with self._lock:
             if self._pending >= self._limit:
                 raise HasherBusyError("password hashing queue is full")
             self._pending += 1
+        try:
+            future = self._pool.submit(fn, *args)
+        except BaseException:
+            self._done()  # a closed pool must not keep the slot: it would leak into a 429
+            raise
+        future.add_done_callback(self._done)
+        return future
 
-    def _done(self, _: Any = None) -> None:
+    def _done(self, _: object = None) -> None:
         with self._lock:
             self._pending -= 1
-
-    def _run_sync(self, fn: Any, *args: Any) -> Any:
-        self._admit()
-        future = self._pool.submit(fn, *args)
-        future.add_done_callback(self._done)
-        return future.result()
-
-    async def _run_async(self, fn: Any, *args: Any) -> Any:
-        self._admit()
-        future = self._pool.submit(fn, *args)
-        future.add_done_callback(self._done)
-        return await asyncio.wrap_future(future)
 
     # -- the twin API ----------------------------------------------------------------------
 
     def hash(self, password: str) -> str:
-        return str(self._run_sync(self._hash, password))
+        return self._submit(self._hash, password).result()
 
     async def ahash(self, password: str) -> str:
-        return str(await self._run_async(self._hash, password))
+        return await asyncio.wrap_future(self._submit(self._hash, password))
 
     def verify(self, stored: str | None, password: str) -> tuple[bool, bool]:
         """Check ``password`` against ``stored`` (None: an unknown user, checked against a dummy
         hash so it takes the same time). Returns (matches, needs_rehash)."""
-        result: tuple[bool, bool] = self._run_sync(self._verify, stored, password)
-        return result
+        return self._submit(self._verify, stored, password).result()
 
     async def averify(self, stored: str | None, password: str) -> tuple[bool, bool]:
-        result: tuple[bool, bool] = await self._run_async(self._verify, stored, password)
-        return result
+        return await asyncio.wrap_future(self._submit(self._verify, stored, password))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -35,13 +35,23 @@ from asgiref.sync import sync_to_async
 from ._types import Record
 from .exceptions import ConfigurationError
 
-__all__ = ["PASSWORD_CHANGED_AT", "PASSWORD_STAMP", "AsyncBackend", "Backend", "Table", "millis"]
+__all__ = ["PASSWORD_CHANGED_AT", "PASSWORD_STAMP", "AsyncBackend", "Backend", "Table", "millis",
+           "password_stamp"]
 
 PASSWORD_CHANGED_AT = "password_changed_at"
 """Record field holding the time (epoch seconds) of the last password change; always hidden."""
 
 PASSWORD_STAMP = "pwc"
 """Claim holding the record's ``password_changed_at`` (0 if never) when the token was minted."""
+
+def password_stamp(record: Mapping[str, Any]) -> float:
+    """The record's :data:`PASSWORD_CHANGED_AT`, 0 if never changed (or not a finite number).
+    The one reading of it: the gate's revocation check and the minted ``pwc`` must agree."""
+    stamp = record.get(PASSWORD_CHANGED_AT)
+    if isinstance(stamp, int | float) and not isinstance(stamp, bool) and math.isfinite(stamp):
+        return stamp
+    return 0
+
 
 def millis(t: float) -> float:
     """``t`` truncated to milliseconds: how :data:`PASSWORD_CHANGED_AT` is kept, so it survives

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 __all__ = ["GateWSGIMiddleware", "start"]
 
 
-
 def start(resp: Response, start_response: StartResponse) -> Iterable[bytes]:
     """Send a complete :class:`Response` through ``start_response``."""
     start_response(f"{resp.status} {HTTPStatus(resp.status).phrase}", list(resp.headers))

@@ -493,3 +493,12 @@ def test_a_full_hashing_queue_is_429(make_auth_gate: Callable[..., Gate], adapte
     assert int(busy.header("retry-after") or "0") >= 1
     assert (len(backend), stored_hash(gate)) == (count, before)
     assert send(client, second).status == 200
+
+
+def test_a_refused_submit_gives_its_slot_back() -> None:
+    """Hashing on a closed pool raises, and never leaves the queue a slot short (a false 429)."""
+    hasher = Hasher(CHEAPEST, max_concurrent=1, max_queue=0)
+    hasher.close()
+    for _ in range(3):  # each would be HasherBusyError if the first leaked its slot
+        with pytest.raises(RuntimeError):
+            hasher.hash("secret123")
