@@ -1,20 +1,32 @@
 """jwe_gate: Xano-style encrypted-token authentication for any ASGI or WSGI app."""
 
 from ._asgi import GateASGIMiddleware
-from ._backends.memory import MemoryBackend
-from ._backends.sqlite import SQLiteBackend
-from ._core import HeaderNames, RequestView, default_scopes
+from ._endpoints.service import AuthService
+from ._endpoints.throttle import Throttle
 from ._gate import AuthRoutes, Gate
-from ._handlers import AuthService, HandlerRequest, Throttle
-from ._http import Refusal, Response, render_error
 from ._passwords import Hasher, PasswordPolicy
-from ._rules import Rule
-from ._stores import Outcome, RefreshStore, Rotation, Session, ThrottleStore
-from ._stores.memory import MemoryRefreshStore, MemoryThrottleStore
-from ._stores.sqlite import SQLiteRefreshStore, SQLiteThrottleStore
-from ._tables import AsyncBackend, Backend, Table
-from ._tokens import Claims, KeyRing
-from ._user import AnonymousUser, AuthInfo, AuthUser
+from ._sansio.decision import default_scopes
+from ._sansio.http import Refusal, Response, render_error
+from ._sansio.request import HandlerRequest, RequestView
+from ._sansio.rules import Rule
+from ._sansio.transports import HeaderNames, Transport, XanoHeaders
+from ._sansio.user import AnonymousUser, AuthInfo, AuthUser, Claims
+from ._settings import EndpointSettings, SessionSettings, TokenSettings
+from ._storage.memory import MemoryBackend, MemoryRefreshStore, MemoryThrottleStore
+from ._storage.protocols import (
+    AsyncBackend,
+    AsyncRefreshStore,
+    AsyncThrottleStore,
+    Backend,
+    Outcome,
+    RefreshStore,
+    Rotation,
+    Session,
+    ThrottleStore,
+)
+from ._storage.sqlite import SQLiteBackend, SQLiteRefreshStore, SQLiteThrottleStore
+from ._storage.table import Table
+from ._tokens import KeyRing
 from ._wsgi import GateWSGIMiddleware
 from .exceptions import (
     BackendError,
@@ -30,6 +42,8 @@ from .exceptions import (
 __all__ = [
     "AnonymousUser",
     "AsyncBackend",
+    "AsyncRefreshStore",
+    "AsyncThrottleStore",
     "AuthInfo",
     "AuthRoutes",
     "AuthService",
@@ -39,6 +53,7 @@ __all__ = [
     "Claims",
     "ConfigurationError",
     "DuplicateRecordError",
+    "EndpointSettings",
     "ExpiredTokenError",
     "Gate",
     "GateASGIMiddleware",
@@ -65,10 +80,14 @@ __all__ = [
     "SQLiteRefreshStore",
     "SQLiteThrottleStore",
     "Session",
+    "SessionSettings",
     "Table",
     "Throttle",
     "ThrottleStore",
     "TokenError",
+    "TokenSettings",
+    "Transport",
+    "XanoHeaders",
     "default_scopes",
     "render_error",
 ]

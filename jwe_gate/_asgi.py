@@ -1,21 +1,17 @@
-"""The ASGI adapter: scope -> RequestView, decision -> ASGI messages. No policy here."""
+"""The ASGI adapter: scope -> RequestView, the gate's answer -> ASGI messages. No policy here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
 
-from ._core import Allow, Lookup, RequestView
-from ._handlers import BODY_TOO_LARGE, HandlerRequest
-from ._http import Refusal, Response, body_fits
-from ._types import ASGIApp, Receive, Scope, Send
-from ._user import AuthUser
+from ._sansio import refusals
+from ._sansio.decision import Allow
+from ._sansio.http import Refusal, Response, body_fits
+from ._sansio.request import HandlerRequest, RequestView
+from ._sansio.user import AuthUser
+from .types import ASGIApp, Gatekeeper, Receive, Scope, Send
 
-if TYPE_CHECKING:
-    from ._core import Policy
-    from ._gate import Gate
-
-__all__ = ["GateASGIMiddleware", "route_path"]
+__all__ = ["GateASGIMiddleware", "not_found", "route_path", "view_of"]
 
 
 def route_path(scope: Scope) -> str:
@@ -37,6 +33,17 @@ def collect_headers(raw: Iterable[tuple[bytes, bytes]], wanted: frozenset[bytes]
         if name in wanted:
             found.setdefault(name.decode("latin-1"), []).append(value.decode("latin-1"))
     return found
+
+
+def view_of(scope: Scope, wanted: frozenset[bytes]) -> RequestView:
+    """The :class:`RequestView` of an HTTP or WebSocket scope."""
+    # Upper-cased as routers compare it ("get" reaches a GET route); a WebSocket handshake
+    # is a GET.
+    method = scope["method"].upper() if scope["type"] == "http" else "GET"
+    client = scope.get("client")
+    return RequestView(method, route_path(scope), collect_headers(scope["headers"], wanted),
+                       scope.get("query_string", b"").decode("latin-1"),
+                       client[0] if client else None)
 
 
 def _raw_headers(resp: Response) -> list[tuple[bytes, bytes]]:
@@ -80,60 +87,47 @@ async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 class GateASGIMiddleware:
-    """Wraps an ASGI 3 app: HTTP and WebSocket requests pass the gate; lifespan passes through."""
+    """Wraps an ASGI 3 app: HTTP and WebSocket requests pass the gate; lifespan passes through,
+    and the gate is closed (``aclose``) when the app's lifespan has ended."""
 
-    def __init__(self, app: ASGIApp, gate: Gate, *, policy: Policy | None = None) -> None:
+    def __init__(self, app: ASGIApp, gate: Gatekeeper) -> None:
         self.app = app
         self.gate = gate
-        self.policy: Policy = policy if policy is not None else gate.policy
-        self.on_error = gate.on_error
-        self.clock: Callable[[], float] = gate.clock
-        self._wanted = frozenset(n.encode("latin-1") for n in self.policy.wanted_headers)
+        self._wanted = frozenset(n.encode("latin-1") for n in gate.transport.headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            # Passed through untouched; once the app's lifespan has ended (after its shutdown),
+            # the gate releases what it opened.
+            await self.app(scope, receive, send)
+            await self.gate.aclose()
+            return
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        # Upper-cased as routers compare it ("get" reaches a GET route); a WebSocket handshake
-        # is a GET.
-        method = scope["method"].upper() if scope["type"] == "http" else "GET"
-        view = RequestView(method, route_path(scope),
-                           collect_headers(scope["headers"], self._wanted))
-        decision = self.policy.decide(view, now=self.clock())
-        if isinstance(decision, Lookup):
-            record: Any
-            try:
-                record = await decision.table.aget(decision.claims.sub)
-            except Exception as exc:  # the core decides what a failed lookup means
-                record = exc
-            decision = self.policy.conclude(decision, record)
+        view = view_of(scope, self._wanted)
+        decision = await self.gate.aauthenticate(view)
         if isinstance(decision, Refusal):
-            await self._refuse(scope, receive, send, self.on_error(decision))
+            await self._refuse(scope, receive, send, self.gate.render(decision))
             return
-        assert isinstance(decision, Allow)
         scope["user"] = decision.user
         scope["auth"] = decision.auth
         if decision.endpoint is not None and scope["type"] == "http":
-            await self._serve(decision, scope, receive, send)
+            await self._serve(decision, view, scope, receive, send)
             return
         await self.app(scope, receive, send)
 
-    async def _serve(self, decision: Allow, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _serve(self, decision: Allow, view: RequestView, scope: Scope, receive: Receive,
+                     send: Send) -> None:
         """Answer one of the gate's own auth endpoints."""
         assert decision.endpoint is not None
-        table, endpoint = decision.endpoint
         body = await read_body(scope, receive, self.gate.max_body_bytes)
         if body is None:
-            await self._refuse(scope, receive, send, self.on_error(BODY_TOO_LARGE))
+            await send_response(send, self.gate.render(refusals.BODY_TOO_LARGE))
             return
-        client = scope.get("client")
-        request = HandlerRequest(scope["method"].upper(), body, client[0] if client else None,
-                                 decision.user if isinstance(decision.user, AuthUser) else None,
-                                 decision.auth)
-        try:
-            response = await self.gate.auth_service(table).ahandle(endpoint, request)
-        except Exception as exc:
-            response = self.on_error(self.policy.failed(f"auth endpoint {table}/{endpoint}", exc))
+        user = decision.user if isinstance(decision.user, AuthUser) else None
+        response = await self.gate.aserve(decision.endpoint,
+                                          HandlerRequest(view, body, user, decision.auth))
         await send_response(send, response)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, resp: Response) -> None:

@@ -47,17 +47,6 @@ def load_keys(path: str | None) -> KeyRing:
         raise UsageError(f"{exc} (pass --keys FILE or set JWE_GATE_KEYS)") from exc
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write a secret file readable by its owner only, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)  # a stale .tmp keeps its own mode: O_CREAT never chmods it
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # keys: owner-only
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text + "\n")
-    os.replace(tmp, path)
-
-
 # -- commands ------------------------------------------------------------------------------
 
 
@@ -69,7 +58,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
         except ConfigurationError as exc:
             raise UsageError(str(exc)) from exc
         try:
-            write_private(path, ring.to_json())
+            ring.save(path)
         except OSError as exc:  # an unwritable file or directory: a message, not a traceback
             raise UsageError(f"cannot write key file {os.fspath(path)!r}: {exc}") from exc
         print(f"added key {ring.kids[0]} in front of {len(ring) - 1} older key(s) in {path}",
@@ -92,9 +81,9 @@ def cmd_token(args: argparse.Namespace) -> int:
         raise UsageError(f"--extras is not valid JSON: {exc}") from exc
     if not isinstance(extras, dict):
         raise UsageError("--extras must be a JSON object")
-    from ._backends.memory import MemoryBackend
     from ._gate import Gate
-    from ._tables import Table
+    from ._storage.memory import MemoryBackend
+    from ._storage.table import Table
 
     gate = Gate(keys=codec.keys, tables=[Table(args.table, MemoryBackend())],
                 issuer=args.issuer, audience=args.audience)
@@ -131,7 +120,7 @@ def _read_password(args: argparse.Namespace) -> str:
 def cmd_adduser(args: argparse.Namespace) -> int:
     from ._demo import open_backend
     from ._passwords import Hasher, PasswordPolicy
-    from ._tables import Table
+    from ._storage.table import Table
     from .exceptions import DuplicateRecordError
 
     table = Table(args.table, open_backend(args.db), login_field=args.login_field)

@@ -14,11 +14,11 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from ._backends.sqlite import SQLiteBackend
 from ._gate import AuthRoutes, Gate
-from ._rules import Rule
-from ._stores.sqlite import SQLiteRefreshStore, SQLiteThrottleStore
-from ._tables import Backend, Table
+from ._sansio.rules import Rule
+from ._storage.protocols import Backend
+from ._storage.sqlite import SQLiteBackend, SQLiteRefreshStore, SQLiteThrottleStore
+from ._storage.table import Table
 from ._tokens import KeyRing
 from .exceptions import ConfigurationError, MissingDependencyError
 
@@ -55,10 +55,8 @@ def load_or_create_keys(keys: str | None) -> KeyRing:
     if path.exists():
         _say(f"using keys from {path.resolve()}")
         return KeyRing.from_file(path)
-    from ._cli import write_private
-
     ring = KeyRing.generate()
-    write_private(path, ring.to_json())
+    ring.save(path)
     _say(f"created a new key set in {path.resolve()} (keep it secret)")
     return ring
 

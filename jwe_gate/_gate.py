@@ -1,29 +1,35 @@
-"""``Gate``: the one object a user builds. It validates everything once and hands the adapters a
-ready :class:`~jwe_gate._core.Policy`."""
+"""``Gate``: the one object a user builds. It validates its settings once, builds the runtime
+(codec, policy, endpoint services, stores), and is the one place a request is authenticated:
+decide -> fetch -> conclude, once per colour. Adapters and integrations call it; nothing calls
+back up into it."""
 
 from __future__ import annotations
 
-import math
-import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import _asgi, _wsgi
-from ._asgi import GateASGIMiddleware
-from ._core import HeaderNames, Policy, ScopesFn, default_scopes
-from ._handlers import ENDPOINTS, AuthService, Throttle
-from ._http import ErrorRenderer, render_error
+from ._asgi import GateASGIMiddleware, not_found
+from ._endpoints.registry import ENDPOINTS
+from ._endpoints.service import AuthService
+from ._endpoints.throttle import Throttle
 from ._passwords import Hasher, PasswordPolicy
-from ._rules import Mode, Rule, RuleSet
-from ._stores import RefreshStore, ThrottleStore
-from ._stores.memory import MemoryRefreshStore, MemoryThrottleStore
-from ._tables import PASSWORD_STAMP, Table
-from ._tokens import DEFAULT_ALGORITHMS, Claims, KeyRing, TokenCodec
-from ._types import ASGIApp
+from ._sansio.decision import Allow, Decision, Lookup, Policy, ScopesFn, default_scopes
+from ._sansio.http import ErrorRenderer, Refusal, Response, render_error
+from ._sansio.request import HandlerRequest, RequestView
+from ._sansio.rules import Mode, Rule, RuleSet
+from ._sansio.transports import HeaderNames, XanoHeaders
+from ._sansio.user import Claims
+from ._settings import EndpointSettings, ExtrasFn, SessionSettings, TokenSettings, merge
+from ._storage.memory import MemoryRefreshStore, MemoryThrottleStore
+from ._storage.table import Table
+from ._tokens import KeyRing, TokenCodec
+from ._twins import background_loop_running, stop_background_loop
 from ._wsgi import GateWSGIMiddleware
+from ._wsgi import not_found as wsgi_not_found
 from .exceptions import ConfigurationError
+from .types import ASGIApp
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -54,30 +60,20 @@ class Gate:
         rules: protected-path rules, first match wins.
         default: the mode for paths no rule matches, against the first table. ``required``
             unless you say otherwise: a path is opted out, never forgotten.
-        algorithms: the accepted JWE ``alg``/``enc`` names; the first of each kind is issued.
-            Default: only ``A256KW`` + ``A256CBC-HS512``.
-        issuer, audience: when set, minted into ``iss``/``aud`` and required on decode.
-        leeway: seconds of clock skew tolerated on ``exp``/``nbf``/``iat``.
-        max_token_bytes: longer tokens are refused unread.
-        compress: mint ``zip: DEF`` tokens (as Xano does) and accept them; off by default.
-        headers: header names (Xano's by default).
-        scopes: derives ``auth.scopes`` (beside ``"authenticated"``) from a token's extras.
-        on_error: renders refusals; Xano's JSON body by default.
-        token_cache_size: how many verified tokens to remember (skips repeated decryption;
-            expiry and the record are still checked every time). 0 turns it off.
-        clock: the time source, seconds since the epoch.
         auth_routes: ``{"/auth": "user", "/admin/auth": AuthRoutes("admin", ...)}``: the gate
             serves the auth endpoints (signup, login, refresh public; me, password required;
             logout with a token or a refresh token) under each prefix.
-        hasher: the argon2id :class:`Hasher` (production profile, bounded pool by default).
-        password_policy: what a new password must satisfy.
-        refresh_store, throttle_store: shared state; in process memory by default -- use the
-            SQLite/SQLAlchemy/Redis stores when several workers serve one app.
-        refresh_grace: seconds during which a just-spent refresh token may be presented again
-            (two tabs refreshing at once) and gets the same child; 0 turns it off.
-        throttle: login throttling limits.
-        extras: ``{table: fn(record) -> extras}``: extras minted into tokens by the handlers.
-        max_body_bytes: larger auth-endpoint bodies are a 413.
+        tokens: :class:`TokenSettings` (algorithms, issuer, audience, leeway, sizes, cache).
+        sessions: :class:`SessionSettings` (stores, refresh grace, throttle).
+        endpoints: :class:`EndpointSettings` (hasher, password policy, extras, body limit).
+        headers: header names (Xano's by default).
+        scopes: derives ``auth.scopes`` (beside ``"authenticated"``) from a token's extras.
+        on_error: renders refusals; Xano's JSON body by default.
+        clock: the time source, seconds since the epoch.
+
+    Each setting of the three groups is also accepted as a flat keyword (``leeway=5``,
+    ``refresh_store=...``, ``token_cache_size=0`` for ``TokenSettings.cache_size``), as before
+    the groups existed; giving a group and one of its keywords at once is refused.
     """
 
     def __init__(
@@ -87,26 +83,30 @@ class Gate:
         tables: Sequence[Table],
         rules: Iterable[Rule] = (),
         default: Mode = "required",
-        algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
-        issuer: str | None = None,
-        audience: str | None = None,
-        leeway: float = 30.0,
-        max_token_bytes: int = 8192,
-        compress: bool = False,
+        auth_routes: Mapping[str, str | AuthRoutes] | None = None,
+        tokens: TokenSettings | None = None,
+        sessions: SessionSettings | None = None,
+        endpoints: EndpointSettings | None = None,
         headers: HeaderNames = HeaderNames(),  # noqa: B008 - frozen, shared safely
         scopes: ScopesFn = default_scopes,
         on_error: ErrorRenderer = render_error,
-        token_cache_size: int = 4096,
         clock: Callable[[], float] = time.time,
-        auth_routes: Mapping[str, str | AuthRoutes] | None = None,
+        # The flat keywords of the settings groups (see above).
+        algorithms: Iterable[str] | None = None,
+        issuer: str | None = None,
+        audience: str | None = None,
+        leeway: float | None = None,
+        max_token_bytes: int | None = None,
+        compress: bool | None = None,
+        token_cache_size: int | None = None,
+        refresh_store: object | None = None,
+        throttle_store: object | None = None,
+        refresh_grace: float | None = None,
+        throttle: Throttle | None = None,
         hasher: Hasher | None = None,
-        password_policy: PasswordPolicy = PasswordPolicy(),  # noqa: B008 - frozen
-        refresh_store: RefreshStore | None = None,
-        throttle_store: ThrottleStore | None = None,
-        refresh_grace: float = 10.0,
-        throttle: Throttle = Throttle(),  # noqa: B008 - frozen
-        extras: Mapping[str, Callable[[Mapping[str, Any]], Mapping[str, Any]]] | None = None,
-        max_body_bytes: int = 64 * 1024,
+        password_policy: PasswordPolicy | None = None,
+        extras: Mapping[str, ExtrasFn] | None = None,
+        max_body_bytes: int | None = None,
     ) -> None:
         if not isinstance(keys, KeyRing):
             raise ConfigurationError("keys must be a KeyRing")
@@ -119,51 +119,92 @@ class Gate:
             if table.name in by_name:
                 raise ConfigurationError(f"duplicate table name {table.name!r}")
             by_name[table.name] = table
-        self.tables: Mapping[str, Table] = by_name
-        self.codec = TokenCodec(keys, algorithms=algorithms, issuer=issuer, audience=audience,
-                                leeway=leeway, max_token_bytes=max_token_bytes,
-                                compress=compress, cache_size=token_cache_size)
-        self.headers = headers
-        self.scopes = scopes
-        self.on_error = on_error
-        self.clock = clock
-        self.routes = {prefix: AuthRoutes(r) if isinstance(r, str) else r
-                       for prefix, r in (auth_routes or {}).items()}
-        endpoint_rules: list[tuple[Rule, str]] = []
-        for prefix, routes in self.routes.items():
-            if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
-                raise ConfigurationError(f"auth route prefix {prefix!r}: use '/auth' form")
-            endpoint_rules += _endpoint_rules(prefix, routes)
-        self._first = tables[0].name
-        self.policy = self._policy(RuleSet(rules, Rule("/**", default), by_name, self._first,
-                                           endpoint_rules))
-        if refresh_grace < 0 or max_body_bytes < 1:
-            raise ConfigurationError("refresh_grace must be >= 0 and max_body_bytes >= 1")
-        unknown = set(extras or {}) - set(by_name)
+        tok = merge(tokens, TokenSettings(), {
+            "algorithms": None if algorithms is None else tuple(algorithms), "issuer": issuer,
+            "audience": audience, "leeway": leeway, "max_token_bytes": max_token_bytes,
+            "compress": compress, "cache_size": token_cache_size})
+        ses = merge(sessions, SessionSettings(), {
+            "refresh_store": refresh_store, "throttle_store": throttle_store,
+            "refresh_grace": refresh_grace, "throttle": throttle})
+        ends = merge(endpoints, EndpointSettings(), {
+            "hasher": hasher, "password_policy": password_policy, "extras": extras,
+            "max_body_bytes": max_body_bytes})
+        unknown = set(ends.extras) - set(by_name)
         if unknown:
             raise ConfigurationError(f"extras names unknown tables {sorted(unknown)}")
-        self.max_body_bytes = max_body_bytes
+        self.tables: Mapping[str, Table] = by_name
+        self.codec = TokenCodec(keys, algorithms=tok.algorithms, issuer=tok.issuer,
+                                audience=tok.audience, leeway=tok.leeway,
+                                max_token_bytes=tok.max_token_bytes, compress=tok.compress,
+                                cache_size=tok.cache_size)
+        self.settings = (tok, ses, ends)
+        self.render = on_error
+        self.clock = clock
+        self.max_body_bytes = ends.max_body_bytes
+        self.transport = XanoHeaders(headers)
+        self._scopes = scopes
+        self._first = tables[0].name
+        routes = {prefix: AuthRoutes(r) if isinstance(r, str) else r
+                  for prefix, r in (auth_routes or {}).items()}
+        endpoint_rules: list[tuple[Rule, str]] = []
+        for prefix, r in routes.items():
+            if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
+                raise ConfigurationError(f"auth route prefix {prefix!r}: use '/auth' form")
+            endpoint_rules += _endpoint_rules(prefix, r)
+        self.policy = self._policy(RuleSet(rules, Rule("/**", default), by_name, self._first,
+                                           endpoint_rules))
         # Built here, once: a pool created lazily by two racing first requests would double the
         # bound on concurrent hashes. Its threads start only when a hash is first asked for.
-        self.hasher = hasher or Hasher()
-        self.refresh_store = refresh_store or MemoryRefreshStore()
-        self.throttle_store = throttle_store or MemoryThrottleStore()
+        self.hasher = ends.hasher or Hasher()
+        self.refresh_store = ses.refresh_store or MemoryRefreshStore()
+        self.throttle_store = ses.throttle_store or MemoryThrottleStore()
         self._services = {
-            name: AuthService(self, table, hasher=self.hasher, policy=password_policy,
-                              refresh_store=self.refresh_store,
-                              throttle_store=self.throttle_store,
-                              throttle=throttle, refresh_grace=float(refresh_grace),
-                              render=on_error, extras=(extras or {}).get(name))
+            name: AuthService(table, codec=self.codec, hasher=self.hasher,
+                              policy=ends.password_policy, refresh_store=self.refresh_store,
+                              throttle_store=self.throttle_store, throttle=ses.throttle,
+                              refresh_grace=float(ses.refresh_grace), render=on_error,
+                              clock=clock, extras=ends.extras.get(name))
             for name, table in by_name.items()}
 
     def _policy(self, rules: RuleSet) -> Policy:
-        return Policy(codec=self.codec, rules=rules, tables=self.tables, headers=self.headers,
-                      scopes=self.scopes)
+        return Policy(codec=self.codec, rules=rules, tables=self.tables,
+                      transport=self.transport, scopes=self._scopes)
 
-    def auth_service(self, table: str) -> AuthService:
-        """The framework-agnostic auth endpoints of ``table`` (``handle``/``ahandle``)."""
-        self.table(table)  # a clear ConfigurationError for an unknown name
-        return self._services[table]
+    # -- authenticating a request: decide -> fetch -> conclude, once per colour -----------------
+
+    def authenticate(self, view: RequestView) -> Allow | Refusal:
+        """Authenticate ``view`` with blocking I/O (WSGI, sync integrations)."""
+        decision: Decision = self.policy.decide(view, now=self.clock())
+        if not isinstance(decision, Lookup):
+            return decision
+        record: Any
+        try:
+            record = self.tables[decision.table].get(decision.claims.sub)
+        except Exception as exc:  # the core decides what a failed lookup means
+            record = exc
+        return self.policy.conclude(decision, record)
+
+    async def aauthenticate(self, view: RequestView) -> Allow | Refusal:
+        """Authenticate ``view`` without blocking the event loop (ASGI, async integrations)."""
+        decision: Decision = self.policy.decide(view, now=self.clock())
+        if not isinstance(decision, Lookup):
+            return decision
+        record: Any
+        try:
+            record = await self.tables[decision.table].aget(decision.claims.sub)
+        except Exception as exc:  # the core decides what a failed lookup means
+            record = exc
+        return self.policy.conclude(decision, record)
+
+    def serve(self, endpoint: tuple[str, str], request: HandlerRequest) -> Response:
+        """Answer one of the gate's auth endpoints, ``(table, name)``, with blocking I/O."""
+        return self._services[endpoint[0]].respond(endpoint[1], request)
+
+    async def aserve(self, endpoint: tuple[str, str], request: HandlerRequest) -> Response:
+        """Answer one of the gate's auth endpoints without blocking the event loop."""
+        return await self._services[endpoint[0]].arespond(endpoint[1], request)
+
+    # -- tokens ------------------------------------------------------------------------------
 
     @property
     def keys(self) -> KeyRing:
@@ -176,41 +217,23 @@ class Gate:
         except KeyError:
             raise ConfigurationError(f"unknown table {name!r}") from None
 
-    def issue(self, table: str, id: Any, *, extras: Mapping[str, Any] | None = None,
-              ttl: float | None = None, now: float | None = None,
-              session: str | None = None, password_stamp: float | None = None) -> str:
-        """Mint an access token for record ``id`` of ``table`` (Xano's Create Authentication
-        Token). ``ttl`` defaults to the table's ``access_ttl``.
+    def auth_service(self, table: str) -> AuthService:
+        """The framework-agnostic auth endpoints of ``table`` (``handle``/``ahandle``)."""
+        self.table(table)  # a clear ConfigurationError for an unknown name
+        return self._services[table]
 
-        The endpoints also pass ``session`` (the refresh family: the ``sid`` claim, so logout
-        can end that session) and ``password_stamp`` (the record's ``password_changed_at``, 0 if
-        never changed: the ``pwc`` claim, which must still match the record for the token to
-        count -- exact revocation on a password change)."""
+    def issue(self, table: str, id: Any, *, extras: Mapping[str, Any] | None = None,
+              ttl: float | None = None, now: float | None = None, session: str | None = None,
+              password_stamp: float | None = None) -> str:
+        """Mint an access token for record ``id`` of ``table`` (Xano's Create Authentication
+        Token). ``ttl`` defaults to the table's ``access_ttl``. Without ``session`` (the
+        ``sid`` claim the endpoints mint) the token belongs to no session: it is revoked only
+        through its record (deleted, password changed); ``password_stamp`` is the ``pwc``
+        claim (see :meth:`TokenCodec.mint`)."""
         t = self.table(table)
-        lifetime = t.access_ttl if ttl is None else ttl
-        if lifetime <= 0:
-            raise ConfigurationError("ttl must be positive")
-        if extras is not None and not isinstance(extras, Mapping):
-            raise ConfigurationError("extras must be a mapping")
-        if not str(id):
-            raise ConfigurationError("the record id must not be empty")
-        issued = self.clock() if now is None else now
-        claims: dict[str, Any] = {
-            # Whole seconds: JOSE libraries round "now" down, and a fractional iat would look
-            # issued in the future to them for the rest of its second.
-            "sub": str(id), "tbl": t.name, "iat": int(issued), "nbf": int(issued),
-            "exp": int(issued) + math.ceil(lifetime), "jti": secrets.token_urlsafe(16),
-            "extras": dict(extras or {}),
-        }
-        if password_stamp is not None:
-            claims[PASSWORD_STAMP] = password_stamp
-        if session is not None:
-            claims["sid"] = session
-        if self.codec.issuer is not None:
-            claims["iss"] = self.codec.issuer
-        if self.codec.audience is not None:
-            claims["aud"] = self.codec.audience
-        return self.codec.encode(claims)
+        return self.codec.mint(t.name, id, ttl=t.access_ttl if ttl is None else ttl,
+                               now=self.clock() if now is None else now, extras=extras,
+                               session=session, password_stamp=password_stamp)
 
     def verify(self, token: str, *, now: float | None = None) -> Claims:
         """Verify an access token's crypto, claims and times (not the record).
@@ -220,6 +243,8 @@ class Gate:
         """
         return self.codec.decode(token, now=self.clock() if now is None else now)
 
+    # -- wrapping apps ---------------------------------------------------------------------
+
     def asgi(self, app: ASGIApp) -> GateASGIMiddleware:
         """Wrap an ASGI 3 app (Starlette, FastAPI, ...)."""
         return GateASGIMiddleware(app, self)
@@ -228,23 +253,56 @@ class Gate:
         """Wrap a WSGI app (Flask, Django, ...)."""
         return GateWSGIMiddleware(app, self)
 
-    def _standalone(self, routes: str | AuthRoutes) -> Policy:
+    def _standalone(self, routes: str | AuthRoutes) -> Gate:
+        """This gate with a rule set of only ``routes``' endpoints, at the root; every other
+        path public (it is the 404 app's). It shares everything else, resources included."""
         routes = AuthRoutes(routes) if isinstance(routes, str) else routes
         self.table(routes.table)
-        # Only the endpoints live here; any other path is the 404 app's, so public.
-        return self._policy(RuleSet((), Rule("/**", "public"), self.tables, self._first,
-                                    _endpoint_rules("", routes)))
+        scoped = object.__new__(Gate)
+        scoped.__dict__.update(self.__dict__)
+        scoped.policy = self._policy(RuleSet((), Rule("/**", "public"), self.tables,
+                                             self._first, _endpoint_rules("", routes)))
+        return scoped
 
     def auth_asgi(self, routes: str | AuthRoutes) -> GateASGIMiddleware:
         """The auth endpoints of a table as an ASGI app to mount yourself
         (``Mount("/auth", app=gate.auth_asgi("user"))``)."""
-        return GateASGIMiddleware(_asgi.not_found, self, policy=self._standalone(routes))
+        return GateASGIMiddleware(not_found, self._standalone(routes))
 
     def auth_wsgi(self, routes: str | AuthRoutes) -> GateWSGIMiddleware:
         """The auth endpoints of a table as a WSGI app to mount yourself."""
-        return GateWSGIMiddleware(_wsgi.not_found, self, policy=self._standalone(routes))
+        return GateWSGIMiddleware(wsgi_not_found, self._standalone(routes))
+
+    # -- resources -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release what the gate opened: the hasher's threads, the SQLite connections of every
+        thread (tables and stores), and the background loop of async backends. Using the gate
+        afterwards opens them again."""
+        self.hasher.close()
+        seen: set[int] = set()
+        for obj in (*(t.backend for t in self.tables.values()), self.refresh_store,
+                    self.throttle_store):
+            close = getattr(obj, "close", None)
+            if id(obj) not in seen and callable(close):
+                seen.add(id(obj))
+                close()
+        if background_loop_running():
+            stop_background_loop()
+
+    async def aclose(self) -> None:
+        """:meth:`close` for async code (the ASGI adapter calls it on lifespan shutdown):
+        async backends and stores with ``aclose`` are awaited on the running loop."""
+        seen: set[int] = set()
+        for obj in (*(t.backend for t in self.tables.values()), self.refresh_store,
+                    self.throttle_store):
+            aclose = getattr(obj, "aclose", None)
+            if id(obj) not in seen and callable(aclose):
+                seen.add(id(obj))
+                await aclose()
+        self.close()
 
 
 def _endpoint_rules(prefix: str, routes: AuthRoutes) -> list[tuple[Rule, str]]:
-    return [(Rule(f"{prefix}/{name}", ENDPOINTS[name][1], table=routes.table), name)
+    return [(Rule(f"{prefix}/{name}", ENDPOINTS[name].mode, table=routes.table), name)
             for name in sorted(routes.endpoints)]

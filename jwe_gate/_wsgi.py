@@ -1,23 +1,22 @@
-"""The WSGI adapter: environ -> RequestView, decision -> start_response. No policy here."""
+"""The WSGI adapter: environ -> RequestView, the gate's answer -> start_response. No policy
+here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ._core import Allow, Decision, Lookup, RequestView
-from ._handlers import BODY_TOO_LARGE, HandlerRequest
-from ._http import Refusal, Response, body_fits
-from ._user import AuthUser
+from ._sansio import refusals
+from ._sansio.http import Refusal, Response, body_fits
+from ._sansio.request import HandlerRequest, RequestView
+from ._sansio.user import AuthUser
+from .types import Gatekeeper
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-    from ._core import Policy
-    from ._gate import Gate
-
-__all__ = ["GateWSGIMiddleware", "start"]
+__all__ = ["GateWSGIMiddleware", "not_found", "start", "view_of"]
 
 
 def start(resp: Response, start_response: StartResponse) -> Iterable[bytes]:
@@ -26,57 +25,42 @@ def start(resp: Response, start_response: StartResponse) -> Iterable[bytes]:
     return [resp.body]
 
 
+def view_of(environ: WSGIEnvironment, keys: Iterable[tuple[str, str]]) -> RequestView:
+    """The :class:`RequestView` of a WSGI environ; ``keys`` pairs header names with their CGI
+    environ keys."""
+    # A WSGI server joins a repeated header with commas; the transports refuse those.
+    headers = {n: [environ[k]] for n, k in keys if k in environ}
+    return RequestView(environ.get("REQUEST_METHOD", "GET").upper(), _route_path(environ),
+                       headers, environ.get("QUERY_STRING", ""), environ.get("REMOTE_ADDR"))
+
+
 class GateWSGIMiddleware:
     """Wraps a WSGI app; the app finds ``environ["jwe_gate.user"]`` and ``["jwe_gate.auth"]``."""
 
-    def __init__(self, app: WSGIApplication, gate: Gate, *, policy: Policy | None = None) -> None:
+    def __init__(self, app: WSGIApplication, gate: Gatekeeper) -> None:
         self.app = app
         self.gate = gate
-        self.policy: Policy = policy if policy is not None else gate.policy
-        self.on_error = gate.on_error
-        self.clock: Callable[[], float] = gate.clock
         # Header name -> CGI environ key, computed once.
         self._keys = tuple((n, "HTTP_" + n.upper().replace("-", "_"))
-                           for n in self.policy.wanted_headers)
+                           for n in gate.transport.headers)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse
                  ) -> Iterable[bytes]:
-        # A WSGI server joins a repeated header with commas; the core refuses those.
-        headers = {n: [environ[k]] for n, k in self._keys if k in environ}
-        view = RequestView(environ.get("REQUEST_METHOD", "GET").upper(),
-                           _route_path(environ), headers)
-        decision: Decision = self.policy.decide(view, now=self.clock())
-        if isinstance(decision, Lookup):
-            record: Any
-            try:
-                record = decision.table.get(decision.claims.sub)
-            except Exception as exc:  # the core decides what a failed lookup means
-                record = exc
-            decision = self.policy.conclude(decision, record)
+        view = view_of(environ, self._keys)
+        decision = self.gate.authenticate(view)
         if isinstance(decision, Refusal):
-            return start(self.on_error(decision), start_response)
-        assert isinstance(decision, Allow)
+            return start(self.gate.render(decision), start_response)
         environ["jwe_gate.user"] = decision.user
         environ["jwe_gate.auth"] = decision.auth
         if decision.endpoint is not None:
-            return start(self._serve(decision, environ), start_response)
+            body = read_body(environ, self.gate.max_body_bytes)
+            if body is None:
+                return start(self.gate.render(refusals.BODY_TOO_LARGE), start_response)
+            user = decision.user if isinstance(decision.user, AuthUser) else None
+            response = self.gate.serve(decision.endpoint,
+                                       HandlerRequest(view, body, user, decision.auth))
+            return start(response, start_response)
         return self.app(environ, start_response)
-
-    def _serve(self, decision: Allow, environ: WSGIEnvironment) -> Response:
-        """Answer one of the gate's own auth endpoints."""
-        assert decision.endpoint is not None
-        table, endpoint = decision.endpoint
-        body = read_body(environ, self.gate.max_body_bytes)
-        if body is None:
-            return self.on_error(BODY_TOO_LARGE)
-        request = HandlerRequest(environ.get("REQUEST_METHOD", "GET").upper(), body,
-                                 environ.get("REMOTE_ADDR"),
-                                 decision.user if isinstance(decision.user, AuthUser) else None,
-                                 decision.auth)
-        try:
-            return self.gate.auth_service(table).handle(endpoint, request)
-        except Exception as exc:
-            return self.on_error(self.policy.failed(f"auth endpoint {table}/{endpoint}", exc))
 
 
 def _route_path(environ: WSGIEnvironment) -> str:

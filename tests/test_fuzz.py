@@ -32,7 +32,7 @@ from starlette.routing import Match
 from werkzeug.exceptions import HTTPException
 
 from jwe_gate import Gate, KeyRing, MemoryBackend, Refusal, RequestView, Rule, Table, TokenError
-from jwe_gate._core import Allow, Lookup
+from jwe_gate._sansio.decision import Allow, Lookup
 from jwe_gate._tokens import TokenCodec
 
 FIXTURES_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
@@ -345,7 +345,8 @@ def test_decide_answers_anything(make_auth_gate: Callable[..., Gate], method: st
         assert not decision.user.is_authenticated
     else:
         assert decision.claims.tbl == decision.rule.table
-        concluded = gate.policy.conclude(decision, decision.table.get(decision.claims.sub))
+        record = gate.table(decision.table).get(decision.claims.sub)
+        concluded = gate.policy.conclude(decision, record)
         assert isinstance(concluded, Allow | Refusal)
         if isinstance(concluded, Allow):
             assert concluded.user.is_authenticated
@@ -471,7 +472,8 @@ def test_plain_user_token_reaches_no_admin_or_owner_route(
     gate, _ = configured
     decision = gate.policy.decide(RequestView(method, path, PLAIN_USER), now=time.time())
     if isinstance(decision, Lookup):
-        decision = gate.policy.conclude(decision, decision.table.get(decision.claims.sub))
+        record = gate.table(decision.table).get(decision.claims.sub)
+        decision = gate.policy.conclude(decision, record)
     routes = {"starlette": starlette_route(method, path),
               "werkzeug": werkzeug_route(method, path)}
     beyond = any(r in _BEYOND_USER for r in routes.values())

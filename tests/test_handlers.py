@@ -27,7 +27,7 @@ from starlette.routing import Mount, Route
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from jwe_gate import Gate, MemoryBackend, Table, Throttle
-from jwe_gate._handlers import _client_bucket
+from jwe_gate._endpoints.throttle import client_bucket as _client_bucket
 
 JSON = ("Content-Type", "application/json")
 PASSWORD = "correct horse 1"

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from jwe_gate import ConfigurationError, Rule
-from jwe_gate._rules import CompiledRule, PathSegments, RuleSet, path_segments
-from jwe_gate._user import AuthUser
+from jwe_gate._sansio.rules import CompiledRule, PathSegments, RuleSet, path_segments
+from jwe_gate._sansio.user import AuthUser
 
 TABLES = ("user", "admin")
 

@@ -1,6 +1,6 @@
 """§Handlers (refresh tokens, throttle) and §Scaling out: the RefreshStore and ThrottleStore
-contract of ``jwe_gate._stores``, run over every bundled store, plus what the SQLite stores keep
-on disk and how two instances on one file share it."""
+contract of ``jwe_gate._storage.protocols``, run over every bundled store, plus what the SQLite
+stores keep on disk and how two instances on one file share it."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ import pytest
 from argon2.profiles import CHEAPEST
 
 from jwe_gate import Gate, KeyRing, SQLiteBackend, Table
-from jwe_gate._handlers import HandlerRequest
 from jwe_gate._passwords import Hasher
-from jwe_gate._stores import Outcome, RefreshStore, Session, ThrottleStore
-from jwe_gate._stores.memory import MemoryRefreshStore, MemoryThrottleStore
-from jwe_gate._stores.sqlite import SQLiteRefreshStore, SQLiteThrottleStore
+from jwe_gate._sansio.request import HandlerRequest, RequestView
+from jwe_gate._storage.memory import MemoryRefreshStore, MemoryThrottleStore
+from jwe_gate._storage.protocols import Outcome, RefreshStore, Session, ThrottleStore
+from jwe_gate._storage.sqlite import SQLiteRefreshStore, SQLiteThrottleStore
+from jwe_gate.testing import RefreshStoreContract, ThrottleStoreContract
 
 NOW = 1_700_000_000.0
 TTL = 3600.0
@@ -70,6 +71,14 @@ def _rotate(store: RefreshStore, token: str, child: str, *, at: float = 0.0,
     else:
         assert rotation.session == ANN  # every other outcome names the family's session
     return rotation.outcome
+
+
+class TestRefreshStoreContract(RefreshStoreContract):
+    """The public contract suite (``jwe_gate.testing``) over every bundled refresh store."""
+
+
+class TestThrottleStoreContract(ThrottleStoreContract):
+    """The public contract suite (``jwe_gate.testing``) over every bundled throttle store."""
 
 
 # -- RefreshStore ------------------------------------------------------------------------------
@@ -426,8 +435,8 @@ def test_sqlite_stores_hold_only_hashes(tmp_path: Path) -> None:
     service = gate.auth_service("user")
 
     def call(endpoint: str, body: dict[str, Any]) -> Any:
-        resp = service.handle(endpoint, HandlerRequest("POST", json.dumps(body).encode(),
-                                                       client="203.0.113.9"))
+        view = RequestView("POST", f"/auth/{endpoint}", client="203.0.113.9")
+        resp = service.handle(endpoint, HandlerRequest(view, json.dumps(body).encode()))
         return resp.status, json.loads(resp.body) if resp.body else None
 
     try:
@@ -505,7 +514,8 @@ def _rows(store: RefreshStore) -> int:
     if isinstance(store, MemoryRefreshStore):
         return len(store._tokens)
     assert isinstance(store, SQLiteRefreshStore)
-    return int(store._conn().execute("SELECT COUNT(*) FROM jwe_gate_refresh_token").fetchone()[0])
+    with store._use() as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM jwe_gate_refresh_token").fetchone()[0])
 
 
 def test_stores_forget_expired_tokens(refresh_store: RefreshStore) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import threading
 import time
@@ -14,13 +13,13 @@ from typing import Any
 import pytest
 
 from jwe_gate import (
-    BackendError,
     ConfigurationError,
     DuplicateRecordError,
     MemoryBackend,
     SQLiteBackend,
     Table,
 )
+from jwe_gate.testing import BackendContract
 
 BackendFactory = Callable[[], Any]
 
@@ -51,139 +50,8 @@ def _ms() -> int:
     return int(time.time() * 1000)
 
 
-class TestBackendContract:
-    """The contract in ``jwe_gate._tables``, the same for every backend."""
-
-    def test_create_assigns_id_and_created_at_in_ms(self, backend: Any) -> None:
-        """create stores the fields and assigns an int id and a created_at in epoch ms."""
-        before = _ms()
-        record = backend.create("user", {"email": "ann@example.com", "name": "Ann"},
-                                unique="email")
-        after = _ms()
-        assert record["email"] == "ann@example.com"
-        assert record["name"] == "Ann"
-        assert isinstance(record["id"], int)
-        assert isinstance(record["created_at"], int)
-        assert before <= record["created_at"] <= after
-
-    def test_create_ignores_caller_id_and_created_at(self, backend: Any) -> None:
-        """The backend, not the caller, decides id and created_at."""
-        before = _ms()
-        record = backend.create("user", {"email": "a@x.io", "id": 999, "created_at": 5},
-                                unique="email")
-        assert record["id"] != 999
-        assert record["created_at"] >= before
-        assert backend.get("user", "999") is None
-
-    def test_ids_are_distinct(self, backend: Any) -> None:
-        """Every create gets a new id."""
-        ids = {backend.create("user", {"email": f"u{i}@x.io"}, unique="email")["id"]
-               for i in range(5)}
-        assert len(ids) == 5
-
-    def test_get_by_string_id(self, backend: Any) -> None:
-        """get takes the id as a string and returns the stored record."""
-        created = backend.create("user", {"email": "ann@example.com", "name": "Ann"},
-                                 unique="email")
-        assert backend.get("user", str(created["id"])) == created
-
-    @pytest.mark.parametrize("bad_id", [
-        pytest.param("abc", id="letters"),
-        pytest.param("1.0", id="float"),
-        pytest.param("", id="empty"),
-        pytest.param(" 1", id="leading-space"),
-        pytest.param("1 ", id="trailing-space"),
-        pytest.param("01", id="leading-zero"),
-        pytest.param("+1", id="plus-sign"),
-        pytest.param("-1", id="negative"),
-        pytest.param("\u0661", id="arabic-indic-one"),
-        pytest.param("9" * 19, id="beyond-int64"),
-        pytest.param("9" * 40, id="huge"),
-        pytest.param("2", id="unknown"),
-    ])
-    def test_get_of_a_non_id_is_none(self, backend: Any, bad_id: str) -> None:
-        """Only the exact string of an existing id names a record; anything else is None."""
-        backend.create("user", {"email": "ann@example.com"}, unique="email")
-        assert backend.get("user", bad_id) is None
-
-    def test_find_by_field(self, backend: Any) -> None:
-        """find returns the record whose field equals the value, or None."""
-        backend.create("user", {"email": "ann@example.com", "name": "Ann"}, unique="email")
-        bob = backend.create("user", {"email": "bob@example.com", "name": "Bob"}, unique="email")
-        assert backend.find("user", "email", "bob@example.com") == bob
-        assert backend.find("user", "email", "nobody@example.com") is None
-
-    def test_duplicate_login_raises(self, backend: Any) -> None:
-        """A second create with the same unique value raises DuplicateRecordError (a
-        BackendError) and leaves the first record alone."""
-        first = backend.create("user", {"email": "ann@example.com", "name": "Ann"},
-                               unique="email")
-        with pytest.raises(DuplicateRecordError) as info:
-            backend.create("user", {"email": "ann@example.com", "name": "Eve"}, unique="email")
-        assert isinstance(info.value, BackendError)
-        assert backend.get("user", str(first["id"])) == first
-
-    def test_update_merges_and_returns(self, backend: Any) -> None:
-        """update merges the changes into the record, returns it, and stores it."""
-        rec = backend.create("user", {"email": "ann@example.com", "name": "Ann", "n": 1},
-                             unique="email")
-        updated = backend.update("user", str(rec["id"]), {"name": "Annie", "plan": "pro"})
-        assert updated == {**rec, "name": "Annie", "plan": "pro"}
-        assert backend.get("user", str(rec["id"])) == updated
-
-    def test_update_is_shallow(self, backend: Any) -> None:
-        """update replaces a field's value as given: None is stored, a dict is not merged."""
-        rec = backend.create("user", {"email": "a@x.io", "name": "Ann", "prefs": {"a": 1}},
-                             unique="email")
-        updated = backend.update("user", str(rec["id"]), {"name": None, "prefs": {"b": 2}})
-        assert updated is not None
-        assert updated["name"] is None
-        assert updated["prefs"] == {"b": 2}
-        assert backend.get("user", str(rec["id"])) == updated
-
-    def test_update_keeps_id_and_created_at(self, backend: Any) -> None:
-        """id and created_at belong to the backend: update does not change them."""
-        rec = backend.create("user", {"email": "a@x.io"}, unique="email")
-        updated = backend.update("user", str(rec["id"]), {"id": 77, "created_at": 1, "x": 2})
-        assert updated == {**rec, "x": 2}
-        assert backend.get("user", "77") is None
-
-    @pytest.mark.parametrize("missing", [
-        pytest.param("42", id="unknown"), pytest.param("abc", id="not-an-id"),
-        pytest.param("", id="empty"),
-    ])
-    def test_update_of_missing_id_is_none(self, backend: Any, missing: str) -> None:
-        """update of an id that names no record returns None and creates nothing."""
-        backend.create("user", {"email": "a@x.io"}, unique="email")
-        assert backend.update("user", missing, {"name": "ghost"}) is None
-        assert backend.find("user", "name", "ghost") is None
-
-    def test_records_are_copies(self, backend: Any) -> None:
-        """Callers may change returned records freely: the stored record does not move."""
-        rec = backend.create("user", {"email": "a@x.io", "name": "Ann"}, unique="email")
-        rec["name"] = "changed"
-        got = backend.get("user", str(rec["id"]))
-        got["name"] = "changed too"
-        found = backend.find("user", "email", "a@x.io")
-        assert found is not None
-        assert found["name"] == "Ann"
-
-    def test_table_drives_the_backend_sync_and_async(self, backend: Any) -> None:
-        """Table's sync and async methods reach the same records, keyed by its login field."""
-        table = Table("user", backend)
-        created = table.create({"email": "ann@example.com", "name": "Ann"})
-
-        async def main() -> tuple[Any, ...]:
-            return (await table.aget(str(created["id"])), await table.afind("ann@example.com"),
-                    await table.aupdate(str(created["id"]), {"name": "Annie"}))
-
-        got, found, updated = asyncio.run(main())
-        assert got == found == created
-        assert updated == {**created, "name": "Annie"}
-        assert table.get(str(created["id"])) == updated
-        assert table.find("ann@example.com") == updated
-        with pytest.raises(DuplicateRecordError):
-            asyncio.run(table.acreate({"email": "ann@example.com"}))
+class TestBackendContract(BackendContract):
+    """The public contract suite (``jwe_gate.testing``) over every bundled backend."""
 
 
 class TestMemoryBackend:

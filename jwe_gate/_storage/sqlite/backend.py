@@ -1,10 +1,8 @@
-"""The SQLite backend (stdlib ``sqlite3``): the embedded default.
+"""The SQLite backend (stdlib ``sqlite3``), the embedded default.
 
 Each table is ``(id INTEGER PRIMARY KEY AUTOINCREMENT, created_at INTEGER, data TEXT)`` with the
 other fields as a JSON object in ``data``, and a unique expression index on the login field, so
-any record shape fits and concurrent signups with one email create exactly one record. Every
-thread gets its own connection (``sqlite3`` connections must not be shared across threads); WAL
-mode lets readers run beside a writer.
+any record shape fits and concurrent signups with one email create exactly one record.
 """
 
 from __future__ import annotations
@@ -16,11 +14,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
-from .._sqlite import SQLiteFile
-from .._types import Record
-from ..exceptions import BackendError, DuplicateRecordError
+from ...exceptions import BackendError, DuplicateRecordError
+from ...types import Record
+from .file import SQLiteFile
 
 __all__ = ["SQLiteBackend"]
 
@@ -33,7 +31,7 @@ class SQLiteBackend(SQLiteFile):
         timeout: seconds a writer waits for another writer's lock.
     """
 
-    inline = True  # a primary-key read from a local file takes microseconds
+    inline: ClassVar[bool] = True  # a primary-key read from a local file takes microseconds
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 5.0) -> None:
         super().__init__(path, timeout=timeout)
@@ -41,8 +39,7 @@ class SQLiteBackend(SQLiteFile):
         self._indexed: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
-    def _table(self, table: str) -> sqlite3.Connection:
-        conn = self._conn()
+    def _table(self, conn: sqlite3.Connection, table: str) -> sqlite3.Connection:
         if table not in self._ready:
             _check_names(table)
             with self._lock:
@@ -76,34 +73,35 @@ class SQLiteBackend(SQLiteFile):
         rowid = _rowid(id)
         if rowid is None:
             return None
-        row = self._table(table).execute(
-            f'SELECT id, created_at, data FROM "{table}" WHERE id = ?', (rowid,)
-        ).fetchone()
+        with self._use() as conn:
+            row = self._table(conn, table).execute(
+                f'SELECT id, created_at, data FROM "{table}" WHERE id = ?', (rowid,)
+            ).fetchone()
         return self._record(row)
 
     def find(self, table: str, field: str, value: Any) -> Record | None:
-        conn = self._table(table)
-        self._index(conn, table, field)
-        row = conn.execute(
-            f"SELECT id, created_at, data FROM \"{table}\" "
-            f"WHERE json_extract(data, '$.{field}') = ?",
-            (value,),
-        ).fetchone()
+        with self._use() as conn:
+            self._index(self._table(conn, table), table, field)
+            row = conn.execute(
+                f"SELECT id, created_at, data FROM \"{table}\" "
+                f"WHERE json_extract(data, '$.{field}') = ?",
+                (value,),
+            ).fetchone()
         return self._record(row)
 
     def create(self, table: str, fields: Mapping[str, Any], *, unique: str) -> Record:
-        conn = self._table(table)
-        self._index(conn, table, unique)
         data = {k: v for k, v in fields.items() if k not in ("id", "created_at")}
-        created = int(time.time() * 1000)
-        try:
-            cur = conn.execute(
-                f'INSERT INTO "{table}" (created_at, data) VALUES (?, ?)',
-                (created, json.dumps(data)),
-            )
-        except sqlite3.IntegrityError as exc:
-            # The unique index decides: of two racing signups, exactly one insert succeeds.
-            raise DuplicateRecordError(f"{unique} already in use") from exc
+        created = fields.get("created_at")
+        if not isinstance(created, int):  # the Table sets it; a direct caller may not
+            created = int(time.time() * 1000)
+        with self._use() as conn:
+            self._index(self._table(conn, table), table, unique)
+            try:
+                cur = conn.execute(f'INSERT INTO "{table}" (created_at, data) VALUES (?, ?)',
+                                   (created, json.dumps(data)))
+            except sqlite3.IntegrityError as exc:
+                # The unique index decides: of two racing signups, exactly one insert succeeds.
+                raise DuplicateRecordError(f"{unique} already in use") from exc
         if cur.lastrowid is None:  # pragma: no cover - sqlite always sets it after INSERT
             raise BackendError("insert returned no id")
         return {**data, "id": cur.lastrowid, "created_at": created}
@@ -112,8 +110,9 @@ class SQLiteBackend(SQLiteFile):
         rowid = _rowid(id)
         if rowid is None:
             return None
-        self._table(table)
-        patch = {k: v for k, v in changes.items() if k not in ("id", "created_at")}
+        with self._use() as conn:
+            self._table(conn, table)
+        patch = {k: v for k, v in changes.items() if k not in ("id", "created_at")}  # columns
         # A shallow merge, as MemoryBackend does: json_patch (RFC 7396) would delete a field set
         # to None and deep-merge nested objects. The write transaction takes the lock first, so
         # two updates cannot interleave between the read and the write.
@@ -128,7 +127,6 @@ class SQLiteBackend(SQLiteFile):
                              (json.dumps(data), rowid))
                 record = {**data, "id": row[0], "created_at": row[1]}
         return record
-
 
 
 def _rowid(id: str) -> int | None:

@@ -11,11 +11,27 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ._tokens import Claims
-
-__all__ = ["ANONYMOUS", "ANONYMOUS_AUTH", "AnonymousUser", "AuthInfo", "AuthUser"]
+__all__ = ["ANONYMOUS", "ANONYMOUS_AUTH", "AnonymousUser", "AuthInfo", "AuthUser", "Claims"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """The verified claims of an access token."""
+
+    sub: str
+    """The record id, as a string."""
+    tbl: str
+    """The table the token was minted for."""
+    iat: float
+    exp: float
+    nbf: float | None
+    jti: str | None
+    extras: Mapping[str, Any]
+    """Xano's "extras": data stored in the token (a role, ...)."""
+    raw: Mapping[str, Any] = field(repr=False)
+    """Every claim, as decoded."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,17 +1,17 @@
-"""SQLite refresh and throttle stores: shared by every process that opens the same file.
-
-Each operation is one ``BEGIN IMMEDIATE`` transaction (or one statement), so racing refreshes,
-in one process or many, are serialised by SQLite's write lock.
-"""
+"""SQLite refresh and throttle stores: shared by every process that opens the same file. Each
+operation is one ``BEGIN IMMEDIATE`` transaction or one statement; the state transitions are
+:mod:`jwe_gate._storage.state`'s."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
 import time
+from typing import ClassVar
 
-from .._sqlite import SQLiteFile
-from . import Outcome, Rotation, Session
+from ..protocols import Outcome, Rotation, Session
+from ..state import Step, TokenState, rotation, window_take
+from .file import SQLiteFile
 
 __all__ = ["SQLiteRefreshStore", "SQLiteThrottleStore"]
 
@@ -34,13 +34,15 @@ class _SQLiteStore(SQLiteFile):
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 10.0) -> None:
         super().__init__(path, timeout=timeout)
         self._adds = 0
-        self._conn().executescript(_SCHEMA)
+        with self._use() as conn:
+            conn.executescript(_SCHEMA)
         self._migrate()
 
     def _migrate(self) -> None:
         """Bring a file made by an older version up to the current schema."""
-        if "created_at" in self._columns(self._conn()):
-            return
+        with self._use() as conn:
+            if "created_at" in self._columns(conn):
+                return
         with self._tx() as conn:  # the write lock, then look again: racing openers add it once
             if "created_at" not in self._columns(conn):
                 # Older files did not record when a family began. Their families read as begun
@@ -57,7 +59,8 @@ class _SQLiteStore(SQLiteFile):
 class SQLiteRefreshStore(_SQLiteStore):
     """Refresh-token hashes in SQLite tables ``jwe_gate_refresh_family`` and ``_token``."""
 
-    inline = False  # writes can wait on another writer's lock: keep them off the event loop
+    # Writes can wait on another writer's lock: keep them off the event loop.
+    inline: ClassVar[bool] = False
 
     purge_every = 1000
     """Every so many ``add`` calls (per instance), expired rows are deleted."""
@@ -85,30 +88,28 @@ class SQLiteRefreshStore(_SQLiteStore):
         with self._tx() as conn:
             row = conn.execute(
                 "SELECT t.family, t.expires_at, t.spent_at, t.child_hash, f.tbl, f.subject, "
-                "f.revoked_at, f.created_at FROM jwe_gate_refresh_token t "
-                "JOIN jwe_gate_refresh_family f "
-                "ON f.family = t.family WHERE t.token_hash = ?", (token_hash,)).fetchone()
+                "f.revoked_at, f.created_at, c.spent_at IS NULL AND c.token_hash IS NOT NULL "
+                "FROM jwe_gate_refresh_token t "
+                "JOIN jwe_gate_refresh_family f ON f.family = t.family "
+                "LEFT JOIN jwe_gate_refresh_token c ON c.token_hash = t.child_hash "
+                "WHERE t.token_hash = ?", (token_hash,)).fetchone()
             if row is None:
                 return Rotation(Outcome.INVALID)
-            family, expires, spent_at, child, tbl, subject, revoked_at, created_at = row
-            if revoked_at is not None or expires <= now:
-                return Rotation(Outcome.INVALID)
-            session = Session(family, tbl, subject, float(created_at))
-            if spent_at is None:
+            family, expires, spent_at, child, tbl, subject, revoked_at, created, live = row
+            outcome, step = rotation(
+                TokenState(expires, spent_at, child, revoked_at is not None),
+                child_hash=child_hash, now=now, grace=grace, child_unspent=bool(live))
+            if outcome is Outcome.INVALID:
+                return Rotation(outcome)
+            if step is Step.SPEND:
                 conn.execute("UPDATE jwe_gate_refresh_token SET spent_at = ?, child_hash = ? "
                              "WHERE token_hash = ?", (now, child_hash, token_hash))
                 conn.execute("INSERT INTO jwe_gate_refresh_token (token_hash, family, expires_at)"
                              " VALUES (?, ?, ?)", (child_hash, family, expires_at))
-                return Rotation(Outcome.ROTATED, session)
-            if grace > 0 and now - spent_at <= grace and child == child_hash:
-                live = conn.execute("SELECT 1 FROM jwe_gate_refresh_token WHERE token_hash = ? "
-                                    "AND spent_at IS NULL", (child_hash,)).fetchone()
-                if live:
-                    return Rotation(Outcome.GRACE, session)
-            # A spent token presented again: the thief or the victim holds a copy (RFC 9700).
-            conn.execute("UPDATE jwe_gate_refresh_family SET revoked_at = ? WHERE family = ?",
-                         (now, family))
-            return Rotation(Outcome.REUSED, session)
+            elif step is Step.REVOKE:
+                conn.execute("UPDATE jwe_gate_refresh_family SET revoked_at = ? WHERE family = ?",
+                             (now, family))
+            return Rotation(outcome, Session(family, tbl, subject, float(created)))
 
     def revoke(self, token_hash: str) -> Session | None:
         with self._tx() as conn:
@@ -123,17 +124,21 @@ class SQLiteRefreshStore(_SQLiteStore):
             return Session(row[0], row[1], row[2], float(row[3]))
 
     def revoke_family(self, family: str) -> None:
-        self._conn().execute("UPDATE jwe_gate_refresh_family SET revoked_at = "
-                             "COALESCE(revoked_at, ?) WHERE family = ?", (time.time(), family))
+        with self._use() as conn:
+            conn.execute("UPDATE jwe_gate_refresh_family SET revoked_at = "
+                         "COALESCE(revoked_at, ?) WHERE family = ?", (time.time(), family))
 
     def revoke_subject(self, table: str, subject: str, *, keep: str | None = None) -> None:
-        self._conn().execute(
-            "UPDATE jwe_gate_refresh_family SET revoked_at = COALESCE(revoked_at, ?) "
-            "WHERE tbl = ? AND subject = ? AND family IS NOT ?",
-            (time.time(), table, subject, keep))
+        with self._use() as conn:
+            conn.execute(
+                "UPDATE jwe_gate_refresh_family SET revoked_at = COALESCE(revoked_at, ?) "
+                "WHERE tbl = ? AND subject = ? AND family IS NOT ?",
+                (time.time(), table, subject, keep))
 
     def unspent(self, family: str, *, now: float) -> int:
-        row = self._conn().execute(
+        """How many live, unspent tokens ``family`` has (for inspection and tests)."""
+        with self._use() as conn:
+            row = conn.execute(
             "SELECT COUNT(*) FROM jwe_gate_refresh_token t JOIN jwe_gate_refresh_family f "
             "ON f.family = t.family WHERE t.family = ? AND t.spent_at IS NULL "
             "AND t.expires_at > ? AND f.revoked_at IS NULL", (family, now)).fetchone()
@@ -143,13 +148,14 @@ class SQLiteRefreshStore(_SQLiteStore):
 class SQLiteThrottleStore(_SQLiteStore):
     """Login-failure counters in the SQLite table ``jwe_gate_throttle``."""
 
-    inline = False
+    inline: ClassVar[bool] = False
 
     def hit(self, key: str, *, window: float, now: float, amount: int = 1) -> tuple[int, float]:
         # One upsert: a new or ended window restarts at `amount`, else the count moves by it.
         # fetchall, not fetchone: the statement runs to its end, so its write lock is let go now.
         first = max(0, amount)
-        rows = self._conn().execute(
+        with self._use() as conn:
+            rows = conn.execute(
             "INSERT INTO jwe_gate_throttle (key, count, reset_at) VALUES (?, ?, ?) "
             "ON CONFLICT (key) DO UPDATE SET "
             "count = CASE WHEN reset_at <= ? THEN ? ELSE MAX(0, count + ?) END, "
@@ -161,7 +167,8 @@ class SQLiteThrottleStore(_SQLiteStore):
     def take(self, key: str, *, now: float, at_most: int | None = None) -> int:
         if at_most is None:
             # One DELETE ... RETURNING: of racing takes, exactly one sees the row.
-            rows = self._conn().execute(
+            with self._use() as conn:
+                rows = conn.execute(
                 "DELETE FROM jwe_gate_throttle WHERE key = ? RETURNING count, reset_at",
                 (key,)).fetchall()
             return int(rows[0][0]) if rows and rows[0][1] > now else 0
@@ -170,18 +177,18 @@ class SQLiteThrottleStore(_SQLiteStore):
                                (key,)).fetchone()
             if row is None:
                 return 0
-            count, reset_at = int(row[0]), float(row[1])
-            taken = max(0, min(count, at_most)) if reset_at > now else 0
-            if reset_at <= now or taken >= count:
+            taken, left = window_take(int(row[0]), float(row[1]), now=now, at_most=at_most)
+            if left:
+                conn.execute("UPDATE jwe_gate_throttle SET count = ? WHERE key = ?", (left, key))
+            else:
                 conn.execute("DELETE FROM jwe_gate_throttle WHERE key = ?", (key,))
-            elif taken:
-                conn.execute("UPDATE jwe_gate_throttle SET count = ? WHERE key = ?",
-                             (count - taken, key))
             return taken
 
     def peek(self, key: str, *, now: float) -> tuple[int, float]:
-        row = self._conn().execute("SELECT count, reset_at FROM jwe_gate_throttle WHERE key = ?",
-                                   (key,)).fetchone()
+        """``(count, reset_at)`` without counting (for inspection and tests)."""
+        with self._use() as conn:
+            row = conn.execute("SELECT count, reset_at FROM jwe_gate_throttle WHERE key = ?",
+                               (key,)).fetchone()
         if row is None or row[1] <= now:
             return 0, now
         return int(row[0]), float(row[1])

@@ -7,10 +7,10 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from .exceptions import ConfigurationError
+from ..exceptions import ConfigurationError
 
 if TYPE_CHECKING:
-    from ._user import AuthUser
+    from .user import AuthUser
 
 __all__ = ["Condition", "Mode", "PathSegments", "Rule", "RuleSet", "path_segments"]
 

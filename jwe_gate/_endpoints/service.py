@@ -1,0 +1,108 @@
+"""``AuthService``: the auth endpoints of one table, wired from what they use (a table, a codec,
+a hasher, stores, a clock) -- never from the ``Gate`` -- and driven by either colour."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .._passwords import Hasher, PasswordPolicy
+from .._sansio import refusals
+from .._sansio.decision import unavailable
+from .._sansio.http import ErrorRenderer, Response
+from .._sansio.request import HandlerRequest
+from .._storage.table import Table
+from .._tokens import TokenCodec
+from .._twins import run_async, run_sync
+from ..exceptions import HasherBusyError
+from .account import Account
+from .flow import EndpointFlow, Refused
+from .registry import ENDPOINTS
+from .sessions import ExtrasFn, Sessions
+from .throttle import Throttle, Throttler
+
+__all__ = ["AuthService"]
+
+
+class AuthService:
+    """The auth endpoints of one table (``handle`` / ``ahandle``).
+
+    Args:
+        table: the table whose accounts these are.
+        codec: mints the access tokens.
+        hasher, policy: the password hasher and what a new password must satisfy.
+        refresh_store, throttle_store: shared state (sync, async, or both sides).
+        throttle: the login throttle's limits.
+        refresh_grace: seconds a just-spent refresh token may be presented again.
+        render: turns a refusal into a response.
+        clock: the time source.
+        extras: ``fn(record) -> extras`` minted into the tokens.
+    """
+
+    def __init__(self, table: Table, *, codec: TokenCodec, hasher: Hasher,
+                 policy: PasswordPolicy, refresh_store: object, throttle_store: object,
+                 throttle: Throttle, refresh_grace: float, render: ErrorRenderer,
+                 clock: Callable[[], float], extras: ExtrasFn | None = None) -> None:
+        self.table = table
+        self.render = render
+        self.sessions = Sessions(table, refresh_store, codec, grace=refresh_grace, clock=clock,
+                                 extras=extras)
+        throttler = Throttler(table.name, throttle_store, throttle, hasher,
+                              table.password_field, clock)
+        account = Account(table, hasher, policy, self.sessions, throttler, clock)
+        self._flows: Mapping[str, Callable[[HandlerRequest], EndpointFlow]] = {
+            "signup": account.signup, "login": account.login, "me": account.me,
+            "password": account.password, "refresh": self.sessions.refresh,
+            "logout": self.sessions.logout,
+        }
+        missing = set(ENDPOINTS) - set(self._flows)
+        if missing:  # pragma: no cover - the registry and the flows are written together
+            raise RuntimeError(f"endpoints without a flow: {sorted(missing)}")
+
+    def flow(self, endpoint: str, request: HandlerRequest) -> EndpointFlow:
+        """The flow answering ``request`` at ``endpoint`` (one of :data:`ENDPOINTS`)."""
+        method = ENDPOINTS[endpoint].method
+        if request.method != method and not (method == "GET" and request.method == "HEAD"):
+            return self._answer(refusals.method_not_allowed(method))
+        return self._guard(endpoint, request)
+
+    def _answer(self, refusal: Any) -> EndpointFlow:
+        yield from ()
+        return self.render(refusal)
+
+    def _guard(self, endpoint: str, request: HandlerRequest) -> EndpointFlow:
+        try:
+            response: Response = yield from self._flows[endpoint](request)
+        except Refused as refused:
+            return self.render(refused.error)
+        except HasherBusyError:
+            return self.render(refusals.busy(1))
+        return response
+
+    def handle(self, endpoint: str, request: HandlerRequest) -> Response:
+        """Answer ``request`` with blocking I/O. A table, store or hasher failure raises (see
+        :meth:`respond` for the answer a server gives)."""
+        return run_sync(self.flow(endpoint, request))
+
+    async def ahandle(self, endpoint: str, request: HandlerRequest) -> Response:
+        """Answer ``request`` without blocking the event loop; failures raise, as in
+        :meth:`handle`."""
+        return await run_async(self.flow(endpoint, request))
+
+    def respond(self, endpoint: str, request: HandlerRequest) -> Response:
+        """:meth:`handle`, with a failure answered as the SPEC's 503 (the traceback goes to
+        the log only): what a server sends."""
+        try:
+            return self.handle(endpoint, request)
+        except Exception as exc:
+            return self._failed(endpoint, exc)
+
+    async def arespond(self, endpoint: str, request: HandlerRequest) -> Response:
+        """:meth:`ahandle`, with a failure answered as the SPEC's 503."""
+        try:
+            return await self.ahandle(endpoint, request)
+        except Exception as exc:
+            return self._failed(endpoint, exc)
+
+    def _failed(self, endpoint: str, exc: Exception) -> Response:
+        return self.render(unavailable(f"auth endpoint {self.table.name}/{endpoint}", exc))

@@ -1,0 +1,135 @@
+"""Sessions: refresh-token families. Starting one, rotating its refresh token (with reuse
+detection), and ending it."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Callable, Generator, Mapping
+from typing import Any
+
+from .._sansio import refusals
+from .._sansio.http import Response
+from .._sansio.records import millis, password_stamp
+from .._sansio.request import HandlerRequest
+from .._sansio.user import AuthInfo
+from .._storage.protocols import Outcome, Rotation, Session
+from .._storage.table import Table
+from .._tokens import TokenCodec
+from .._twins import Effect, Twin, twin
+from . import inputs
+from .flow import NO_STORE, EndpointFlow, Refused, token_pair
+
+__all__ = ["Sessions"]
+
+logger = logging.getLogger("jwe_gate")
+
+ExtrasFn = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+
+
+class Sessions:
+    """The sessions of one table, kept in a :class:`RefreshStore`."""
+
+    def __init__(self, table: Table, store: object, codec: TokenCodec, *, grace: float,
+                 clock: Callable[[], float], extras: ExtrasFn | None = None) -> None:
+        self.table = table
+        self._codec = codec
+        self._grace = grace
+        self._clock = clock
+        self._extras = extras
+        self._child_key = codec.keys.derive_secret(b"jwe_gate refresh-token child v1")
+        self._add: Twin[None] = twin(store, "add")
+        self._rotate: Twin[Rotation] = twin(store, "rotate")
+        self._revoke: Twin[Session | None] = twin(store, "revoke")
+        self._revoke_family: Twin[None] = twin(store, "revoke_family")
+        self.revoke_subject: Twin[None] = twin(store, "revoke_subject")
+
+    def _hash(self, token: str) -> str:
+        # The table is hashed in: another table's refresh token is unknown here, so posting it
+        # to the wrong endpoint can neither spend nor revoke it.
+        return hashlib.sha256(f"{self.table.name}:{token}".encode()).hexdigest()
+
+    def _child(self, parent: str) -> str:
+        # The child is derived from the parent with a keyed hash, so a racing second use of the
+        # parent inside the grace window is answered with the same child, and the store still
+        # holds only hashes.
+        digest = hmac.new(self._child_key, parent.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    def _access(self, record: Mapping[str, Any], family: str) -> str:
+        # The app's extras function sees the record as the app does: never the password hash.
+        extras = dict(self._extras(self.table.public(record))) if self._extras else {}
+        return self._codec.mint(self.table.name, record["id"], ttl=self.table.access_ttl,
+                                now=self._clock(), extras=extras, session=family,
+                                password_stamp=password_stamp(record))
+
+    def start(self, record: Mapping[str, Any]) -> EndpointFlow:
+        """A new session for ``record``: a token pair."""
+        now = self._clock()
+        family = secrets.token_urlsafe(16)
+        refresh = secrets.token_urlsafe(32)  # 256 bits of randomness
+        session = Session(family, self.table.name, str(record["id"]), now)
+        yield self._add(self._hash(refresh), session, expires_at=now + self.table.refresh_ttl,
+                        now=now)
+        return token_pair(self._access(record, family), refresh)
+
+    def refresh(self, request: HandlerRequest) -> EndpointFlow:
+        """POST refresh: spend the refresh token for a new pair of the same family."""
+        token = inputs.refresh_token(inputs.json_object(request.body))
+        child = self._child(token)
+        now = self._clock()
+        rotation = yield self._rotate(self._hash(token), self._hash(child), now=now,
+                                      expires_at=now + self.table.refresh_ttl, grace=self._grace)
+        if rotation.outcome is Outcome.REUSED:
+            logger.warning("refresh token reused: family %s of %s %s revoked",
+                           rotation.session.family if rotation.session else "?",
+                           self.table.name, rotation.session.subject if rotation.session else "?")
+        if rotation.outcome not in (Outcome.ROTATED, Outcome.GRACE) or rotation.session is None:
+            raise Refused(refusals.REFRESH_INVALID)
+        session = rotation.session
+        if session.table != self.table.name:
+            raise Refused(refusals.REFRESH_INVALID)  # a refresh token never crosses tables
+        record = yield self.table.effect("get", session.subject)
+        if record is None:
+            # The record is gone: end the family for good, so it cannot mint tokens again should
+            # the id be reused by a new record.
+            yield self._revoke_family(session.family)
+            raise Refused(refusals.REFRESH_INVALID)
+        if password_stamp(record) > millis(session.created_at):
+            # The family began before the password's last change. The change revokes it, but
+            # should that revoke have failed, or a login with the old password have slipped in
+            # between, a thief's copy must still not mint tokens: refuse it and end it here.
+            yield self._revoke_family(session.family)
+            raise Refused(refusals.REFRESH_INVALID)
+        return token_pair(self._access(record, session.family), child)
+
+    def logout(self, request: HandlerRequest) -> EndpointFlow:
+        """POST logout: end the token's session, or the refresh token's."""
+        family = _session_of(request.auth)
+        if family is None:
+            data = inputs.json_object(request.body) if request.body.strip() else {}
+            if "refreshToken" not in data:
+                if request.user is not None:
+                    return Response(204, NO_STORE)  # a token with no session: nothing to end
+                raise Refused(refusals.MISSING)
+            token = inputs.refresh_token(data)
+            session = yield self._revoke(self._hash(token))
+            if session is None or session.table != self.table.name:
+                raise Refused(refusals.REFRESH_INVALID)
+        else:
+            yield self._revoke_family(family)
+        return Response(204, NO_STORE)
+
+    def end_all(self, subject: str) -> Generator[Effect[Any], Any, None]:
+        """End every session of record ``subject``."""
+        yield self.revoke_subject(self.table.name, subject)
+
+
+def _session_of(auth: AuthInfo | None) -> str | None:
+    if auth is None or auth.claims is None:
+        return None
+    sid = auth.claims.raw.get("sid")
+    return sid if isinstance(sid, str) else None

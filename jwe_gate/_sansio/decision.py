@@ -1,0 +1,219 @@
+"""The decision core: plain values in, a decision out. No asyncio, no WSGI, no I/O.
+
+:meth:`Gate.authenticate` (and its async twin) turns a :class:`RequestView` into a decision with
+:meth:`Policy.decide`; if the answer is a :class:`Lookup`, it fetches the record (its only I/O)
+and finishes with :meth:`Policy.conclude`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..exceptions import ExpiredTokenError, TokenError
+from . import refusals
+from .http import Refusal
+from .records import PASSWORD_STAMP, password_stamp
+from .request import RequestView
+from .rules import CompiledRule, RuleSet, path_segments
+from .transports import Transport
+from .user import ANONYMOUS, ANONYMOUS_AUTH, AnonymousUser, AuthInfo, AuthUser, Claims
+
+__all__ = [
+    "Allow",
+    "Decision",
+    "Decoder",
+    "Lookup",
+    "Policy",
+    "ScopesFn",
+    "default_scopes",
+    "unavailable",
+]
+
+logger = logging.getLogger("jwe_gate")
+
+
+class Decoder(Protocol):
+    """What the core needs of the token codec: verify a token at a time."""
+
+    @property
+    def leeway(self) -> float: ...
+
+    def decode(self, token: str, *, now: float) -> Claims: ...
+
+
+class RecordView(Protocol):
+    """What the core needs of a table: the record as the app may see it."""
+
+    def public(self, record: Mapping[str, Any]) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Allow:
+    """Forward the request with this user and auth info."""
+
+    user: AuthUser | AnonymousUser
+    auth: AuthInfo
+    endpoint: tuple[str, str] | None = None
+    """``(table, endpoint)`` when the gate itself answers (``("user", "login")``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """The token verified; fetch record ``claims.sub`` of ``table``, then :meth:`conclude`."""
+
+    table: str
+    claims: Claims
+    rule: CompiledRule
+    token: str
+
+
+Decision = Allow | Refusal | Lookup
+ScopesFn = Callable[[Mapping[str, Any]], Iterable[str]]
+
+ALLOW_ANONYMOUS = Allow(ANONYMOUS, ANONYMOUS_AUTH)
+
+
+def default_scopes(extras: Mapping[str, Any]) -> Iterable[str]:
+    """Scopes from extras: the ``role`` (a string) and ``scopes`` (a list of strings)."""
+    role = extras.get("role")
+    if isinstance(role, str):
+        yield role
+    scopes = extras.get("scopes")
+    if isinstance(scopes, list | tuple):
+        yield from (s for s in scopes if isinstance(s, str))
+
+
+class Policy:
+    """Rules, headers and token checks, precomputed once; per request it only looks things up."""
+
+    __slots__ = ("codec", "rules", "scopes", "tables", "transport")
+
+    def __init__(self, *, codec: Decoder, rules: RuleSet, tables: Mapping[str, RecordView],
+                 transport: Transport, scopes: ScopesFn = default_scopes) -> None:
+        self.codec = codec
+        self.rules = rules
+        self.tables = tables
+        self.transport = transport
+        self.scopes = scopes
+
+    def decide(self, view: RequestView, *, now: float) -> Decision:
+        """Everything that needs no record: the rule, the token's source, and the token."""
+        h = view.headers
+        if view.method == "OPTIONS" and "origin" in h and "access-control-request-method" in h:
+            # A CORS preflight never carries credentials; let the CORS middleware answer it.
+            return ALLOW_ANONYMOUS
+        segments = path_segments(view.path or "/")
+        if segments is None:
+            # Dot segments and control characters are resolved differently by different
+            # routers, so no rule can be trusted to cover them.
+            return refusals.BAD_PATH
+        rule = self.rules.match(view.method, segments)
+        if rule is None:
+            # Its literal and lenient spellings name rules of which neither is stricter (say
+            # "/ADMIN/x": admin table, or the default's user table): no answer is safe.
+            return refusals.BAD_PATH
+        if rule.mode == "public":
+            return _anonymous(rule)  # token headers are not even read
+        token = self.transport.read(view)
+        if isinstance(token, Refusal):
+            return token
+        if token is None:
+            return _anonymous(rule) if rule.mode == "optional" else refusals.MISSING
+        try:
+            claims = self.codec.decode(token, now=now)
+        except ExpiredTokenError as exc:
+            logger.info("token refused: %s", exc)
+            return refusals.EXPIRED
+        except TokenError as exc:
+            # The client learns only "invalid" (no decryption oracle); the reason goes to logs.
+            logger.info("token refused: %s", exc)
+            return refusals.INVALID
+        if claims.tbl != rule.table:
+            # A token minted for one table never authenticates against another.
+            logger.info("token refused: table %r where %r is required", claims.tbl, rule.table)
+            return refusals.INVALID
+        return Lookup(rule.table, claims, rule, token)
+
+    def conclude(self, lookup: Lookup,
+                 record: Mapping[str, Any] | BaseException | None) -> Allow | Refusal:
+        """Finish a :class:`Lookup` once the record is known: the record, None (not found), or
+        the exception the table raised."""
+        claims = lookup.claims
+        if isinstance(record, BaseException):
+            return unavailable(f"table {lookup.table!r} lookup", record)
+        if record is None:
+            logger.info("token refused: %s %s no longer exists", lookup.table, claims.sub)
+            return refusals.INVALID
+        created = record.get("created_at")
+        if isinstance(created, int) and not isinstance(created, bool) and \
+                claims.iat + self.codec.leeway < created / 1000:
+            # Minted before this record existed: a backend that reuses a deleted record's id
+            # must not hand the old record's tokens to the new one. With the leeway: the
+            # record's clock (a database server's, say) may run ahead of the gate's.
+            logger.info("token refused: %s %s is newer than the token", lookup.table,
+                        claims.sub)
+            return refusals.INVALID
+        if _revoked_by_password_change(claims, password_stamp(record)):
+            logger.info("token refused: issued before the password change of %s", claims.sub)
+            return refusals.INVALID
+        user = AuthUser(self.tables[lookup.table].public(record), lookup.table, claims.extras)
+        when = lookup.rule.rule.when
+        if when is not None and not _holds(when, user):
+            return refusals.DENIED
+        try:
+            scopes = ("authenticated", *self.scopes(claims.extras))
+        except Exception:
+            # A failing scopes function denies: an error in user code must never grant access.
+            logger.exception("scopes function raised; access denied")
+            return refusals.DENIED
+        endpoint = None if lookup.rule.endpoint is None else (lookup.table, lookup.rule.endpoint)
+        return Allow(user, AuthInfo(scopes, lookup.table, claims, claims.extras, lookup.token),
+                     endpoint)
+
+
+
+def unavailable(what: str, exc: BaseException) -> Refusal:
+    """The answer when I/O the gate depends on raised: a 503, the traceback to the log."""
+    logger.error("%s failed", what, exc_info=exc)
+    return refusals.UNAVAILABLE
+
+
+def _revoked_by_password_change(claims: Claims, changed: float) -> bool:
+    """Changing the password revokes every access token minted before it."""
+    stamp = claims.raw.get(PASSWORD_STAMP)
+    if isinstance(stamp, int | float) and not isinstance(stamp, bool):
+        # Minted by the endpoints with the record's stamp: exact, whatever the second.
+        return bool(stamp != changed)
+    # Minted by gate.issue without a stamp: iat has whole seconds, so compare whole seconds.
+    return bool(claims.iat < math.floor(changed))
+
+
+def _anonymous(rule: CompiledRule) -> Allow:
+    if rule.endpoint is None:
+        return ALLOW_ANONYMOUS
+    return Allow(ANONYMOUS, ANONYMOUS_AUTH, (rule.table, rule.endpoint))
+
+
+def _holds(when: Any, user: AuthUser) -> bool:
+    try:
+        return bool(when(user)) if callable(when) else _matches(when, user)
+    except Exception:
+        # A failing condition denies: an error in user code (or an unhashable record value
+        # tested against a set) must never grant access, nor escape as a 500.
+        logger.exception("rule condition raised; access denied")
+        return False
+
+
+def _matches(when: Mapping[str, Any], user: AuthUser) -> bool:
+    for key, expected in when.items():
+        actual = user.extras[key] if key in user.extras else user.record.get(key)
+        if isinstance(expected, set | frozenset | list | tuple):
+            if actual not in expected:
+                return False
+        elif actual != expected:
+            return False
+    return True

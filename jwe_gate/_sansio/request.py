@@ -1,0 +1,78 @@
+"""The one view of a request that the gate, the transports and the endpoints read.
+
+Adapters build it from an ASGI scope or a WSGI environ; tests build it from plain values
+(as Werkzeug's ``sansio.Request``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from http.cookies import CookieError, SimpleCookie
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs
+
+if TYPE_CHECKING:
+    from .user import AuthInfo, AuthUser
+
+__all__ = ["HandlerRequest", "RequestView"]
+
+_NO_HEADERS: Mapping[str, Sequence[str]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class RequestView:
+    """What the gate needs of a request, as plain values."""
+
+    method: str
+    """Upper-case method (``GET`` for a WebSocket handshake)."""
+    path: str
+    """The path the wrapped app routes on (ASGI ``path`` minus ``root_path``; WSGI
+    ``PATH_INFO``)."""
+    headers: Mapping[str, Sequence[str]] = field(default_factory=lambda: _NO_HEADERS)
+    """The values of the headers the transports read (lower-case names), in order; a repeated
+    header keeps every value so the gate can refuse it."""
+    query: str = ""
+    """The raw query string, without the ``?``."""
+    client: str | None = None
+    """The client address (for the throttle), when the server gives one."""
+
+    def header(self, name: str) -> str | None:
+        """The single value of header ``name`` (lower-case), or None when absent."""
+        values = self.headers.get(name)
+        return values[0] if values else None
+
+    @property
+    def cookies(self) -> Mapping[str, str]:
+        """The request's cookies (empty unless a transport asked for the ``cookie`` header);
+        an unparsable header counts as no cookies."""
+        cookie = SimpleCookie()
+        for value in self.headers.get("cookie", ()):
+            try:
+                cookie.load(value)
+            except CookieError:
+                return {}
+        return {name: morsel.value for name, morsel in cookie.items()}
+
+    @property
+    def params(self) -> Mapping[str, Sequence[str]]:
+        """The query string's parameters, every value of a repeated one kept."""
+        return parse_qs(self.query, keep_blank_values=True)
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerRequest:
+    """What an endpoint reads: the request's view, its body, and who the gate let in."""
+
+    view: RequestView
+    body: bytes = b""
+    user: AuthUser | None = None
+    """The authenticated record, when the request carried a valid token."""
+    auth: AuthInfo | None = None
+
+    @property
+    def method(self) -> str:
+        return self.view.method
+
+    @property
+    def client(self) -> str | None:
+        return self.view.client

@@ -1,0 +1,111 @@
+"""The ``Gate``'s settings, grouped in frozen dataclasses and validated once, when built."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from ._endpoints.throttle import Throttle
+from ._passwords import Hasher, PasswordPolicy
+from ._tokens import DEFAULT_ALGORITHMS
+from .exceptions import ConfigurationError
+
+__all__ = ["EndpointSettings", "SessionSettings", "TokenSettings", "merge"]
+
+ExtrasFn = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+S = TypeVar("S", "TokenSettings", "SessionSettings", "EndpointSettings")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSettings:
+    """How access tokens are minted and verified.
+
+    Args:
+        algorithms: the accepted JWE ``alg``/``enc`` names; the first of each kind is issued.
+            Default: only ``A256KW`` + ``A256CBC-HS512``.
+        issuer, audience: when set, minted into ``iss``/``aud`` and required on decode.
+        leeway: seconds of clock skew tolerated on ``exp``/``nbf``/``iat``.
+        max_token_bytes: longer tokens are refused unread.
+        compress: mint ``zip: DEF`` tokens (as Xano does) and accept them; off by default.
+        cache_size: how many verified tokens to remember (skips repeated decryption; expiry and
+            the record are still checked every time). 0 turns it off.
+    """
+
+    algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
+    issuer: str | None = None
+    audience: str | None = None
+    leeway: float = 30.0
+    max_token_bytes: int = 8192
+    compress: bool = False
+    cache_size: int = 4096
+
+    def __post_init__(self) -> None:
+        # Checked where they are used, once: the TokenCodec the Gate builds from these.
+        object.__setattr__(self, "algorithms", tuple(self.algorithms))
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    """Where sessions and the throttle's counters live, and how refresh tokens rotate.
+
+    Args:
+        refresh_store, throttle_store: shared state; in process memory when None -- use the
+            SQLite (or, later, SQLAlchemy and Redis) stores when several workers serve one app.
+        refresh_grace: seconds during which a just-spent refresh token may be presented again
+            (two tabs refreshing at once) and gets the same child; 0 turns it off.
+        throttle: the login throttle's limits.
+    """
+
+    refresh_store: object | None = None
+    throttle_store: object | None = None
+    refresh_grace: float = 10.0
+    throttle: Throttle = field(default_factory=Throttle)
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.refresh_grace < math.inf):
+            raise ConfigurationError("refresh_grace must be >= 0")
+        if not isinstance(self.throttle, Throttle):
+            raise ConfigurationError("throttle must be a Throttle")
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSettings:
+    """How the auth endpoints treat passwords and bodies.
+
+    Args:
+        hasher: the argon2id :class:`Hasher` (production profile, bounded pool by default).
+        password_policy: what a new password must satisfy.
+        extras: ``{table: fn(record) -> extras}``: extras minted into tokens by the endpoints.
+        max_body_bytes: larger auth-endpoint bodies are a 413.
+    """
+
+    hasher: Hasher | None = None
+    password_policy: PasswordPolicy = field(default_factory=PasswordPolicy)
+    extras: Mapping[str, ExtrasFn] = field(default_factory=lambda: MappingProxyType({}))
+    max_body_bytes: int = 64 * 1024
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "extras", MappingProxyType(dict(self.extras or {})))
+        if self.max_body_bytes < 1:
+            raise ConfigurationError("max_body_bytes must be >= 1")
+        if self.hasher is not None and not isinstance(self.hasher, Hasher):
+            raise ConfigurationError("hasher must be a Hasher")
+        if not isinstance(self.password_policy, PasswordPolicy):
+            raise ConfigurationError("password_policy must be a PasswordPolicy")
+
+
+def merge(group: S | None, default: S, flat: Mapping[str, Any]) -> S:
+    """``group`` (or ``default``) with the flat keywords that were given (not None) applied.
+    Giving a group and one of its flat keywords at once is refused: which would win is a
+    guess."""
+    given = {k: v for k, v in flat.items() if v is not None}
+    if group is None:
+        return replace(default, **given) if given else default
+    if given:
+        raise ConfigurationError(
+            f"give {sorted(given)} inside {type(group).__name__}, or as keywords, not both")
+    return group
+

@@ -1,0 +1,210 @@
+"""In process memory: the backend for tests and examples, and the default stores. One lock per
+object makes every operation atomic. One process only; use the SQLite, SQLAlchemy or Redis
+stores to share state between workers."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ..exceptions import ConfigurationError, DuplicateRecordError
+from ..types import Record
+from .protocols import Outcome, Rotation, Session
+from .state import Step, TokenState, rotation, window_hit, window_take
+
+__all__ = ["MemoryBackend", "MemoryRefreshStore", "MemoryThrottleStore"]
+
+
+class _Rows:
+    """One table's records and its next id."""
+
+    __slots__ = ("next_id", "records")
+
+    def __init__(self, seed: Iterable[Mapping[str, Any]]) -> None:
+        self.records: dict[str, Record] = {}
+        self.next_id = 1
+        for record in seed:
+            self.records[str(record["id"])] = dict(record)
+            if isinstance(record["id"], int):
+                self.next_id = max(self.next_id, record["id"] + 1)
+
+
+class MemoryBackend:
+    """Records held in process memory, each table's apart from the others'.
+
+    Args:
+        records: initial records, each a dict with an ``id``; every table this backend serves
+            starts with its own copy of them.
+    """
+
+    inline: ClassVar[bool] = True
+
+    def __init__(self, records: Iterable[Mapping[str, Any]] = ()) -> None:
+        self._seed = [dict(r) for r in records]
+        if any("id" not in r for r in self._seed):
+            raise ConfigurationError("every MemoryBackend record needs an 'id'")
+        self._tables: dict[str, _Rows] = {}
+        self._lock = threading.Lock()
+
+    def _rows(self, table: str) -> _Rows:
+        rows = self._tables.get(table)
+        if rows is None:
+            with self._lock:
+                rows = self._tables.setdefault(table, _Rows(self._seed))
+        return rows
+
+    def get(self, table: str, id: str) -> Record | None:
+        record = self._rows(table).records.get(id)
+        return dict(record) if record is not None else None
+
+    def find(self, table: str, field: str, value: Any) -> Record | None:
+        rows = self._rows(table)
+        with self._lock:
+            for record in rows.records.values():
+                if record.get(field) == value:
+                    return dict(record)
+        return None
+
+    def create(self, table: str, fields: Mapping[str, Any], *, unique: str) -> Record:
+        rows = self._rows(table)
+        with self._lock:
+            value = fields.get(unique)
+            if any(r.get(unique) == value for r in rows.records.values()):
+                raise DuplicateRecordError(f"{unique} already in use")
+            while str(rows.next_id) in rows.records:  # a seeded "3" must not be overwritten
+                rows.next_id += 1
+            record: Record = {**dict(fields), "id": rows.next_id}
+            rows.records[str(rows.next_id)] = record
+            rows.next_id += 1
+            return dict(record)
+
+    def update(self, table: str, id: str, changes: Mapping[str, Any]) -> Record | None:
+        rows = self._rows(table)
+        with self._lock:
+            record = rows.records.get(id)
+            if record is None:
+                return None
+            record.update(changes)
+            return dict(record)
+
+    def __len__(self) -> int:
+        """How many records it holds, across tables (the seed's count until one is used)."""
+        if not self._tables:
+            return len(self._seed)
+        return sum(len(rows.records) for rows in self._tables.values())
+
+
+@dataclass(slots=True)
+class _Token:
+    family: str
+    expires_at: float
+    spent_at: float | None = None
+    child: str | None = None
+
+
+class MemoryRefreshStore:
+    """Refresh-token hashes in a dict."""
+
+    inline: ClassVar[bool] = True
+
+    def __init__(self, *, purge_every: int = 1000) -> None:
+        self._tokens: dict[str, _Token] = {}
+        self._families: dict[str, Session] = {}
+        self._revoked: set[str] = set()
+        self._lock = threading.Lock()
+        self._purge_every = purge_every
+        self._adds = 0
+
+    def add(self, token_hash: str, session: Session, *, expires_at: float, now: float) -> None:
+        with self._lock:
+            self._families[session.family] = session
+            self._tokens[token_hash] = _Token(session.family, expires_at)
+            self._adds += 1
+            if self._adds % self._purge_every == 0:
+                self._purge(now)
+
+    def _purge(self, now: float) -> None:
+        """Forget expired tokens and families left without a token (memory stays bounded)."""
+        self._tokens = {h: t for h, t in self._tokens.items() if t.expires_at > now}
+        live = {t.family for t in self._tokens.values()}
+        self._families = {f: s for f, s in self._families.items() if f in live}
+        self._revoked &= live
+
+    def rotate(self, token_hash: str, child_hash: str, *, now: float, expires_at: float,
+               grace: float) -> Rotation:
+        with self._lock:
+            tok = self._tokens.get(token_hash)
+            state = None if tok is None else TokenState(
+                tok.expires_at, tok.spent_at, tok.child, tok.family in self._revoked)
+            child = self._tokens.get(child_hash)
+            outcome, step = rotation(state, child_hash=child_hash, now=now, grace=grace,
+                                     child_unspent=child is not None and child.spent_at is None)
+            if tok is None or outcome is Outcome.INVALID:
+                return Rotation(Outcome.INVALID)
+            if step is Step.SPEND:
+                tok.spent_at, tok.child = now, child_hash
+                self._tokens[child_hash] = _Token(tok.family, expires_at)
+            elif step is Step.REVOKE:
+                self._revoked.add(tok.family)
+            return Rotation(outcome, self._families[tok.family])
+
+    def revoke(self, token_hash: str) -> Session | None:
+        with self._lock:
+            tok = self._tokens.get(token_hash)
+            if tok is None:
+                return None
+            self._revoked.add(tok.family)
+            return self._families[tok.family]
+
+    def revoke_family(self, family: str) -> None:
+        with self._lock:
+            self._revoked.add(family)
+
+    def revoke_subject(self, table: str, subject: str, *, keep: str | None = None) -> None:
+        with self._lock:
+            for fam, s in self._families.items():
+                if s.table == table and s.subject == subject and fam != keep:
+                    self._revoked.add(fam)
+
+    def unspent(self, family: str, *, now: float) -> int:
+        """How many live, unspent tokens ``family`` has (for inspection and tests)."""
+        with self._lock:
+            if family in self._revoked:
+                return 0
+            return sum(1 for t in self._tokens.values()
+                       if t.family == family and t.spent_at is None and t.expires_at > now)
+
+
+class MemoryThrottleStore:
+    """Failure counters in a dict."""
+
+    inline: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        self._counts: dict[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, key: str, *, window: float, now: float, amount: int = 1) -> tuple[int, float]:
+        with self._lock:
+            count, reset_at = self._counts.get(key, (0, 0.0))
+            count, reset_at = window_hit(count, reset_at, window=window, now=now, amount=amount)
+            self._counts[key] = (count, reset_at)
+            if len(self._counts) > 100_000:  # bound memory: drop windows that have ended
+                self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
+            return count, reset_at
+
+    def take(self, key: str, *, now: float, at_most: int | None = None) -> int:
+        with self._lock:
+            count, reset_at = self._counts.pop(key, (0, 0.0))
+            taken, left = window_take(count, reset_at, now=now, at_most=at_most)
+            if left:
+                self._counts[key] = (left, reset_at)
+            return taken
+
+    def peek(self, key: str, *, now: float) -> tuple[int, float]:
+        """``(count, reset_at)`` without counting (for inspection and tests)."""
+        with self._lock:
+            count, reset_at = self._counts.get(key, (0, 0.0))
+        return (count, reset_at) if reset_at > now else (0, now)

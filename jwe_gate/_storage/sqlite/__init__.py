@@ -1,0 +1,7 @@
+"""SQLite (stdlib ``sqlite3``), the embedded default: the backend and both stores on one file."""
+
+from .backend import SQLiteBackend
+from .file import SQLiteFile
+from .stores import SQLiteRefreshStore, SQLiteThrottleStore
+
+__all__ = ["SQLiteBackend", "SQLiteFile", "SQLiteRefreshStore", "SQLiteThrottleStore"]

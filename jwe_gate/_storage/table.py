@@ -1,0 +1,155 @@
+"""``Table``: one auth-enabled record set, and the one place its invariants are kept.
+
+Whatever the backend, a :class:`Table` sets ``created_at`` (epoch milliseconds, like Xano), never
+lets a caller write ``id`` or ``created_at``, normalizes logins, and hides the password hash and
+hidden fields from the app. Both kinds of backend work from both colours of caller (see
+:mod:`jwe_gate._twins`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from .._sansio.records import CREATED_AT, PASSWORD_CHANGED_AT, RESERVED
+from .._twins import Effect, Twin, twin
+from ..exceptions import ConfigurationError
+from ..types import Record
+from .protocols import AsyncBackend, Backend
+
+__all__ = ["Table"]
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_SYNC = ("get", "find", "create", "update")
+
+
+class Table:
+    """One auth-enabled record set (``user``, ``admin``, ...).
+
+    Args:
+        name: the table name; tokens carry it in ``tbl``.
+        backend: where the records live (:class:`Backend`, :class:`AsyncBackend`, or both).
+        login_field: the unique field users log in with (``email`` by default; ``username``
+            works too). Emails are trimmed and lower-cased.
+        password_field: the field holding the argon2 hash; never shown to the app.
+        hidden: more fields the app never sees.
+        access_ttl: access-token lifetime, seconds (15 minutes).
+        refresh_ttl: refresh-token lifetime, seconds (30 days).
+    """
+
+    __slots__ = ("_ops", "access_ttl", "backend", "hidden", "login_field", "name",
+                 "password_field", "refresh_ttl")
+
+    def __init__(
+        self,
+        name: str,
+        backend: Backend | AsyncBackend,
+        *,
+        login_field: str = "email",
+        password_field: str = "password",
+        hidden: Collection[str] = (),
+        access_ttl: float = 15 * 60,
+        refresh_ttl: float = 30 * 24 * 3600,
+    ) -> None:
+        if isinstance(hidden, str):  # hidden="notes" would hide the fields n, o, t, e, s
+            raise ConfigurationError("hidden must be a collection of field names, e.g. ['notes']")
+        if "id" in (password_field, *hidden):  # user.identity (the token's sub) is the id
+            raise ConfigurationError("the id field cannot be hidden")
+        for label, value in (("name", name), ("login_field", login_field),
+                             ("password_field", password_field), *(("hidden", h) for h in hidden)):
+            # Names reach SQL backends as identifiers: keep them to a safe alphabet.
+            if not isinstance(value, str) or not _NAME.fullmatch(value):
+                raise ConfigurationError(f"table {label} {value!r} is not a valid identifier")
+        if not (0 < access_ttl < math.inf and 0 < refresh_ttl < math.inf):  # NaN fails too
+            raise ConfigurationError("token lifetimes must be positive and finite")
+        sync = all(callable(getattr(backend, n, None)) for n in _SYNC)
+        aio = all(callable(getattr(backend, "a" + n, None)) for n in _SYNC)
+        if not (sync or aio):
+            raise ConfigurationError(
+                f"{type(backend).__name__} implements neither Backend (get, find, create, "
+                f"update) nor AsyncBackend (aget, afind, acreate, aupdate)")
+        inline = getattr(backend, "inline", False) is True
+        # Only reads run inline: even a local SQLite write can wait on another writer's lock.
+        self._ops: dict[str, Twin[Any]] = {
+            n: twin(backend, n, inline=inline and n == "get") for n in _SYNC}
+        self.name = name
+        self.backend = backend
+        self.login_field = login_field
+        self.password_field = password_field
+        # The hash and the revocation stamp never reach the app (SPEC: What the app sees).
+        self.hidden = frozenset({password_field, PASSWORD_CHANGED_AT, *hidden})
+        self.access_ttl = float(access_ttl)
+        self.refresh_ttl = float(refresh_ttl)
+
+    def __repr__(self) -> str:
+        return f"Table({self.name!r}, {type(self.backend).__name__})"
+
+    def public(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """The record as the app may see it: hidden fields removed."""
+        return {k: v for k, v in record.items() if k not in self.hidden}
+
+    def normalize_login(self, value: str) -> str:
+        """Trim, and lower-case emails, so lookups and storage agree."""
+        value = value.strip()
+        return value.lower() if self.login_field == "email" or "@" in value else value
+
+    # -- the invariants, kept here once for every backend --------------------------------------
+
+    @staticmethod
+    def _new(fields: Mapping[str, Any]) -> dict[str, Any]:
+        # The storage layer owns id and created_at: a caller's values are never stored.
+        new = {k: v for k, v in fields.items() if k not in RESERVED}
+        new[CREATED_AT] = int(time.time() * 1000)
+        return new
+
+    @staticmethod
+    def _changes(changes: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in changes.items() if k not in RESERVED}
+
+    # -- effects, for the endpoint flows -----------------------------------------------------------
+
+    def effect(self, op: str, *args: Any) -> Effect[Any]:
+        """The effect of ``get``/``find``/``create``/``update`` with ``args`` (for flows)."""
+        return Effect(getattr(self, op), getattr(self, "a" + op), args)
+
+    # -- sync --------------------------------------------------------------------------------------
+
+    def get(self, id: str) -> Record | None:
+        result: Record | None = self._ops["get"].fn(self.name, id)
+        return result
+
+    def find(self, value: Any) -> Record | None:
+        result: Record | None = self._ops["find"].fn(self.name, self.login_field, value)
+        return result
+
+    def create(self, fields: Mapping[str, Any]) -> Record:
+        result: Record = self._ops["create"].fn(self.name, self._new(fields),
+                                                unique=self.login_field)
+        return result
+
+    def update(self, id: str, changes: Mapping[str, Any]) -> Record | None:
+        result: Record | None = self._ops["update"].fn(self.name, id, self._changes(changes))
+        return result
+
+    # -- async -------------------------------------------------------------------------------------
+
+    async def aget(self, id: str) -> Record | None:
+        result: Record | None = await self._ops["get"].afn(self.name, id)
+        return result
+
+    async def afind(self, value: Any) -> Record | None:
+        result: Record | None = await self._ops["find"].afn(self.name, self.login_field, value)
+        return result
+
+    async def acreate(self, fields: Mapping[str, Any]) -> Record:
+        result: Record = await self._ops["create"].afn(self.name, self._new(fields),
+                                                       unique=self.login_field)
+        return result
+
+    async def aupdate(self, id: str, changes: Mapping[str, Any]) -> Record | None:
+        result: Record | None = await self._ops["update"].afn(self.name, id,
+                                                              self._changes(changes))
+        return result
