@@ -12,7 +12,8 @@ import jwe_gate
 def _public_members() -> list[str]:
     """Names in the package namespace that are not private, submodules or __future__ flags."""
     return [
-        name for name, value in vars(jwe_gate).items()
+        name
+        for name, value in vars(jwe_gate).items()
         if not name.startswith("_")
         and not isinstance(value, types.ModuleType)  # jwe_gate.exceptions is a module
         and type(value).__module__ != "__future__"  # `from __future__ import annotations`
@@ -47,9 +48,17 @@ def test_star_import_gives_exactly_all() -> None:
     assert sorted(namespace) == sorted(jwe_gate.__all__)
 
 
-@pytest.mark.parametrize("name", [
-    "Gate", "Table", "Rule", "KeyRing", "MemoryBackend", "SQLiteBackend",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Gate",
+        "Table",
+        "Rule",
+        "KeyRing",
+        "MemoryBackend",
+        "SQLiteBackend",
+    ],
+)
 def test_spec_public_api_names_are_exported(name: str) -> None:
     """The names §Public API promises are importable from jwe_gate itself."""
     assert name in jwe_gate.__all__

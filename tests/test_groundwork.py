@@ -52,7 +52,7 @@ def _imports() -> dict[str, set[str]]:
             if isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):
-                base = here[:len(here) - node.level + 1] if node.level else []
+                base = here[: len(here) - node.level + 1] if node.level else []
                 mod = ".".join([*base, *(node.module or "").split(".")]).strip(".")
                 targets = [mod, *(f"{mod}.{a.name}" for a in node.names)]
             deps |= {t for t in targets if t in modules and t != name}
@@ -69,7 +69,7 @@ def test_no_import_cycles() -> None:
     def visit(node: str, path: list[str]) -> None:
         for dep in graph[node]:
             if dep in path:
-                cycles.append([*path[path.index(dep):], dep])
+                cycles.append([*path[path.index(dep) :], dep])
             elif len(path) < 30:
                 visit(dep, [*path, dep])
 
@@ -79,11 +79,14 @@ def test_no_import_cycles() -> None:
     assert cycles == []
 
 
-@pytest.mark.parametrize("module", [
-    pytest.param("jwe_gate._asgi", id="asgi"),
-    pytest.param("jwe_gate._wsgi", id="wsgi"),
-    pytest.param("jwe_gate._endpoints.service", id="endpoints"),
-])
+@pytest.mark.parametrize(
+    "module",
+    [
+        pytest.param("jwe_gate._asgi", id="asgi"),
+        pytest.param("jwe_gate._wsgi", id="wsgi"),
+        pytest.param("jwe_gate._endpoints.service", id="endpoints"),
+    ],
+)
 def test_adapters_and_endpoints_never_import_the_gate(module: str) -> None:
     """The adapters and the endpoint services get what they use, never the Gate."""
     assert not any(dep.startswith("jwe_gate._gate") for dep in _all_deps(module))
@@ -94,12 +97,22 @@ def test_the_sansio_core_imports_no_io() -> None:
     forbidden = {"asyncio", "threading", "sqlite3", "jwcrypto", "asgiref"}
     for path in (PACKAGE / "_sansio").glob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
-                 for a in n.names}
-        names |= {(n.module or "").split(".")[0] for n in ast.walk(tree)
-                  if isinstance(n, ast.ImportFrom) and not n.level}
-        relative = {(n.module or "") for n in ast.walk(tree)
-                    if isinstance(n, ast.ImportFrom) and n.level == 2}
+        names = {
+            a.name.split(".")[0]
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Import)
+            for a in n.names
+        }
+        names |= {
+            (n.module or "").split(".")[0]
+            for n in ast.walk(tree)
+            if isinstance(n, ast.ImportFrom) and not n.level
+        }
+        relative = {
+            (n.module or "")
+            for n in ast.walk(tree)
+            if isinstance(n, ast.ImportFrom) and n.level == 2
+        }
         assert not names & forbidden, path.name
         assert not {m for m in relative if m.split(".")[0] in ("_storage", "_twins", "_tokens")}
 
@@ -118,8 +131,11 @@ def _all_deps(module: str) -> set[str]:
 
 def test_no_module_is_over_400_lines() -> None:
     """Every module stays readable in one sitting."""
-    long = {p.name: n for p in PACKAGE.rglob("*.py")
-            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400}
+    long = {
+        p.name: n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400
+    }
     assert long == {}
 
 
@@ -139,6 +155,7 @@ def _flow(log: list[str]) -> Generator[Effect[Any], Any, str]:
 def _async_value(value: str) -> Any:
     async def call() -> str:
         return value
+
     return call
 
 
@@ -150,8 +167,9 @@ async def _araise() -> None:
     raise KeyError("boom")
 
 
-@pytest.mark.parametrize("colour", [pytest.param("sync", id="run_sync"),
-                                    pytest.param("async", id="run_async")])
+@pytest.mark.parametrize(
+    "colour", [pytest.param("sync", id="run_sync"), pytest.param("async", id="run_async")]
+)
 def test_drivers_close_the_flow_when_an_effect_raises(colour: str) -> None:
     """Each driver sends results in, throws failures in, and closes the flow in finally."""
     log: list[str] = []
@@ -213,13 +231,15 @@ class _DualBackend(MemoryBackend):
         self.async_calls += 1
         return self.find(table, field, value)
 
-    async def acreate(self, table: str, fields: Mapping[str, Any], *,
-                      unique: str) -> dict[str, Any]:
+    async def acreate(
+        self, table: str, fields: Mapping[str, Any], *, unique: str
+    ) -> dict[str, Any]:
         self.async_calls += 1
         return self.create(table, fields, unique=unique)
 
-    async def aupdate(self, table: str, id: str,
-                      changes: Mapping[str, Any]) -> dict[str, Any] | None:
+    async def aupdate(
+        self, table: str, id: str, changes: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
         self.async_calls += 1
         return self.update(table, id, changes)
 
@@ -245,15 +265,13 @@ def test_two_tables_on_one_memory_backend_are_apart() -> None:
     ann = users.create({"email": "ann@x.io"})
     assert admins.find("ann@x.io") is None
     assert admins.get(str(ann["id"])) is None
-    assert users.find("seed@x.io") == admins.find("seed@x.io") == {"id": 1,
-                                                                    "email": "seed@x.io"}
+    assert users.find("seed@x.io") == admins.find("seed@x.io") == {"id": 1, "email": "seed@x.io"}
 
 
 def test_an_admin_token_never_names_a_user_of_the_same_id() -> None:
     """With user and admin on one MemoryBackend, an admin token finds no user record."""
     backend = MemoryBackend()
-    gate = Gate(keys=KeyRing.generate(), tables=[Table("user", backend),
-                                                 Table("admin", backend)])
+    gate = Gate(keys=KeyRing.generate(), tables=[Table("user", backend), Table("admin", backend)])
     admin = gate.table("admin").create({"email": "root@x.io"})
     assert gate.table("user").get(str(admin["id"])) is None
 
@@ -266,22 +284,30 @@ def test_settings_groups_and_flat_keywords_agree() -> None:
     error naming the keyword."""
     keys = KeyRing.generate()
     table = Table("user", MemoryBackend())
-    grouped = Gate(keys=keys, tables=[table], tokens=TokenSettings(leeway=5, cache_size=0),
-                   sessions=SessionSettings(refresh_grace=0),
-                   endpoints=EndpointSettings(max_body_bytes=10))
-    flat = Gate(keys=keys, tables=[table], leeway=5, token_cache_size=0, refresh_grace=0,
-                max_body_bytes=10)
+    grouped = Gate(
+        keys=keys,
+        tables=[table],
+        tokens=TokenSettings(leeway=5, cache_size=0),
+        sessions=SessionSettings(refresh_grace=0),
+        endpoints=EndpointSettings(max_body_bytes=10),
+    )
+    flat = Gate(
+        keys=keys, tables=[table], leeway=5, token_cache_size=0, refresh_grace=0, max_body_bytes=10
+    )
     assert grouped.settings == flat.settings
     assert grouped.codec.leeway == 5.0
     with pytest.raises(ConfigurationError, match="leeway"):
         Gate(keys=keys, tables=[table], tokens=TokenSettings(), leeway=5)
 
 
-@pytest.mark.parametrize("bad", [
-    pytest.param(lambda: SessionSettings(refresh_grace=-1), id="negative-grace"),
-    pytest.param(lambda: EndpointSettings(max_body_bytes=0), id="no-body"),
-    pytest.param(lambda: EndpointSettings(hasher="argon2"), id="hasher-type"),  # type: ignore[arg-type]
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param(lambda: SessionSettings(refresh_grace=-1), id="negative-grace"),
+        pytest.param(lambda: EndpointSettings(max_body_bytes=0), id="no-body"),
+        pytest.param(lambda: EndpointSettings(hasher="argon2"), id="hasher-type"),  # type: ignore[arg-type]
+    ],
+)
 def test_settings_are_checked_when_built(bad: Any) -> None:
     """A bad setting is a ConfigurationError at construction, never per request."""
     with pytest.raises(ConfigurationError):
@@ -295,8 +321,12 @@ def test_close_releases_sqlite_connections_of_every_thread(tmp_path: Path) -> No
     """Gate.close closes the connections that other threads opened; the gate works after."""
     db = tmp_path / "app.db"
     backend = SQLiteBackend(db)
-    gate = Gate(keys=KeyRing.generate(), tables=[Table("user", backend)],
-                refresh_store=SQLiteRefreshStore(db), throttle_store=SQLiteThrottleStore(db))
+    gate = Gate(
+        keys=KeyRing.generate(),
+        tables=[Table("user", backend)],
+        refresh_store=SQLiteRefreshStore(db),
+        throttle_store=SQLiteThrottleStore(db),
+    )
     record = gate.table("user").create({"email": "a@x.io"})
     opened: list[sqlite3.Connection] = []
 
@@ -368,7 +398,10 @@ def test_asgi_lifespan_shutdown_closes_the_gate(tmp_path: Path) -> None:
 
 def test_memory_refresh_store_needs_no_close() -> None:
     """A gate of in-memory parts closes cleanly, twice."""
-    gate = Gate(keys=KeyRing.generate(), tables=[Table("user", MemoryBackend())],
-                refresh_store=MemoryRefreshStore())
+    gate = Gate(
+        keys=KeyRing.generate(),
+        tables=[Table("user", MemoryBackend())],
+        refresh_store=MemoryRefreshStore(),
+    )
     gate.close()
     gate.close()

@@ -12,14 +12,15 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
-from conftest import admins, users, wrap
+from support.apps import admins, users
+from support.clients import wrap
 
 from jwe_gate import DuplicateRecordError, Gate, MemoryBackend, Table
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TIMEOUT = 10.0
 """Seconds a bridged call may take before the test calls it a deadlock (and fails, not hangs)."""
 
@@ -63,6 +64,8 @@ def in_threads(calls: Sequence[Callable[[], Any]]) -> list[Any]:
 class LoopRecordingBackend:
     """An async backend over a MemoryBackend that records the loop (and context) of each call."""
 
+    inline: ClassVar[bool] = False
+
     def __init__(self, records: list[dict[str, Any]]) -> None:
         self.memory = MemoryBackend(records)
         self.loops: list[int] = []
@@ -85,13 +88,15 @@ class LoopRecordingBackend:
         await self._enter()
         return self.memory.find(table, field, value)
 
-    async def acreate(self, table: str, fields: Mapping[str, Any], *, unique: str
-                      ) -> dict[str, Any]:
+    async def acreate(
+        self, table: str, fields: Mapping[str, Any], *, unique: str
+    ) -> dict[str, Any]:
         await self._enter()
         return self.memory.create(table, fields, unique=unique)
 
-    async def aupdate(self, table: str, id: str, changes: Mapping[str, Any]
-                      ) -> dict[str, Any] | None:
+    async def aupdate(
+        self, table: str, id: str, changes: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
         await self._enter()
         return self.memory.update(table, id, changes)
 
@@ -183,18 +188,22 @@ assert os.waitstatus_to_exitcode(status) == 0, status
 assert table.get("1") == parent
 print("ok")
 """
-        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                              timeout=30, check=False)
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False
+        )
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == "ok"
 
 
 class TestExampleBackend:
-    @pytest.mark.parametrize("emails", [
-        pytest.param([f"u{i}@x.io" for i in range(8)], id="all-distinct"),
-        pytest.param([f"u{i % 4}@x.io" for i in range(8)], id="pairs"),
-        pytest.param(["same@x.io"] * 8, id="one-email"),
-    ])
+    @pytest.mark.parametrize(
+        "emails",
+        [
+            pytest.param([f"u{i}@x.io" for i in range(8)], id="all-distinct"),
+            pytest.param([f"u{i % 4}@x.io" for i in range(8)], id="pairs"),
+            pytest.param(["same@x.io"] * 8, id="one-email"),
+        ],
+    )
     def test_concurrent_creates_from_threads(self, emails: list[str]) -> None:
         """8 concurrent creates through the example's asyncio.Lock finish: one record per
         distinct email, the rest refused as duplicates."""
@@ -222,8 +231,12 @@ class TestThroughWSGI:
         """gate.wsgi over an async backend: 200 for a valid token, 401 for an unknown record,
         every lookup on the one bridge loop."""
         backend = LoopRecordingBackend(users())
-        gate = make_gate(tables=[Table("user", backend, hidden=("secret_note",)),
-                                 Table("admin", MemoryBackend(admins()))])
+        gate = make_gate(
+            tables=[
+                Table("user", backend, hidden=("secret_note",)),
+                Table("admin", MemoryBackend(admins())),
+            ]
+        )
         client = wrap(gate, "wsgi")
         for _ in range(3):
             res = client("GET", "/echo", [("Authorization", f"Bearer {gate.issue('user', 2)}")])

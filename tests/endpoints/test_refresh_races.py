@@ -18,11 +18,12 @@ from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 from argon2.profiles import CHEAPEST
-from conftest import SpyHasher
+from support.spies import SpyHasher
+from support.stores import InspectableRefreshStore, InspectableThrottleStore
 
 from jwe_gate import AuthInfo, AuthUser, Gate, KeyRing, SQLiteBackend, Table
 from jwe_gate._endpoints.service import AuthService
@@ -30,7 +31,7 @@ from jwe_gate._passwords import Hasher
 from jwe_gate._sansio.http import Response
 from jwe_gate._sansio.request import HandlerRequest, RequestView
 from jwe_gate._storage.memory import MemoryRefreshStore, MemoryThrottleStore
-from jwe_gate._storage.protocols import RefreshStore, ThrottleStore
+from jwe_gate._storage.protocols import ThrottleStore
 from jwe_gate._storage.sqlite import SQLiteRefreshStore, SQLiteThrottleStore
 from jwe_gate._twins import Twin
 
@@ -56,7 +57,7 @@ class Clock:
 class World:
     gate: Gate
     service: AuthService
-    store: RefreshStore
+    store: InspectableRefreshStore
     clock: Clock
     db: Path
 
@@ -79,8 +80,9 @@ def _answer(resp: Response) -> Answer:
     return Answer(resp.status, json.loads(resp.body) if resp.body else None)
 
 
-def _request(body: dict[str, Any] | None = None, *, access: str | None = None,
-             gate: Gate | None = None) -> HandlerRequest:
+def _request(
+    body: dict[str, Any] | None = None, *, access: str | None = None, gate: Gate | None = None
+) -> HandlerRequest:
     """A POST with a JSON body, authenticated as the gate would when ``access`` is given."""
     raw = json.dumps(body).encode() if body is not None else b""
     if access is None or gate is None:
@@ -110,8 +112,7 @@ def _family(world: World, access: str) -> str:
 
 
 def _signup(world: World, email: str = EMAIL, password: str = PASSWORD) -> Answer:
-    answer = _sync(world, "signup", _request({"name": "Ann", "email": email,
-                                              "password": password}))
+    answer = _sync(world, "signup", _request({"name": "Ann", "email": email, "password": password}))
     assert answer.status == 200, answer
     return answer
 
@@ -138,13 +139,18 @@ def make_world(tmp_path: Path, hasher: Hasher, keys: KeyRing) -> Iterator[Callab
     """Build a gate over an SQLite user table with memory or SQLite stores (same file)."""
     closers: list[Callable[[], None]] = []
 
-    def factory(stores: str, *, grace: float = 10.0, clock: Clock | None = None,
-                hasher: Hasher = hasher,
-                setup: Callable[[RefreshStore], None] | None = None) -> World:
+    def factory(
+        stores: str,
+        *,
+        grace: float = 10.0,
+        clock: Clock | None = None,
+        hasher: Hasher = hasher,
+        setup: Callable[[InspectableRefreshStore], None] | None = None,
+    ) -> World:
         """``setup`` sees the refresh store before the service binds its methods."""
         db = tmp_path / "app.db"
         backend = SQLiteBackend(db)
-        refresh: RefreshStore
+        refresh: InspectableRefreshStore
         throttle: ThrottleStore
         if stores == "sqlite":
             sr, st = SQLiteRefreshStore(db), SQLiteThrottleStore(db)
@@ -156,9 +162,15 @@ def make_world(tmp_path: Path, hasher: Hasher, keys: KeyRing) -> Iterator[Callab
         if setup is not None:
             setup(refresh)
         clock = clock or Clock()
-        gate = Gate(keys=keys, tables=[Table("user", backend)], hasher=hasher,
-                    refresh_store=refresh, throttle_store=throttle, refresh_grace=grace,
-                    clock=clock)
+        gate = Gate(
+            keys=keys,
+            tables=[Table("user", backend)],
+            hasher=hasher,
+            refresh_store=refresh,
+            throttle_store=throttle,
+            refresh_grace=grace,
+            clock=clock,
+        )
         return World(gate, gate.auth_service("user"), refresh, clock, db)
 
     yield factory
@@ -191,8 +203,13 @@ def _race_tasks(n: int, call: Callable[[], Awaitable[Response]]) -> list[Answer]
     return [_answer(r) for r in asyncio.run(main())]
 
 
-def _race(world: World, runner: str, endpoint: str | Callable[[int], str],
-          request: Callable[[int], HandlerRequest], n: int = RACERS) -> list[Answer]:
+def _race(
+    world: World,
+    runner: str,
+    endpoint: str | Callable[[int], str],
+    request: Callable[[int], HandlerRequest],
+    n: int = RACERS,
+) -> list[Answer]:
     """``n`` racing calls, the i-th to ``endpoint`` (or ``endpoint(i)``) with ``request(i)``;
     the answers in the order of i."""
     name = endpoint if callable(endpoint) else (lambda _: endpoint)
@@ -219,8 +236,9 @@ RUNNERS = [pytest.param("threads", id="threads"), pytest.param("asyncio", id="as
 
 @pytest.mark.parametrize("stores", STORES)
 @pytest.mark.parametrize("runner", RUNNERS)
-def test_racing_refreshes_within_grace_share_one_child(make_world: Callable[..., World],
-                                                       stores: str, runner: str) -> None:
+def test_racing_refreshes_within_grace_share_one_child(
+    make_world: Callable[..., World], stores: str, runner: str
+) -> None:
     """50 racing refreshes within grace all get one child; one unspent token remains."""
     world = make_world(stores)
     start = _signup(world)
@@ -240,8 +258,9 @@ def test_racing_refreshes_within_grace_share_one_child(make_world: Callable[...,
 
 @pytest.mark.parametrize("stores", STORES)
 @pytest.mark.parametrize("runner", RUNNERS)
-def test_racing_refreshes_without_grace_revoke_the_family(make_world: Callable[..., World],
-                                                          stores: str, runner: str) -> None:
+def test_racing_refreshes_without_grace_revoke_the_family(
+    make_world: Callable[..., World], stores: str, runner: str
+) -> None:
     """With grace 0, one racing refresh wins and the others' reuse revokes the family."""
     world = make_world(stores, grace=0)
     start = _signup(world)
@@ -269,9 +288,13 @@ REUSE_STORIES = [
 
 @pytest.mark.parametrize("stores", STORES)
 @pytest.mark.parametrize(("steps", "newest_status", "unspent"), REUSE_STORIES)
-def test_reuse_after_grace_revokes_the_family(make_world: Callable[..., World], stores: str,
-                                              steps: list[tuple[float, str, int]],
-                                              newest_status: int, unspent: int) -> None:
+def test_reuse_after_grace_revokes_the_family(
+    make_world: Callable[..., World],
+    stores: str,
+    steps: list[tuple[float, str, int]],
+    newest_status: int,
+    unspent: int,
+) -> None:
     """The parent again: same child within grace; after it, 401 and the newest token dies."""
     world = make_world(stores)
     parent = _signup(world).refresh
@@ -298,16 +321,22 @@ def test_reuse_after_grace_revokes_the_family(make_world: Callable[..., World], 
 # -- many processes, one SQLite file ---------------------------------------------------------
 
 
-def _process_worker(db: str, keys_json: str, token: str, grace: float,
-                    barrier: Any, results: Any) -> None:
+def _process_worker(
+    db: str, keys_json: str, token: str, grace: float, barrier: Any, results: Any
+) -> None:
     """One 'host': its own Gate on the shared SQLite file, refreshing ``token`` at the barrier."""
     hasher = Hasher(CHEAPEST)
     backend = SQLiteBackend(db)
     refresh, throttle = SQLiteRefreshStore(db), SQLiteThrottleStore(db)
     try:
-        gate = Gate(keys=KeyRing.from_json(keys_json), tables=[Table("user", backend)],
-                    hasher=hasher, refresh_store=refresh, throttle_store=throttle,
-                    refresh_grace=grace)
+        gate = Gate(
+            keys=KeyRing.from_json(keys_json),
+            tables=[Table("user", backend)],
+            hasher=hasher,
+            refresh_store=refresh,
+            throttle_store=throttle,
+            refresh_grace=grace,
+        )
         service = gate.auth_service("user")
         request = _refresh_request(token)
         barrier.wait(timeout=60)
@@ -323,12 +352,16 @@ def _process_worker(db: str, keys_json: str, token: str, grace: float,
         throttle.close()
 
 
-@pytest.mark.parametrize(("grace", "winners"), [
-    pytest.param(10.0, None, id="grace-10"),
-    pytest.param(0.0, 1, id="grace-0"),
-])
-def test_racing_refreshes_across_processes_never_fork(tmp_path: Path, grace: float,
-                                                      winners: int | None) -> None:
+@pytest.mark.parametrize(
+    ("grace", "winners"),
+    [
+        pytest.param(10.0, None, id="grace-10"),
+        pytest.param(0.0, 1, id="grace-0"),
+    ],
+)
+def test_racing_refreshes_across_processes_never_fork(
+    tmp_path: Path, grace: float, winners: int | None
+) -> None:
     """Processes sharing one SQLite file racing one refresh never fork the family."""
     workers = 6
     db = tmp_path / "shared.db"
@@ -338,16 +371,29 @@ def test_racing_refreshes_across_processes_never_fork(tmp_path: Path, grace: flo
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(workers), ctx.Queue()
     try:
-        gate = Gate(keys=keys, tables=[Table("user", backend)], hasher=hasher,
-                    refresh_store=store, throttle_store=throttle, refresh_grace=grace)
+        gate = Gate(
+            keys=keys,
+            tables=[Table("user", backend)],
+            hasher=hasher,
+            refresh_store=store,
+            throttle_store=throttle,
+            refresh_grace=grace,
+        )
         service = gate.auth_service("user")
-        start = _answer(service.handle("signup", _request(
-            {"name": "Ann", "email": EMAIL, "password": PASSWORD})))
+        start = _answer(
+            service.handle(
+                "signup", _request({"name": "Ann", "email": EMAIL, "password": PASSWORD})
+            )
+        )
         assert start.status == 200
         family = str(gate.verify(start.access).raw["sid"])
-        procs = [ctx.Process(target=_process_worker,
-                             args=(str(db), keys.to_json(), start.refresh, grace, barrier,
-                                   results)) for _ in range(workers)]
+        procs = [
+            ctx.Process(
+                target=_process_worker,
+                args=(str(db), keys.to_json(), start.refresh, grace, barrier, results),
+            )
+            for _ in range(workers)
+        ]
         for p in procs:
             p.start()
         raw = [results.get(timeout=60) for _ in procs]
@@ -386,15 +432,17 @@ def test_racing_refreshes_across_processes_never_fork(tmp_path: Path, grace: flo
 
 EMAIL_SPELLINGS = [
     pytest.param(lambda i: EMAIL, id="same-spelling"),
-    pytest.param(lambda i: (" Ann@Example.COM", "ANN@EXAMPLE.COM ", EMAIL)[i % 3],
-                 id="mixed-case-and-space"),
+    pytest.param(
+        lambda i: (" Ann@Example.COM", "ANN@EXAMPLE.COM ", EMAIL)[i % 3], id="mixed-case-and-space"
+    ),
 ]
 
 
 @pytest.mark.parametrize("spell", EMAIL_SPELLINGS)
 @pytest.mark.parametrize("runner", RUNNERS)
-def test_racing_signups_create_one_record(make_world: Callable[..., World], runner: str,
-                                          spell: Callable[[int], str]) -> None:
+def test_racing_signups_create_one_record(
+    make_world: Callable[..., World], runner: str, spell: Callable[[int], str]
+) -> None:
     """50 racing signups for one email: one record, one 200, every other 403 in use."""
     world = make_world("sqlite")
 
@@ -431,12 +479,16 @@ def test_racing_signups_create_one_record(make_world: Callable[..., World], runn
 
 @pytest.mark.parametrize("stores", STORES)
 @pytest.mark.parametrize("caller", CALLERS)
-@pytest.mark.parametrize("how", [
-    pytest.param("access-token", id="by-access-token"),
-    pytest.param("refresh-token", id="by-refresh-token"),
-])
-def test_logout_revokes_the_sessions_family(make_world: Callable[..., World], stores: str,
-                                            caller: Callable[..., Answer], how: str) -> None:
+@pytest.mark.parametrize(
+    "how",
+    [
+        pytest.param("access-token", id="by-access-token"),
+        pytest.param("refresh-token", id="by-refresh-token"),
+    ],
+)
+def test_logout_revokes_the_sessions_family(
+    make_world: Callable[..., World], stores: str, caller: Callable[..., Answer], how: str
+) -> None:
     """Logout revokes that session's whole family (rotated tokens too); others live on."""
     world = make_world(stores)
     first = _signup(world)
@@ -461,9 +513,9 @@ def test_logout_revokes_the_sessions_family(make_world: Callable[..., World], st
 
 @pytest.mark.parametrize("stores", STORES)
 @pytest.mark.parametrize("caller", CALLERS)
-def test_password_change_revokes_every_other_family(make_world: Callable[..., World],
-                                                    stores: str,
-                                                    caller: Callable[..., Answer]) -> None:
+def test_password_change_revokes_every_other_family(
+    make_world: Callable[..., World], stores: str, caller: Callable[..., Answer]
+) -> None:
     """A password change ends every earlier session of the record and starts a fresh one."""
     world = make_world(stores)
     sessions = [_signup(world)]
@@ -473,9 +525,15 @@ def test_password_change_revokes_every_other_family(make_world: Callable[..., Wo
         sessions.append(login)
     bob = _signup(world, "bob@example.com", "bob password 2")
     world.clock.t += 1  # the change comes after those tokens were minted
-    answer = caller(world, "password", _request(
-        {"password": PASSWORD, "newPassword": "new password 3"},
-        access=sessions[1].access, gate=world.gate))
+    answer = caller(
+        world,
+        "password",
+        _request(
+            {"password": PASSWORD, "newPassword": "new password 3"},
+            access=sessions[1].access,
+            gate=world.gate,
+        ),
+    )
     assert answer.status == 200, answer
     fresh = _family(world, answer.access)
     now = world.clock()
@@ -497,7 +555,7 @@ class RevokeSubject:
     (does nothing), "login-in-between" (revokes, then a login with the old password lands) or
     "down" (raises); time passes in it, as it would between a revoke and the record update."""
 
-    def __init__(self, store: RefreshStore) -> None:
+    def __init__(self, store: InspectableRefreshStore) -> None:
         self.real = store.revoke_subject
         self.how = ""
         self.world: World | None = None
@@ -512,19 +570,21 @@ class RevokeSubject:
         if how != "lost":
             self.real(table, subject, keep=keep)
         if how == "login-in-between":
-            self.late.append(_sync(self.world, "login", _request(
-                {"email": EMAIL, "password": PASSWORD})))
+            self.late.append(
+                _sync(self.world, "login", _request({"email": EMAIL, "password": PASSWORD}))
+            )
             self.world.clock.t += 1
 
 
 @pytest.fixture
-def flaky_world(make_world: Callable[..., World], request: pytest.FixtureRequest
-                ) -> tuple[World, RevokeSubject]:
+def flaky_world(
+    make_world: Callable[..., World], request: pytest.FixtureRequest
+) -> tuple[World, RevokeSubject]:
     """A world (``stores`` from the test's parameters) whose revoke_subject can be made to
     misbehave once."""
     box: list[RevokeSubject] = []
 
-    def setup(store: RefreshStore) -> None:
+    def setup(store: InspectableRefreshStore) -> None:
         box.append(RevokeSubject(store))
         store.revoke_subject = box[0]  # type: ignore[method-assign]
 
@@ -534,17 +594,22 @@ def flaky_world(make_world: Callable[..., World], request: pytest.FixtureRequest
 
 
 def _change_password(world: World, access: str) -> HandlerRequest:
-    return _request({"password": PASSWORD, "newPassword": "new password 3"}, access=access,
-                    gate=world.gate)
+    return _request(
+        {"password": PASSWORD, "newPassword": "new password 3"}, access=access, gate=world.gate
+    )
 
 
 @pytest.mark.parametrize("stores", STORES)
-@pytest.mark.parametrize("how", [
-    pytest.param("lost", id="revoke-lost"),
-    pytest.param("login-in-between", id="old-password-login-in-between"),
-])
+@pytest.mark.parametrize(
+    "how",
+    [
+        pytest.param("lost", id="revoke-lost"),
+        pytest.param("login-in-between", id="old-password-login-in-between"),
+    ],
+)
 def test_password_change_refuses_families_it_did_not_revoke(
-        flaky_world: tuple[World, RevokeSubject], stores: str, how: str) -> None:
+    flaky_world: tuple[World, RevokeSubject], stores: str, how: str
+) -> None:
     """A family begun before a password change is refused at refresh (and ended) even when the
     change's revoke missed it; the changer's new session refreshes."""
     world, revoke = flaky_world
@@ -570,7 +635,8 @@ def test_password_change_refuses_families_it_did_not_revoke(
 
 @pytest.mark.parametrize("stores", STORES)
 def test_password_change_is_not_made_if_revoking_fails(
-        flaky_world: tuple[World, RevokeSubject], stores: str) -> None:
+    flaky_world: tuple[World, RevokeSubject], stores: str
+) -> None:
     """If revoke_subject raises, the password is not changed: no half change leaves a thief's
     session alive under a new password."""
     world, revoke = flaky_world
@@ -585,8 +651,9 @@ def test_password_change_is_not_made_if_revoking_fails(
     assert _sync(world, "login", _request({"email": EMAIL, "password": PASSWORD})).status == 200
 
 
-def test_sqlite_refresh_store_upgrades_an_old_file(tmp_path: Path, keys: KeyRing,
-                                                   hasher: Hasher) -> None:
+def test_sqlite_refresh_store_upgrades_an_old_file(
+    tmp_path: Path, keys: KeyRing, hasher: Hasher
+) -> None:
     """A refresh store file without created_at gains the column; its old families read as begun
     at 0: they refresh until the password changes, and not after."""
     db = tmp_path / "old.db"
@@ -604,8 +671,14 @@ def test_sqlite_refresh_store_upgrades_an_old_file(tmp_path: Path, keys: KeyRing
     throttle = SQLiteThrottleStore(db)
     clock = Clock()
     try:
-        gate = Gate(keys=keys, tables=[Table("user", backend)], hasher=hasher,
-                    refresh_store=stores[0], throttle_store=throttle, clock=clock)
+        gate = Gate(
+            keys=keys,
+            tables=[Table("user", backend)],
+            hasher=hasher,
+            refresh_store=stores[0],
+            throttle_store=throttle,
+            clock=clock,
+        )
         world = World(gate, gate.auth_service("user"), stores[0], clock, db)
         ann = _signup(world)
         conn = sqlite3.connect(db)
@@ -616,9 +689,13 @@ def test_sqlite_refresh_store_upgrades_an_old_file(tmp_path: Path, keys: KeyRing
         assert ok.status == 200, ok
         bob = _signup(world, "bob@example.com", "bob password 2")
         clock.t += 1
-        changed = _sync(world, "password", _request(
-            {"password": PASSWORD, "newPassword": "new password 3"}, access=ok.access,
-            gate=gate))
+        changed = _sync(
+            world,
+            "password",
+            _request(
+                {"password": PASSWORD, "newPassword": "new password 3"}, access=ok.access, gate=gate
+            ),
+        )
         assert changed.status == 200
         assert _sync(world, "refresh", _refresh_request(changed.refresh)).status == 200
         assert _sync(world, "refresh", _refresh_request(bob.refresh)).status == 200
@@ -636,14 +713,17 @@ ATTACKER = "203.0.113.5"
 
 
 def _login_from(email: str, password: str, client: str = ATTACKER) -> HandlerRequest:
-    return HandlerRequest(RequestView("POST", "/", client=client),
-                          json.dumps({"email": email, "password": password}).encode())
+    return HandlerRequest(
+        RequestView("POST", "/", client=client),
+        json.dumps({"email": email, "password": password}).encode(),
+    )
 
 
 @pytest.mark.parametrize("stores", STORES)
 @pytest.mark.parametrize("runner", RUNNERS)
-def test_racing_guesses_verify_at_most_the_limit(make_world: Callable[..., World], stores: str,
-                                                 runner: str) -> None:
+def test_racing_guesses_verify_at_most_the_limit(
+    make_world: Callable[..., World], stores: str, runner: str
+) -> None:
     """60 racing wrong guesses at one account: at most 10 passwords are verified (each
     attempt is counted before its check); the rest are 429s that cost no hash."""
     spy = SpyHasher(CHEAPEST, max_queue=400)
@@ -651,13 +731,15 @@ def test_racing_guesses_verify_at_most_the_limit(make_world: Callable[..., World
         world = make_world(stores, hasher=spy)
         _signup(world)
         spy.reset()
-        answers = _race(world, runner, "login",
-                        lambda i: _login_from(EMAIL, f"guess number {i}"), n=60)
+        answers = _race(
+            world, runner, "login", lambda i: _login_from(EMAIL, f"guess number {i}"), n=60
+        )
         verified = [c for c in spy.calls if c in ("verify", "averify")]
         assert 1 <= len(verified) <= 10
         assert len([w for w in spy.work if w.kind == "verify"]) == len(verified)
         assert sorted(a.status for a in answers) == [403] * len(verified) + [429] * (
-            60 - len(verified))
+            60 - len(verified)
+        )
         # Every refusal was given back, every verified guess stays counted.
         assert _address_count(world) == len(verified)
     finally:
@@ -666,8 +748,9 @@ def test_racing_guesses_verify_at_most_the_limit(make_world: Callable[..., World
 
 @pytest.mark.parametrize("stores", STORES)
 @pytest.mark.parametrize("runner", RUNNERS)
-def test_racing_successes_do_not_launder_guesses(make_world: Callable[..., World], stores: str,
-                                                 runner: str) -> None:
+def test_racing_successes_do_not_launder_guesses(
+    make_world: Callable[..., World], stores: str, runner: str
+) -> None:
     """30 racing right logins to one's own account, among guesses at other accounts, never take
     those guesses off the address's count: at most 10 are ever verified."""
     world = make_world(stores)
@@ -675,8 +758,10 @@ def test_racing_successes_do_not_launder_guesses(make_world: Callable[..., World
     for _ in range(5):
         assert _sync(world, "login", _login_from(EMAIL, "wrong password 9")).status == 403
     for i in range(3):
-        assert _sync(world, "login", _login_from(f"victim{i}@example.com",
-                                                 "Spring2024!a")).status == 403
+        assert (
+            _sync(world, "login", _login_from(f"victim{i}@example.com", "Spring2024!a")).status
+            == 403
+        )
     own = {i for i in range(36) if i % 6 != 5}  # 30 own logins, 6 guesses between them
 
     def request(i: int) -> HandlerRequest:
@@ -697,23 +782,26 @@ def test_racing_successes_do_not_launder_guesses(make_world: Callable[..., World
     statuses = []
     for i in range(10):
         statuses.append(_sync(world, "login", _login_from(EMAIL, PASSWORD)).status)
-        statuses.append(_sync(world, "login", _login_from(f"late{i}@example.com",
-                                                          "Spring2024!a")).status)
+        statuses.append(
+            _sync(world, "login", _login_from(f"late{i}@example.com", "Spring2024!a")).status
+        )
     assert statuses.count(403) == 10 - count
     assert _address_count(world) == 10
 
 
 @pytest.mark.parametrize("stores", STORES)
-def test_a_given_back_attempt_is_not_given_back_twice(make_world: Callable[..., World],
-                                                      stores: str,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_given_back_attempt_is_not_given_back_twice(
+    make_world: Callable[..., World], stores: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An attempt whose check fails to run gives its count back -- unless a racing success
     already took it off with its own: then nothing more, or it would launder a guess."""
     world = make_world(stores)
     _signup(world)
     for i in range(3):
-        assert _sync(world, "login", _login_from(f"victim{i}@example.com",
-                                                 "Spring2024!a")).status == 403
+        assert (
+            _sync(world, "login", _login_from(f"victim{i}@example.com", "Spring2024!a")).status
+            == 403
+        )
     ops = world.gate.table("user")._ops
     real_find = ops["find"].fn
     raced: list[Answer] = []
@@ -733,8 +821,11 @@ def test_a_given_back_attempt_is_not_given_back_twice(make_world: Callable[..., 
     assert raced[0].status == 200
     assert _address_count(world) == 3
     # Without a race, a check that fails to run gives its count back whole.
-    monkeypatch.setitem(ops, "find", Twin(lambda *_: (_ for _ in ()).throw(
-        ConnectionError("table down")), ops["find"].afn))
+    monkeypatch.setitem(
+        ops,
+        "find",
+        Twin(lambda *_: (_ for _ in ()).throw(ConnectionError("table down")), ops["find"].afn),
+    )
     for _ in range(12):
         with pytest.raises(ConnectionError):
             world.service.handle("login", _login_from(EMAIL, PASSWORD))
@@ -742,4 +833,5 @@ def test_a_given_back_attempt_is_not_given_back_twice(make_world: Callable[..., 
 
 
 def _address_count(world: World) -> int:
-    return world.gate.throttle_store.peek(f"addr:{ATTACKER}", now=world.clock())[0]
+    store = cast(InspectableThrottleStore, world.gate.throttle_store)  # a bundled store
+    return store.peek(f"addr:{ATTACKER}", now=world.clock())[0]

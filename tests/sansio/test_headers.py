@@ -13,22 +13,23 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import pytest
-from conftest import DEFAULT_RULES, RawClient, Result, wrap
+from support.apps import DEFAULT_RULES
+from support.clients import wrap
+from support.results import RawClient, Result
 
 from jwe_gate import Gate, Rule
 
 Outcome = Literal["ok", "anonymous", "missing", "invalid", "expired", "bad_request", "denied"]
 
 ROUTES = {
-    "required": "/echo",            # no rule: the default, required against table user
-    "optional": "/blog/x",          # Rule("/blog/**", "optional")
-    "public": "/echo",              # the same /echo on a gate where it is public
-    "health": "/health",            # Rule("/health", "public")
+    "required": "/echo",  # no rule: the default, required against table user
+    "optional": "/blog/x",  # Rule("/blog/**", "optional")
+    "public": "/echo",  # the same /echo on a gate where it is public
+    "health": "/health",  # Rule("/health", "public")
     "owner": "/orgs/acme/billing",  # required, when={"role": "owner"}
 }
 BASIC = "Basic YWxhZGRpbjpvcGVuc2VzYW1l"
-DIGEST = ('Digest username="ann", realm="api", nonce="dcd98b", uri="/echo", '
-          'response="6629fae4"')
+DIGEST = 'Digest username="ann", realm="api", nonce="dcd98b", uri="/echo", response="6629fae4"'
 GARBAGE = "Bearer not-a-token"
 
 
@@ -41,8 +42,9 @@ class Case:
     """The Authorization the app must receive (repeats joined by ","); checked on /echo."""
 
 
-def case(route: str, outcome: Outcome, *headers: tuple[str, str], seen: str | None = None,
-         id: str) -> Any:
+def case(
+    route: str, outcome: Outcome, *headers: tuple[str, str], seen: str | None = None, id: str
+) -> Any:
     return pytest.param(Case(route, headers, outcome, seen), id=id)
 
 
@@ -80,28 +82,93 @@ MATRIX = [
     case("required", "ok", (X, "bearer {user}"), id="bearer-lower-in-xano"),
     case("required", "invalid", (X, "not-a-token"), id="garbage-in-xano"),
     # -- X-Xano-Authorization wins over Authorization ---------------------------------------
-    case("required", "ok", (X, "{user}"), (A, GARBAGE), seen=GARBAGE,
-         id="xano-valid-authorization-garbage"),
-    case("required", "invalid", (X, "not-a-token"), (A, "Bearer {user}"),
-         id="xano-garbage-authorization-valid"),
-    case("required", "ok", (X, "{user}"), (A, BASIC), (A, BASIC), seen=f"{BASIC},{BASIC}",
-         id="xano-wins-over-repeated-authorization"),
+    case(
+        "required",
+        "ok",
+        (X, "{user}"),
+        (A, GARBAGE),
+        seen=GARBAGE,
+        id="xano-valid-authorization-garbage",
+    ),
+    case(
+        "required",
+        "invalid",
+        (X, "not-a-token"),
+        (A, "Bearer {user}"),
+        id="xano-garbage-authorization-valid",
+    ),
+    case(
+        "required",
+        "ok",
+        (X, "{user}"),
+        (A, BASIC),
+        (A, BASIC),
+        seen=f"{BASIC},{BASIC}",
+        id="xano-wins-over-repeated-authorization",
+    ),
     # -- X-Xano-Authorization-Only: Authorization neither read nor validated -----------------
-    case("required", "ok", (ONLY, "true"), (X, "{user}"), (A, GARBAGE), seen=GARBAGE,
-         id="only-true-garbage-authorization"),
-    case("required", "ok", (ONLY, "1"), (X, "Bearer {user}"), (A, BASIC), seen=BASIC,
-         id="only-1-basic-authorization"),
-    case("required", "ok", (ONLY, "yes"), (X, "{user}"), (A, GARBAGE), (A, BASIC),
-         seen=f"{GARBAGE},{BASIC}", id="only-yes-repeated-authorization"),
-    case("required", "ok", (ONLY, "TRUE"), (X, "{user}"), (A, "Bearer {admin}"),
-         seen="Bearer {admin}", id="only-TRUE-other-table-token-untouched"),
-    case("required", "missing", (ONLY, "true"), (A, "Bearer {user}"),
-         id="only-without-xano-ignores-valid-authorization"),
+    case(
+        "required",
+        "ok",
+        (ONLY, "true"),
+        (X, "{user}"),
+        (A, GARBAGE),
+        seen=GARBAGE,
+        id="only-true-garbage-authorization",
+    ),
+    case(
+        "required",
+        "ok",
+        (ONLY, "1"),
+        (X, "Bearer {user}"),
+        (A, BASIC),
+        seen=BASIC,
+        id="only-1-basic-authorization",
+    ),
+    case(
+        "required",
+        "ok",
+        (ONLY, "yes"),
+        (X, "{user}"),
+        (A, GARBAGE),
+        (A, BASIC),
+        seen=f"{GARBAGE},{BASIC}",
+        id="only-yes-repeated-authorization",
+    ),
+    case(
+        "required",
+        "ok",
+        (ONLY, "TRUE"),
+        (X, "{user}"),
+        (A, "Bearer {admin}"),
+        seen="Bearer {admin}",
+        id="only-TRUE-other-table-token-untouched",
+    ),
+    case(
+        "required",
+        "missing",
+        (ONLY, "true"),
+        (A, "Bearer {user}"),
+        id="only-without-xano-ignores-valid-authorization",
+    ),
     case("optional", "anonymous", (ONLY, "Yes"), (A, GARBAGE), id="only-optional-anonymous"),
-    case("required", "invalid", (ONLY, "true"), (X, "not-a-token"), (A, "Bearer {user}"),
-         id="only-garbage-xano"),
-    case("public", "anonymous", (ONLY, "true"), (X, "not-a-token"), (A, BASIC), seen=BASIC,
-         id="only-on-public-route"),
+    case(
+        "required",
+        "invalid",
+        (ONLY, "true"),
+        (X, "not-a-token"),
+        (A, "Bearer {user}"),
+        id="only-garbage-xano",
+    ),
+    case(
+        "public",
+        "anonymous",
+        (ONLY, "true"),
+        (X, "not-a-token"),
+        (A, BASIC),
+        seen=BASIC,
+        id="only-on-public-route",
+    ),
     case("owner", "ok", (ONLY, "1"), (X, "{owner}"), (A, BASIC), id="only-on-protected-route"),
     # -- Only with a false value has no effect ----------------------------------------------
     case("required", "ok", (ONLY, "false"), (A, "Bearer {user}"), id="only-false"),
@@ -109,21 +176,54 @@ MATRIX = [
     case("required", "invalid", (ONLY, "false"), (A, GARBAGE), id="only-false-validates"),
     case("required", "missing", (ONLY, "no"), (A, BASIC), id="only-no-basic-is-no-token"),
     # -- a repeated header is ambiguous: 400 ---------------------------------------------------
-    case("required", "bad_request", (A, "Bearer {user}"), (A, "Bearer {user}"),
-         id="repeated-authorization"),
-    case("required", "bad_request", (A, "Bearer {user}"), (A, GARBAGE),
-         id="repeated-authorization-valid-first"),
-    case("optional", "bad_request", (A, "Bearer {user}"), (A, "Bearer {user}"),
-         id="repeated-authorization-optional"),
+    case(
+        "required",
+        "bad_request",
+        (A, "Bearer {user}"),
+        (A, "Bearer {user}"),
+        id="repeated-authorization",
+    ),
+    case(
+        "required",
+        "bad_request",
+        (A, "Bearer {user}"),
+        (A, GARBAGE),
+        id="repeated-authorization-valid-first",
+    ),
+    case(
+        "optional",
+        "bad_request",
+        (A, "Bearer {user}"),
+        (A, "Bearer {user}"),
+        id="repeated-authorization-optional",
+    ),
     case("required", "bad_request", (X, "{user}"), (X, "{user}"), id="repeated-xano"),
-    case("required", "bad_request", (ONLY, "true"), (X, "{user}"), (X, "{user}"),
-         id="repeated-xano-with-only"),
-    case("required", "bad_request", (X, "{user}"), (X, "{user}"), (A, "Bearer {user}"),
-         id="repeated-xano-valid-authorization"),
+    case(
+        "required",
+        "bad_request",
+        (ONLY, "true"),
+        (X, "{user}"),
+        (X, "{user}"),
+        id="repeated-xano-with-only",
+    ),
+    case(
+        "required",
+        "bad_request",
+        (X, "{user}"),
+        (X, "{user}"),
+        (A, "Bearer {user}"),
+        id="repeated-xano-valid-authorization",
+    ),
     # -- public routes read no token header at all ------------------------------------------------
     case("public", "anonymous", (A, GARBAGE), seen=GARBAGE, id="public-garbage-untouched"),
-    case("public", "anonymous", (A, "Bearer {user}"), (A, BASIC), seen=f"Bearer {{user}},{BASIC}",
-         id="public-repeated-authorization-untouched"),
+    case(
+        "public",
+        "anonymous",
+        (A, "Bearer {user}"),
+        (A, BASIC),
+        seen=f"Bearer {{user}},{BASIC}",
+        id="public-repeated-authorization-untouched",
+    ),
     case("health", "anonymous", (X, "not-a-token"), id="public-garbage-xano"),
     # -- optional routes: a present token must be valid --------------------------------------------
     case("optional", "invalid", (A, GARBAGE), id="optional-invalid"),
@@ -162,8 +262,9 @@ def check_refusal(res: Result, status: int, code: str) -> None:
 
 
 @pytest.mark.parametrize("c", MATRIX)
-def test_header_matrix(client: RawClient, public_echo: RawClient, tokens: dict[str, str],
-                       c: Case) -> None:
+def test_header_matrix(
+    client: RawClient, public_echo: RawClient, tokens: dict[str, str], c: Case
+) -> None:
     """Each row of §Headers/§Rules gives its status, body, WWW-Authenticate and app view."""
     headers = [(k, v.format(**tokens)) for k, v in c.headers]
     res = (public_echo if c.route == "public" else client)("GET", ROUTES[c.route], headers)
@@ -182,9 +283,11 @@ def test_header_matrix(client: RawClient, public_echo: RawClient, tokens: dict[s
     www = res.header("www-authenticate")
     if c.outcome == "missing":
         check_refusal(res, 401, "ERROR_CODE_UNAUTHORIZED")
-        assert res.json == {"code": "ERROR_CODE_UNAUTHORIZED",
-                            "message": "Unauthorized - Authentication Required",
-                            "payload": None}
+        assert res.json == {
+            "code": "ERROR_CODE_UNAUTHORIZED",
+            "message": "Unauthorized - Authentication Required",
+            "payload": None,
+        }
         assert www == "Bearer"
     elif c.outcome in ("invalid", "expired"):
         check_refusal(res, 401, "ERROR_CODE_UNAUTHORIZED")
@@ -217,12 +320,16 @@ def test_bad_request_names_the_repeated_header(client: RawClient, tokens: dict[s
     assert res.json["payload"] == {"param": "x-xano-authorization"}
 
 
-@pytest.mark.parametrize("values", [
-    pytest.param(("true", "true"), id="true-twice"),
-    pytest.param(("true", "false"), id="true-and-false"),
-])
-def test_repeated_only_override_is_400(client: RawClient, tokens: dict[str, str],
-                                       values: tuple[str, str]) -> None:
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param(("true", "true"), id="true-twice"),
+        pytest.param(("true", "false"), id="true-and-false"),
+    ],
+)
+def test_repeated_only_override_is_400(
+    client: RawClient, tokens: dict[str, str], values: tuple[str, str]
+) -> None:
     """A repeated X-Xano-Authorization-Only is ambiguous: 400 on both adapters alike."""
     headers = [("X-Xano-Authorization-Only", v) for v in values]
     res = client("GET", "/echo", [*headers, (A, f"Bearer {tokens['user']}")])
@@ -230,12 +337,16 @@ def test_repeated_only_override_is_400(client: RawClient, tokens: dict[str, str]
     assert res.json["payload"] == {"param": "x-xano-authorization-only"}
 
 
-@pytest.mark.parametrize("names", [
-    pytest.param(("authorization", "x-xano-authorization"), id="lower"),
-    pytest.param(("AUTHORIZATION", "X-XANO-AUTHORIZATION"), id="upper"),
-])
-def test_header_names_are_case_insensitive(client: RawClient, tokens: dict[str, str],
-                                           names: tuple[str, str]) -> None:
+@pytest.mark.parametrize(
+    "names",
+    [
+        pytest.param(("authorization", "x-xano-authorization"), id="lower"),
+        pytest.param(("AUTHORIZATION", "X-XANO-AUTHORIZATION"), id="upper"),
+    ],
+)
+def test_header_names_are_case_insensitive(
+    client: RawClient, tokens: dict[str, str], names: tuple[str, str]
+) -> None:
     """Header names match in any case, as HTTP requires."""
     auth, xano = names
     assert client("GET", "/echo", [(auth, f"Bearer {tokens['user']}")]).status == 200

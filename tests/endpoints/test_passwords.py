@@ -16,7 +16,10 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher, Type
 from argon2.profiles import CHEAPEST, RFC_9106_LOW_MEMORY
-from conftest import ASGIClient, RawClient, Result, SpyHasher, admins, wrap
+from support.apps import admins
+from support.clients import ASGIClient, wrap
+from support.results import RawClient, Result
+from support.spies import SpyHasher
 
 from jwe_gate import (
     ConfigurationError,
@@ -34,8 +37,9 @@ PASSWORD = "correct horse 1"
 CHEAP_PREFIX = "$argon2id$v=19$m=8,t=1,p=1$"
 
 
-def request(path: str, data: Any, *, token: str | None = None, method: str = "POST"
-            ) -> dict[str, Any]:
+def request(
+    path: str, data: Any, *, token: str | None = None, method: str = "POST"
+) -> dict[str, Any]:
     """Keyword arguments for a raw client call (to send now or to overlap with another)."""
     headers = [JSON]
     if token is not None:
@@ -78,21 +82,25 @@ def calls(spy: SpyHasher) -> list[str]:
 def concurrently(client: RawClient, reqs: list[dict[str, Any]]) -> list[Result]:
     """Send ``reqs`` at once: on one event loop (ASGI) or from as many threads (WSGI)."""
     if isinstance(client, ASGIClient):
+
         async def run() -> list[Result]:
             return list(await asyncio.gather(*(client.arequest(**r) for r in reqs)))
+
         return asyncio.run(run())
     with ThreadPoolExecutor(len(reqs)) as pool:
         return list(pool.map(lambda r: send(client, r), reqs))
 
 
-def while_held(client: RawClient, spy: SpyHasher, first: dict[str, Any],
-               second: dict[str, Any]) -> tuple[Result, Result, bool]:
+def while_held(
+    client: RawClient, spy: SpyHasher, first: dict[str, Any], second: dict[str, Any]
+) -> tuple[Result, Result, bool]:
     """Send ``first``; once its argon2 work is running (held in the pool by ``spy.hold``), send
     ``second``; then release. Returns both answers and whether ``first`` was still unanswered
     when ``second`` was."""
     spy.hold = threading.Event()
     spy.entered.clear()
     if isinstance(client, ASGIClient):
+
         async def run() -> tuple[Result, Result, bool]:
             task = asyncio.create_task(client.arequest(**first))
             assert await asyncio.to_thread(spy.entered.wait, 5)
@@ -103,6 +111,7 @@ def while_held(client: RawClient, spy: SpyHasher, first: dict[str, Any],
                 assert spy.hold is not None
                 spy.hold.set()
             return await task, res, pending
+
         return asyncio.run(run())
     with ThreadPoolExecutor(1) as pool:
         future = pool.submit(send, client, first)
@@ -125,30 +134,43 @@ def spy() -> Iterator[SpyHasher]:
 # -- the policy ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("policy", "password", "problem"), [
-    pytest.param(PasswordPolicy(), "abcdef12", None, id="default-8-chars"),
-    pytest.param(PasswordPolicy(), "abcde12", "at least 8", id="default-7-chars"),
-    pytest.param(PasswordPolicy(), "abcdefgh", "digit", id="default-no-digit"),
-    pytest.param(PasswordPolicy(), "12345678", "letter", id="default-no-letter"),
-    pytest.param(PasswordPolicy(), "a1" * 128, None, id="default-at-max-256"),
-    pytest.param(PasswordPolicy(), "a1" * 128 + "a", "at most 256", id="default-over-max"),
-    pytest.param(PasswordPolicy(), "abcd\x00efg1", "NUL", id="nul"),
-    pytest.param(PasswordPolicy(), "pässwört1", None, id="non-ascii-letters"),
-    pytest.param(PasswordPolicy(), "密码密码密码密码7", None, id="cjk-letters"),
-    pytest.param(PasswordPolicy(), "\U0001f600" * 6 + "a1", None, id="length-in-characters"),
-    pytest.param(PasswordPolicy(), "\U0001f600" * 5 + "a1", "at least 8", id="emoji-short"),
-    pytest.param(PasswordPolicy(), "        a1", None, id="spaces-count"),
-    pytest.param(PasswordPolicy(min_length=12), "abcdefgh123", "at least 12", id="min-12-short"),
-    pytest.param(PasswordPolicy(min_length=12), "abcdefgh1234", None, id="min-12-ok"),
-    pytest.param(PasswordPolicy(require_letter=False), "12345678", None, id="no-letter-needed"),
-    pytest.param(PasswordPolicy(require_digit=False), "abcdefgh", None, id="no-digit-needed"),
-    pytest.param(PasswordPolicy(min_length=1, require_letter=False, require_digit=False), "-",
-                 None, id="anything-goes"),
-    pytest.param(PasswordPolicy(max_length=16), "a1" * 8, None, id="max-16-ok"),
-    pytest.param(PasswordPolicy(max_length=16), "a1" * 8 + "a", "at most 16", id="max-16-over"),
-    pytest.param(PasswordPolicy(min_length=1, require_letter=False, require_digit=False),
-                 "\x00", "NUL", id="nul-always"),
-])
+@pytest.mark.parametrize(
+    ("policy", "password", "problem"),
+    [
+        pytest.param(PasswordPolicy(), "abcdef12", None, id="default-8-chars"),
+        pytest.param(PasswordPolicy(), "abcde12", "at least 8", id="default-7-chars"),
+        pytest.param(PasswordPolicy(), "abcdefgh", "digit", id="default-no-digit"),
+        pytest.param(PasswordPolicy(), "12345678", "letter", id="default-no-letter"),
+        pytest.param(PasswordPolicy(), "a1" * 128, None, id="default-at-max-256"),
+        pytest.param(PasswordPolicy(), "a1" * 128 + "a", "at most 256", id="default-over-max"),
+        pytest.param(PasswordPolicy(), "abcd\x00efg1", "NUL", id="nul"),
+        pytest.param(PasswordPolicy(), "pässwört1", None, id="non-ascii-letters"),
+        pytest.param(PasswordPolicy(), "密码密码密码密码7", None, id="cjk-letters"),
+        pytest.param(PasswordPolicy(), "\U0001f600" * 6 + "a1", None, id="length-in-characters"),
+        pytest.param(PasswordPolicy(), "\U0001f600" * 5 + "a1", "at least 8", id="emoji-short"),
+        pytest.param(PasswordPolicy(), "        a1", None, id="spaces-count"),
+        pytest.param(
+            PasswordPolicy(min_length=12), "abcdefgh123", "at least 12", id="min-12-short"
+        ),
+        pytest.param(PasswordPolicy(min_length=12), "abcdefgh1234", None, id="min-12-ok"),
+        pytest.param(PasswordPolicy(require_letter=False), "12345678", None, id="no-letter-needed"),
+        pytest.param(PasswordPolicy(require_digit=False), "abcdefgh", None, id="no-digit-needed"),
+        pytest.param(
+            PasswordPolicy(min_length=1, require_letter=False, require_digit=False),
+            "-",
+            None,
+            id="anything-goes",
+        ),
+        pytest.param(PasswordPolicy(max_length=16), "a1" * 8, None, id="max-16-ok"),
+        pytest.param(PasswordPolicy(max_length=16), "a1" * 8 + "a", "at most 16", id="max-16-over"),
+        pytest.param(
+            PasswordPolicy(min_length=1, require_letter=False, require_digit=False),
+            "\x00",
+            "NUL",
+            id="nul-always",
+        ),
+    ],
+)
 def test_password_policy(policy: PasswordPolicy, password: str, problem: str | None) -> None:
     """The policy: >= 8 chars, a letter, a digit, a maximum, no NUL; each configurable."""
     found = policy.problem(password)
@@ -159,20 +181,24 @@ def test_password_policy(policy: PasswordPolicy, password: str, problem: str | N
         assert problem in found
 
 
-@pytest.mark.parametrize("kwargs", [
-    pytest.param({"min_length": 0}, id="min-0"),
-    pytest.param({"min_length": 20, "max_length": 10}, id="min-over-max"),
-    pytest.param({"max_length": 4097}, id="max-over-4096"),
-    pytest.param({"min_length": -1}, id="negative"),
-])
-def test_password_policy_refuses_bad_limits(kwargs: dict[str, int]) -> None:
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        pytest.param({"min_length": 0}, id="min-0"),
+        pytest.param({"min_length": 20, "max_length": 10}, id="min-over-max"),
+        pytest.param({"max_length": 4097}, id="max-over-4096"),
+        pytest.param({"min_length": -1}, id="negative"),
+    ],
+)
+def test_password_policy_refuses_bad_limits(kwargs: dict[str, Any]) -> None:
     """Impossible limits are a ConfigurationError (a ValueError) at construction."""
     with pytest.raises(ConfigurationError):
         PasswordPolicy(**kwargs)
 
 
-def test_policy_applies_through_the_endpoints(make_auth_gate: Callable[..., Gate],
-                                              adapter: str, spy: SpyHasher) -> None:
+def test_policy_applies_through_the_endpoints(
+    make_auth_gate: Callable[..., Gate], adapter: str, spy: SpyHasher
+) -> None:
     """Gate(password_policy=...) rules signup, login length and password change."""
     policy = PasswordPolicy(min_length=12, max_length=64, require_digit=False)
     gate = make_auth_gate(hasher=spy, password_policy=policy)
@@ -186,8 +212,14 @@ def test_policy_applies_through_the_endpoints(make_auth_gate: Callable[..., Gate
         assert_error(send(client, req), 400, "ERROR_CODE_INPUT_ERROR", "password")
     assert (spy.calls, spy.work) == ([], [])
     token = send(client, login_req(password="abcdefghijkl")).json["authToken"]
-    weak = send(client, request("/auth/password", {"password": "abcdefghijkl",
-                                                   "newPassword": "abcdefghijk"}, token=token))
+    weak = send(
+        client,
+        request(
+            "/auth/password",
+            {"password": "abcdefghijkl", "newPassword": "abcdefghijk"},
+            token=token,
+        ),
+    )
     assert_error(weak, 400, "ERROR_CODE_INPUT_ERROR", "newPassword")
 
 
@@ -208,23 +240,29 @@ def test_hash_and_verify(spy: SpyHasher) -> None:
 
 def test_verify_flags_hashes_made_with_other_parameters(spy: SpyHasher) -> None:
     """A match under other parameters (or argon2i) asks for a rehash; a mismatch never."""
-    for params in (dataclasses.replace(CHEAPEST, time_cost=2),
-                   dataclasses.replace(CHEAPEST, memory_cost=16),
-                   dataclasses.replace(CHEAPEST, type=Type.I)):
+    for params in (
+        dataclasses.replace(CHEAPEST, time_cost=2),
+        dataclasses.replace(CHEAPEST, memory_cost=16),
+        dataclasses.replace(CHEAPEST, type=Type.I),
+    ):
         old = PasswordHasher.from_parameters(params).hash(PASSWORD)
         assert spy.verify(old, PASSWORD) == (True, True)
         assert spy.verify(old, "wrong horse 1") == (False, False)
 
 
-@pytest.mark.parametrize("stored", [
-    pytest.param(None, id="none"),
-    pytest.param("", id="empty"),
-    pytest.param("$argon2id$x", id="truncated"),
-    pytest.param("$argon2id$v=19$m=8,t=1,p=1$é$é", id="non-ascii"),
-    pytest.param(PASSWORD, id="plaintext"),
-])
-def test_verify_of_an_unusable_hash_fails_closed_after_the_dummy_work(spy: SpyHasher,
-                                                                      stored: Any) -> None:
+@pytest.mark.parametrize(
+    "stored",
+    [
+        pytest.param(None, id="none"),
+        pytest.param("", id="empty"),
+        pytest.param("$argon2id$x", id="truncated"),
+        pytest.param("$argon2id$v=19$m=8,t=1,p=1$é$é", id="non-ascii"),
+        pytest.param(PASSWORD, id="plaintext"),
+    ],
+)
+def test_verify_of_an_unusable_hash_fails_closed_after_the_dummy_work(
+    spy: SpyHasher, stored: Any
+) -> None:
     """An unusable stored hash verifies as (False, False), never raises, after the dummy's work."""
     dummy = spy.dummy_hash()
     spy.reset()
@@ -259,14 +297,17 @@ def test_the_default_profile_is_rfc_9106_low_memory(keys: Any) -> None:
         hasher.close()
 
 
-@pytest.mark.parametrize(("args", "kwargs"), [
-    pytest.param((dataclasses.replace(CHEAPEST, type=Type.I),), {}, id="argon2i"),
-    pytest.param((dataclasses.replace(CHEAPEST, type=Type.D),), {}, id="argon2d"),
-    pytest.param((CHEAPEST,), {"max_concurrent": 0}, id="max-concurrent-0"),
-    pytest.param((CHEAPEST,), {"max_concurrent": -1}, id="max-concurrent-negative"),
-    pytest.param((CHEAPEST,), {"max_queue": -1}, id="max-queue-negative"),
-])
-def test_hasher_refuses_bad_configuration(args: tuple[Any, ...], kwargs: dict[str, int]) -> None:
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        pytest.param((dataclasses.replace(CHEAPEST, type=Type.I),), {}, id="argon2i"),
+        pytest.param((dataclasses.replace(CHEAPEST, type=Type.D),), {}, id="argon2d"),
+        pytest.param((CHEAPEST,), {"max_concurrent": 0}, id="max-concurrent-0"),
+        pytest.param((CHEAPEST,), {"max_concurrent": -1}, id="max-concurrent-negative"),
+        pytest.param((CHEAPEST,), {"max_queue": -1}, id="max-queue-negative"),
+    ],
+)
+def test_hasher_refuses_bad_configuration(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """Only argon2id, at least one worker, a non-negative queue."""
     with pytest.raises(ConfigurationError):
         Hasher(*args, **kwargs)
@@ -334,23 +375,27 @@ def test_past_the_queue_an_async_hash_is_refused_at_once() -> None:
 # -- through the endpoints -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("old", [
-    pytest.param(dataclasses.replace(CHEAPEST, time_cost=2), id="time_cost"),
-    pytest.param(dataclasses.replace(CHEAPEST, memory_cost=16), id="memory_cost"),
-    pytest.param(dataclasses.replace(CHEAPEST, hash_len=16, salt_len=16), id="lengths"),
-    pytest.param(dataclasses.replace(CHEAPEST, type=Type.I), id="argon2i"),
-])
-def test_login_upgrades_the_hash_when_parameters_change(make_auth_gate: Callable[..., Gate],
-                                                        adapter: str, spy: SpyHasher,
-                                                        old: Any) -> None:
+@pytest.mark.parametrize(
+    "old",
+    [
+        pytest.param(dataclasses.replace(CHEAPEST, time_cost=2), id="time_cost"),
+        pytest.param(dataclasses.replace(CHEAPEST, memory_cost=16), id="memory_cost"),
+        pytest.param(dataclasses.replace(CHEAPEST, hash_len=16, salt_len=16), id="lengths"),
+        pytest.param(dataclasses.replace(CHEAPEST, type=Type.I), id="argon2i"),
+    ],
+)
+def test_login_upgrades_the_hash_when_parameters_change(
+    make_auth_gate: Callable[..., Gate], adapter: str, spy: SpyHasher, old: Any
+) -> None:
     """Login via a gate with new hasher parameters rehashes once; the next login keeps it."""
     tables = [Table("user", MemoryBackend()), Table("admin", MemoryBackend(admins()))]
     if old.type is Type.ID:
         before = make_auth_gate(tables=tables, hasher=Hasher(old))
         assert send(wrap(before, adapter), signup_req()).status == 200
     else:  # the Hasher makes only argon2id; such hashes come from elsewhere
-        tables[0].create({"email": "zoe@x.com",
-                          "password": PasswordHasher.from_parameters(old).hash(PASSWORD)})
+        tables[0].create(
+            {"email": "zoe@x.com", "password": PasswordHasher.from_parameters(old).hash(PASSWORD)}
+        )
     gate = make_auth_gate(tables=tables, hasher=spy)
     client = wrap(gate, adapter)
     old_hash = stored_hash(gate)
@@ -369,8 +414,9 @@ def test_login_upgrades_the_hash_when_parameters_change(make_auth_gate: Callable
     assert calls(spy) == ["verify"]
 
 
-def test_a_failed_login_never_rehashes(make_auth_gate: Callable[..., Gate], adapter: str,
-                                       spy: SpyHasher) -> None:
+def test_a_failed_login_never_rehashes(
+    make_auth_gate: Callable[..., Gate], adapter: str, spy: SpyHasher
+) -> None:
     """A wrong password against an outdated hash leaves the hash alone."""
     tables = [Table("user", MemoryBackend()), Table("admin", MemoryBackend(admins()))]
     old = PasswordHasher.from_parameters(dataclasses.replace(CHEAPEST, time_cost=2))
@@ -383,7 +429,8 @@ def test_a_failed_login_never_rehashes(make_auth_gate: Callable[..., Gate], adap
 
 
 def test_unknown_email_does_the_same_argon2_work_as_a_wrong_password(
-        make_auth_gate: Callable[..., Gate], adapter: str, spy: SpyHasher) -> None:
+    make_auth_gate: Callable[..., Gate], adapter: str, spy: SpyHasher
+) -> None:
     """Unknown email: the dummy hash is verified as often as a wrong password's hash."""
     gate = make_auth_gate(hasher=spy)
     client = wrap(gate, adapter)
@@ -391,8 +438,10 @@ def test_unknown_email_does_the_same_argon2_work_as_a_wrong_password(
     stored, dummy = stored_hash(gate), spy.dummy_hash()
     assert dummy.split("$")[:4] == stored.split("$")[:4]  # same algorithm and cost
     observed = {}
-    for label, req in (("wrong", login_req(password="wrong horse 1")),
-                       ("unknown", login_req(email="nobody@x.com"))):
+    for label, req in (
+        ("wrong", login_req(password="wrong horse 1")),
+        ("unknown", login_req(email="nobody@x.com")),
+    ):
         spy.reset()
         for _ in range(3):
             assert send(client, req).status == 403
@@ -406,31 +455,42 @@ def test_unknown_email_does_the_same_argon2_work_as_a_wrong_password(
 _ABSENT = object()
 
 
-@pytest.mark.parametrize("stored", [
-    pytest.param(_ABSENT, id="no-password-field"),
-    pytest.param(None, id="none"),
-    pytest.param("", id="empty"),
-    pytest.param("$argon2id$x", id="truncated-argon2"),
-    pytest.param("$argon2id$v=19$m=8,t=1,p=1$garbage$garbage", id="bad-encoding"),
-    pytest.param("$argon2id$v=19$m=8,t=1,p=1$é$é", id="non-ascii"),
-    pytest.param(PASSWORD, id="the-password-in-plaintext"),
-    pytest.param("$2b$12$" + "a" * 53, id="bcrypt"),
-    pytest.param(42, id="int"),
-    pytest.param(["$argon2id$"], id="list"),
-])
-def test_unusable_stored_hash_fails_closed(make_auth_gate: Callable[..., Gate], adapter: str,
-                                           spy: SpyHasher, stored: Any) -> None:
+@pytest.mark.parametrize(
+    "stored",
+    [
+        pytest.param(_ABSENT, id="no-password-field"),
+        pytest.param(None, id="none"),
+        pytest.param("", id="empty"),
+        pytest.param("$argon2id$x", id="truncated-argon2"),
+        pytest.param("$argon2id$v=19$m=8,t=1,p=1$garbage$garbage", id="bad-encoding"),
+        pytest.param("$argon2id$v=19$m=8,t=1,p=1$é$é", id="non-ascii"),
+        pytest.param(PASSWORD, id="the-password-in-plaintext"),
+        pytest.param("$2b$12$" + "a" * 53, id="bcrypt"),
+        pytest.param(42, id="int"),
+        pytest.param(["$argon2id$"], id="list"),
+    ],
+)
+def test_unusable_stored_hash_fails_closed(
+    make_auth_gate: Callable[..., Gate], adapter: str, spy: SpyHasher, stored: Any
+) -> None:
     """A missing, empty or malformed stored hash: login and password change are 403, not 500."""
     record: dict[str, Any] = {"id": 7, "email": "zoe@x.com", "name": "Zoe"}
     if stored is not _ABSENT:
         record["password"] = stored
-    gate = make_auth_gate(hasher=spy, tables=[Table("user", MemoryBackend([record])),
-                                              Table("admin", MemoryBackend(admins()))])
+    gate = make_auth_gate(
+        hasher=spy,
+        tables=[Table("user", MemoryBackend([record])), Table("admin", MemoryBackend(admins()))],
+    )
     client = wrap(gate, adapter)
     dummy = spy.dummy_hash()
-    for req in (login_req(), request("/auth/password",
-                                     {"password": PASSWORD, "newPassword": "new horse 2"},
-                                     token=gate.issue("user", 7))):
+    for req in (
+        login_req(),
+        request(
+            "/auth/password",
+            {"password": PASSWORD, "newPassword": "new horse 2"},
+            token=gate.issue("user", 7),
+        ),
+    ):
         spy.reset()
         res = send(client, req)
         assert_error(res, 403, "ERROR_CODE_ACCESS_DENIED")
@@ -440,7 +500,8 @@ def test_unusable_stored_hash_fails_closed(make_auth_gate: Callable[..., Gate], 
 
 
 def test_hashing_runs_in_the_pool_at_most_max_concurrent_at_once(
-        make_auth_gate: Callable[..., Gate], adapter: str) -> None:
+    make_auth_gate: Callable[..., Gate], adapter: str
+) -> None:
     """Six signups at once: argon2 runs on pool threads only, max_concurrent (2) at peak."""
     spy = SpyHasher(max_concurrent=2)
     spy.delay = 0.05
@@ -452,8 +513,9 @@ def test_hashing_runs_in_the_pool_at_most_max_concurrent_at_once(
     assert spy.peak == 2
 
 
-def test_a_running_hash_blocks_no_other_request(make_auth_gate: Callable[..., Gate],
-                                                adapter: str) -> None:
+def test_a_running_hash_blocks_no_other_request(
+    make_auth_gate: Callable[..., Gate], adapter: str
+) -> None:
     """While a signup's hash is held in the pool, the same server still answers GET /auth/me."""
     spy = SpyHasher(max_concurrent=1, max_queue=0)
     gate = make_auth_gate(hasher=spy)
@@ -467,14 +529,20 @@ def test_a_running_hash_blocks_no_other_request(make_auth_gate: Callable[..., Ga
     assert not any(w.on_loop for w in spy.work)
 
 
-@pytest.mark.parametrize("second", [
-    pytest.param(login_req(), id="login"),
-    pytest.param(signup_req("amy@x.com"), id="signup"),
-    pytest.param(request("/auth/password", {"password": PASSWORD, "newPassword": "new horse 2"}),
-                 id="password"),
-])
-def test_a_full_hashing_queue_is_429(make_auth_gate: Callable[..., Gate], adapter: str,
-                                     second: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "second",
+    [
+        pytest.param(login_req(), id="login"),
+        pytest.param(signup_req("amy@x.com"), id="signup"),
+        pytest.param(
+            request("/auth/password", {"password": PASSWORD, "newPassword": "new horse 2"}),
+            id="password",
+        ),
+    ],
+)
+def test_a_full_hashing_queue_is_429(
+    make_auth_gate: Callable[..., Gate], adapter: str, second: dict[str, Any]
+) -> None:
     """With the hasher's only slot taken, a request needing a hash is a 429 with Retry-After."""
     spy = SpyHasher(max_concurrent=1, max_queue=0)
     gate = make_auth_gate(hasher=spy)

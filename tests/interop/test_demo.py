@@ -77,7 +77,10 @@ def start_demo(cwd: Path, *args: str) -> Demo:
     with log.open("wb") as err:
         proc = subprocess.Popen(  # the demo as a user starts it
             [sys.executable, "-m", "jwe_gate", "demo", "--port", str(port), *args],
-            cwd=cwd, env=clean_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            cwd=cwd,
+            env=clean_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
             stderr=err,
         )
     demo = Demo(proc, f"http://127.0.0.1:{port}", cwd, log)
@@ -95,10 +98,12 @@ def start_demo(cwd: Path, *args: str) -> Demo:
     pytest.fail(f"the demo did not answer /health within 20 s:\n{demo.stderr}")
 
 
-@pytest.fixture(scope="module", params=[pytest.param([], id="asgi"),
-                                        pytest.param(["--wsgi"], id="wsgi")])
-def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-         ) -> Iterator[Demo]:
+@pytest.fixture(
+    scope="module", params=[pytest.param([], id="asgi"), pytest.param(["--wsgi"], id="wsgi")]
+)
+def demo(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Demo]:
     """The demo served by uvicorn (ASGI) or waitress (``--wsgi``), with its own db and keys."""
     tmp = tmp_path_factory.mktemp("demo")
     keys = tmp / "keys.json"
@@ -117,8 +122,7 @@ def bearer(tokens: dict[str, Any]) -> dict[str, str]:
 
 
 def signup(client: httpx.Client, email: str, name: str = "Ann") -> dict[str, Any]:
-    resp = client.post("/auth/signup", json={"name": name, "email": email,
-                                             "password": PASSWORD})
+    resp = client.post("/auth/signup", json={"name": name, "email": email, "password": PASSWORD})
     assert resp.status_code == 200, resp.text
     tokens: dict[str, Any] = resp.json()
     assert set(tokens) == {"authToken", "refreshToken"}
@@ -152,8 +156,11 @@ def test_account_life_cycle_over_http(demo: Demo) -> None:
         assert second["refreshToken"] != first["refreshToken"]
         assert c.get("/auth/me", headers=bearer(second)).status_code == 200
 
-        changed = c.post("/auth/password", headers=bearer(second),
-                         json={"password": PASSWORD, "newPassword": "n3w-password"})
+        changed = c.post(
+            "/auth/password",
+            headers=bearer(second),
+            json={"password": PASSWORD, "newPassword": "n3w-password"},
+        )
         assert changed.status_code == 200, changed.text
         third = changed.json()
         assert c.get("/auth/me", headers=bearer(second)).status_code == 401  # minted before
@@ -163,8 +170,9 @@ def test_account_life_cycle_over_http(demo: Demo) -> None:
         new_login = c.post("/auth/login", json={"email": email, "password": "n3w-password"})
         assert new_login.status_code == 200, new_login.text
 
-        out = c.post("/auth/logout", headers=bearer(third),
-                     json={"refreshToken": third["refreshToken"]})
+        out = c.post(
+            "/auth/logout", headers=bearer(third), json={"refreshToken": third["refreshToken"]}
+        )
         assert out.status_code == 204, out.text
         spent = c.post("/auth/refresh", json={"refreshToken": third["refreshToken"]})
         assert spent.status_code == 401
@@ -181,18 +189,38 @@ def test_admin_side_over_http(demo: Demo) -> None:
         assert refused.status_code == 401
         assert refused.json()["code"] == "ERROR_CODE_UNAUTHORIZED"
 
-        no_signup = c.post("/admin/auth/signup", json={"name": "Eve", "email": admin_email,
-                                                        "password": PASSWORD})
+        no_signup = c.post(
+            "/admin/auth/signup", json={"name": "Eve", "email": admin_email, "password": PASSWORD}
+        )
         assert no_signup.status_code != 200
         assert "authToken" not in no_signup.text
-        assert c.post("/admin/auth/login", json={"email": admin_email,
-                                                 "password": PASSWORD}).status_code == 403
+        assert (
+            c.post(
+                "/admin/auth/login", json={"email": admin_email, "password": PASSWORD}
+            ).status_code
+            == 403
+        )
 
         added = subprocess.run(  # the console script, against the running server's database
-            [str(SCRIPT), "adduser", "--table", "admin", "--email", admin_email, "--name",
-             "Root", "--db", str(demo.cwd / "demo.db"), "--password-stdin"],
-            input=PASSWORD + "\n", capture_output=True, text=True, env=clean_env(),
-            timeout=60, check=False,
+            [
+                str(SCRIPT),
+                "adduser",
+                "--table",
+                "admin",
+                "--email",
+                admin_email,
+                "--name",
+                "Root",
+                "--db",
+                str(demo.cwd / "demo.db"),
+                "--password-stdin",
+            ],
+            input=PASSWORD + "\n",
+            capture_output=True,
+            text=True,
+            env=clean_env(),
+            timeout=60,
+            check=False,
         )
         assert added.returncode == 0, added.stderr
 
@@ -237,8 +265,9 @@ def test_demo_creates_its_key_file_and_says_where(tmp_path: Path) -> None:
         second.stop()
 
 
-@pytest.mark.parametrize("adapter", [pytest.param([], id="asgi"),
-                                     pytest.param(["--wsgi"], id="wsgi")])
+@pytest.mark.parametrize(
+    "adapter", [pytest.param([], id="asgi"), pytest.param(["--wsgi"], id="wsgi")]
+)
 def test_demo_on_a_busy_port_fails_cleanly(tmp_path: Path, adapter: list[str]) -> None:
     """A port already taken: the demo exits non-zero saying so, without a traceback."""
     keys = tmp_path / "keys.json"
@@ -248,9 +277,24 @@ def test_demo_on_a_busy_port_fails_cleanly(tmp_path: Path, adapter: list[str]) -
         taken.listen()
         port = taken.getsockname()[1]
         proc = subprocess.run(
-            [sys.executable, "-m", "jwe_gate", "demo", "--port", str(port), "--keys", str(keys),
-             "--db", str(tmp_path / "demo.db"), *adapter],
-            capture_output=True, text=True, env=clean_env(), timeout=30, check=False,
+            [
+                sys.executable,
+                "-m",
+                "jwe_gate",
+                "demo",
+                "--port",
+                str(port),
+                "--keys",
+                str(keys),
+                "--db",
+                str(tmp_path / "demo.db"),
+                *adapter,
+            ],
+            capture_output=True,
+            text=True,
+            env=clean_env(),
+            timeout=30,
+            check=False,
         )
     assert proc.returncode != 0
     assert "address already in use" in proc.stderr.lower(), proc.stderr
@@ -265,17 +309,26 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """Headless Chromium driven by selenium; missing Chromium is a failure, never a skip."""
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
     if missing:
-        pytest.fail(f"{', '.join(missing)} missing: install Debian's chromium and "
-                    "chromium-driver (apt-get install chromium chromium-driver; .ci/run does)")
+        pytest.fail(
+            f"{', '.join(missing)} missing: install Debian's chromium and "
+            "chromium-driver (apt-get install chromium chromium-driver; .ci/run does)"
+        )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync",
-                f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
+    ):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(20)
@@ -294,7 +347,8 @@ def click(driver: Any, button: str, label: str, status: int) -> str:
     driver.execute_script('document.getElementById("output").dataset.status = "pending";')
     driver.find_element(By.ID, button).click()
     WebDriverWait(driver, 15).until(
-        lambda d: d.find_element(By.ID, "output").get_attribute("data-status") != "pending")
+        lambda d: d.find_element(By.ID, "output").get_attribute("data-status") != "pending"
+    )
     output = driver.find_element(By.ID, "output")
     text = str(output.text)
     assert output.get_attribute("data-label") == label, text

@@ -9,21 +9,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
-from conftest import (
-    ASGIClient,
-    Clock,
-    RawClient,
-    Result,
-    SpyHasher,
-    WSGIClient,
-    admins,
-    wrap,
-)
 from flask import Flask
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
+from support.apps import admins
+from support.clients import ASGIClient, WSGIClient, wrap
+from support.results import RawClient, Result
+from support.spies import Clock, SpyHasher
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from jwe_gate import Gate, MemoryBackend, Table, Throttle
@@ -38,16 +32,23 @@ UNKNOWN_REFRESH = "A" * 43  # well-formed, never issued
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def post(client: RawClient, path: str, data: Any = None, *, raw: bytes | None = None,
-         token: str | None = None, addr: str = "127.0.0.1",
-         headers: Sequence[tuple[str, str]] = (), content_length: bool = True) -> Result:
+def post(
+    client: RawClient,
+    path: str,
+    data: Any = None,
+    *,
+    raw: bytes | None = None,
+    token: str | None = None,
+    addr: str = "127.0.0.1",
+    headers: Sequence[tuple[str, str]] = (),
+    content_length: bool = True,
+) -> Result:
     """POST ``data`` as JSON (or ``raw`` bytes), with a bearer ``token`` when given."""
     body = raw if raw is not None else json.dumps(data).encode()
     hdrs = [JSON, *headers]
     if token is not None:
         hdrs.append(("Authorization", f"Bearer {token}"))
-    return client("POST", path, hdrs, body=body, client_addr=addr,
-                  content_length=content_length)
+    return client("POST", path, hdrs, body=body, client_addr=addr, content_length=content_length)
 
 
 def get(client: RawClient, path: str, token: str | None = None) -> Result:
@@ -55,15 +56,25 @@ def get(client: RawClient, path: str, token: str | None = None) -> Result:
     return client("GET", path, headers)
 
 
-def signup(client: RawClient, email: str = "zoe@x.com", password: str = PASSWORD,
-           name: str = "Zoe", prefix: str = "/auth") -> dict[str, str]:
+def signup(
+    client: RawClient,
+    email: str = "zoe@x.com",
+    password: str = PASSWORD,
+    name: str = "Zoe",
+    prefix: str = "/auth",
+) -> dict[str, str]:
     res = post(client, f"{prefix}/signup", {"name": name, "email": email, "password": password})
     assert res.status == 200, res.json
     return dict(res.json)
 
 
-def login(client: RawClient, email: str = "zoe@x.com", password: str = PASSWORD,
-          prefix: str = "/auth", addr: str = "127.0.0.1") -> Result:
+def login(
+    client: RawClient,
+    email: str = "zoe@x.com",
+    password: str = PASSWORD,
+    prefix: str = "/auth",
+    addr: str = "127.0.0.1",
+) -> Result:
     return post(client, f"{prefix}/login", {"email": email, "password": password}, addr=addr)
 
 
@@ -71,8 +82,9 @@ def refresh(client: RawClient, token: str, prefix: str = "/auth") -> Result:
     return post(client, f"{prefix}/refresh", {"refreshToken": token})
 
 
-def assert_xano(res: Result, status: int, code: str, *, message: str | None = None,
-                param: str | None = None) -> None:
+def assert_xano(
+    res: Result, status: int, code: str, *, message: str | None = None, param: str | None = None
+) -> None:
     """``res`` is a Xano error body with this status and code (and message / payload param)."""
     assert res.status == status, (res.status, res.json)
     assert (res.header("content-type") or "").startswith("application/json")
@@ -100,7 +112,8 @@ def assert_token_pair(res: Result) -> tuple[str, str]:
     # Opaque, at least 256 bits: 43 base64url characters.
     assert len(refresh_token) == 43
     assert set(refresh_token) <= set(
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    )
     return access, refresh_token
 
 
@@ -159,7 +172,7 @@ def test_login_answers_the_token_pair(client: RawClient, gate: Gate) -> None:
 
 
 def test_emails_are_normalized(client: RawClient, gate: Gate) -> None:
-    """" Ann@X.COM " signs up as ann@x.com; any spelling of it logs in and is already in use."""
+    """ " Ann@X.COM " signs up as ann@x.com; any spelling of it logs in and is already in use."""
     signup(client, email=" Ann@X.COM ")
     assert gate.table("user").find("ann@x.com") is not None
     assert gate.table("user").find(" Ann@X.COM ") is None
@@ -169,8 +182,9 @@ def test_emails_are_normalized(client: RawClient, gate: Gate) -> None:
     assert_xano(again, 403, "ERROR_CODE_ACCESS_DENIED", message="This account is already in use.")
 
 
-def test_signup_of_a_taken_email_is_403_without_hashing(client: RawClient, gate: Gate,
-                                                          spy: SpyHasher) -> None:
+def test_signup_of_a_taken_email_is_403_without_hashing(
+    client: RawClient, gate: Gate, spy: SpyHasher
+) -> None:
     """A second signup with an email in use is refused before any hash, storing nothing."""
     signup(client)
     spy.reset()
@@ -215,8 +229,9 @@ def test_me_hides_password_and_hidden_fields(client: RawClient, gate: Gate) -> N
 # -- refresh ---------------------------------------------------------------------------------
 
 
-def test_refresh_returns_a_new_pair_and_spends_the_old(make_auth_gate: Callable[..., Gate],
-                                                        adapter: str) -> None:
+def test_refresh_returns_a_new_pair_and_spends_the_old(
+    make_auth_gate: Callable[..., Gate], adapter: str
+) -> None:
     """Refresh answers a new pair; without grace, the spent token is a 401 that ends the family."""
     gate = make_auth_gate(refresh_grace=0)
     client = wrap(gate, adapter)
@@ -231,8 +246,9 @@ def test_refresh_returns_a_new_pair_and_spends_the_old(make_auth_gate: Callable[
     assert_xano(refresh(client, child), 401, "ERROR_CODE_UNAUTHORIZED")
 
 
-def test_refresh_grace_repeats_the_child_then_reuse_revokes(client: RawClient,
-                                                             clock: Clock) -> None:
+def test_refresh_grace_repeats_the_child_then_reuse_revokes(
+    client: RawClient, clock: Clock
+) -> None:
     """In the 10 s grace the parent gets the same child again; after it, reuse ends the family."""
     tokens = signup(client)
     _, child = assert_token_pair(refresh(client, tokens["refreshToken"]))
@@ -253,17 +269,21 @@ def _after_expiry(client: RawClient, tokens: dict[str, str], clock: Clock) -> st
     return tokens["refreshToken"]
 
 
-@pytest.mark.parametrize("make_token", [
-    pytest.param(lambda c, t, k: UNKNOWN_REFRESH, id="unknown"),
-    pytest.param(lambda c, t, k: t["refreshToken"][:-1], id="truncated"),
-    pytest.param(lambda c, t, k: t["refreshToken"] + "A", id="too-long"),
-    pytest.param(lambda c, t, k: t["refreshToken"][:-1] + "=", id="bad-character"),
-    pytest.param(lambda c, t, k: t["authToken"], id="an-access-token"),
-    pytest.param(_after_logout, id="revoked-by-logout"),
-    pytest.param(_after_expiry, id="expired"),
-])
-def test_refresh_refuses_with_401(client: RawClient, clock: Clock,
-                                  make_token: Callable[..., str]) -> None:
+@pytest.mark.parametrize(
+    "make_token",
+    [
+        pytest.param(lambda c, t, k: UNKNOWN_REFRESH, id="unknown"),
+        pytest.param(lambda c, t, k: t["refreshToken"][:-1], id="truncated"),
+        pytest.param(lambda c, t, k: t["refreshToken"] + "A", id="too-long"),
+        pytest.param(lambda c, t, k: t["refreshToken"][:-1] + "=", id="bad-character"),
+        pytest.param(lambda c, t, k: t["authToken"], id="an-access-token"),
+        pytest.param(_after_logout, id="revoked-by-logout"),
+        pytest.param(_after_expiry, id="expired"),
+    ],
+)
+def test_refresh_refuses_with_401(
+    client: RawClient, clock: Clock, make_token: Callable[..., str]
+) -> None:
     """An unknown, malformed, revoked or expired refresh token is a 401 with WWW-Authenticate."""
     tokens = signup(client)
     res = refresh(client, make_token(client, tokens, clock))
@@ -274,10 +294,13 @@ def test_refresh_refuses_with_401(client: RawClient, clock: Clock,
 # -- logout ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("with_token", [
-    pytest.param(True, id="access-token"),
-    pytest.param(False, id="refresh-token-only"),
-])
+@pytest.mark.parametrize(
+    "with_token",
+    [
+        pytest.param(True, id="access-token"),
+        pytest.param(False, id="refresh-token-only"),
+    ],
+)
 def test_logout_revokes_that_session_only(client: RawClient, with_token: bool) -> None:
     """Logout by token or by refreshToken alone: 204, that session revoked, the others kept."""
     mine = signup(client)
@@ -301,11 +324,14 @@ def test_logout_with_a_rotated_token_ends_the_family(client: RawClient) -> None:
     assert_xano(refresh(client, child), 401, "ERROR_CODE_UNAUTHORIZED")
 
 
-@pytest.mark.parametrize("body", [
-    pytest.param(b"", id="empty-body"),
-    pytest.param(b"{}", id="no-refresh-token"),
-    pytest.param(json.dumps({"refreshToken": UNKNOWN_REFRESH}).encode(), id="unknown"),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"", id="empty-body"),
+        pytest.param(b"{}", id="no-refresh-token"),
+        pytest.param(json.dumps({"refreshToken": UNKNOWN_REFRESH}).encode(), id="unknown"),
+    ],
+)
 def test_logout_without_a_session_is_401(client: RawClient, body: bytes) -> None:
     """Logout with neither a token nor a known refresh token is a 401 with WWW-Authenticate."""
     res = post(client, "/auth/logout", raw=body)
@@ -329,8 +355,12 @@ def test_password_change(client: RawClient, clock: Clock, gate: Gate) -> None:
     _, there_refresh = assert_token_pair(login(client))
     there_access = login(client).json["authToken"]
     clock.advance(1)
-    res = post(client, "/auth/password", {"password": PASSWORD, "newPassword": NEW_PASSWORD},
-               token=here["authToken"])
+    res = post(
+        client,
+        "/auth/password",
+        {"password": PASSWORD, "newPassword": NEW_PASSWORD},
+        token=here["authToken"],
+    )
     access, new_refresh = assert_token_pair(res)
     for old in (here["authToken"], there_access):
         refused = get(client, "/auth/me", old)
@@ -347,14 +377,19 @@ def test_password_change(client: RawClient, clock: Clock, gate: Gate) -> None:
     assert_token_pair(login(client, password=NEW_PASSWORD))
 
 
-def test_password_change_with_a_wrong_password_changes_nothing(client: RawClient, gate: Gate,
-                                                               clock: Clock) -> None:
+def test_password_change_with_a_wrong_password_changes_nothing(
+    client: RawClient, gate: Gate, clock: Clock
+) -> None:
     """A wrong current password is the login 403; the hash, the sessions and tokens stay."""
     tokens = signup(client)
     stored = gate.table("user").find("zoe@x.com")
     clock.advance(1)
-    res = post(client, "/auth/password", {"password": "wrong horse 1", "newPassword": NEW_PASSWORD},
-               token=tokens["authToken"])
+    res = post(
+        client,
+        "/auth/password",
+        {"password": "wrong horse 1", "newPassword": NEW_PASSWORD},
+        token=tokens["authToken"],
+    )
     assert_xano(res, 403, "ERROR_CODE_ACCESS_DENIED", message="Invalid Credentials.")
     assert gate.table("user").find("zoe@x.com") == stored
     assert get(client, "/auth/me", tokens["authToken"]).status == 200
@@ -364,28 +399,38 @@ def test_password_change_with_a_wrong_password_changes_nothing(client: RawClient
 # -- the error table -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    pytest.param("GET", "/auth/me", id="me"),
-    pytest.param("POST", "/auth/password", id="password"),
-    pytest.param("GET", "/admin/auth/me", id="admin-me"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        pytest.param("GET", "/auth/me", id="me"),
+        pytest.param("POST", "/auth/password", id="password"),
+        pytest.param("GET", "/admin/auth/me", id="admin-me"),
+    ],
+)
 def test_missing_token_is_401(client: RawClient, method: str, path: str) -> None:
     """No token on me / password: 401 "Authentication Required" with WWW-Authenticate: Bearer."""
     res = client(method, path, [JSON], body=b"{}")
-    assert_xano(res, 401, "ERROR_CODE_UNAUTHORIZED",
-                message="Unauthorized - Authentication Required")
+    assert_xano(
+        res, 401, "ERROR_CODE_UNAUTHORIZED", message="Unauthorized - Authentication Required"
+    )
     assert res.header("www-authenticate") == "Bearer"
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    pytest.param("GET", "/auth/me", id="me"),
-    pytest.param("POST", "/auth/password", id="password"),
-    pytest.param("POST", "/auth/logout", id="logout"),
-])
-@pytest.mark.parametrize("token", [
-    pytest.param("not-a-token", id="garbage"),
-    pytest.param("a.b.c.d.e", id="five-segments"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        pytest.param("GET", "/auth/me", id="me"),
+        pytest.param("POST", "/auth/password", id="password"),
+        pytest.param("POST", "/auth/logout", id="logout"),
+    ],
+)
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param("not-a-token", id="garbage"),
+        pytest.param("a.b.c.d.e", id="five-segments"),
+    ],
+)
 def test_invalid_token_is_401(client: RawClient, method: str, path: str, token: str) -> None:
     """An invalid token on an endpoint that reads one: 401 with error="invalid_token"."""
     res = client(method, path, [JSON, ("Authorization", f"Bearer {token}")], body=b"{}")
@@ -393,16 +438,20 @@ def test_invalid_token_is_401(client: RawClient, method: str, path: str, token: 
     assert res.header("www-authenticate") == 'Bearer error="invalid_token"'
 
 
-@pytest.mark.parametrize(("method", "endpoint", "allowed"), [
-    pytest.param("GET", "signup", "POST", id="GET-signup"),
-    pytest.param("PUT", "login", "POST", id="PUT-login"),
-    pytest.param("GET", "refresh", "POST", id="GET-refresh"),
-    pytest.param("DELETE", "logout", "POST", id="DELETE-logout"),
-    pytest.param("POST", "me", "GET", id="POST-me"),
-    pytest.param("GET", "password", "POST", id="GET-password"),
-])
-def test_wrong_method_is_405(client: RawClient, gate: Gate, method: str, endpoint: str,
-                             allowed: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "endpoint", "allowed"),
+    [
+        pytest.param("GET", "signup", "POST", id="GET-signup"),
+        pytest.param("PUT", "login", "POST", id="PUT-login"),
+        pytest.param("GET", "refresh", "POST", id="GET-refresh"),
+        pytest.param("DELETE", "logout", "POST", id="DELETE-logout"),
+        pytest.param("POST", "me", "GET", id="POST-me"),
+        pytest.param("GET", "password", "POST", id="GET-password"),
+    ],
+)
+def test_wrong_method_is_405(
+    client: RawClient, gate: Gate, method: str, endpoint: str, allowed: str
+) -> None:
     """Each endpoint answers a wrong method with 405 and Allow (token given where required)."""
     headers = [JSON, ("Authorization", f"Bearer {gate.issue('user', 1)}")]
     res = client(method, f"/auth/{endpoint}", headers, body=b"{}")
@@ -411,12 +460,16 @@ def test_wrong_method_is_405(client: RawClient, gate: Gate, method: str, endpoin
     assert set(res.json) == {"code", "message", "payload"}
 
 
-@pytest.mark.parametrize("content_length", [
-    pytest.param(True, id="content-length"),
-    pytest.param(False, id="chunked"),
-])
-def test_body_limit_boundary(make_auth_gate: Callable[..., Gate], adapter: str,
-                             content_length: bool) -> None:
+@pytest.mark.parametrize(
+    "content_length",
+    [
+        pytest.param(True, id="content-length"),
+        pytest.param(False, id="chunked"),
+    ],
+)
+def test_body_limit_boundary(
+    make_auth_gate: Callable[..., Gate], adapter: str, content_length: bool
+) -> None:
     """A body of exactly max_body_bytes is read; one byte more is a 413 naming the body."""
     gate = make_auth_gate(max_body_bytes=200)
     client = wrap(gate, adapter)
@@ -439,16 +492,20 @@ def test_error_bodies_are_json_and_not_cached(client: RawClient) -> None:
 # -- tables ----------------------------------------------------------------------------------
 
 
-def test_username_login_field_end_to_end(make_auth_gate: Callable[..., Gate],
-                                         adapter: str) -> None:
+def test_username_login_field_end_to_end(make_auth_gate: Callable[..., Gate], adapter: str) -> None:
     """A table whose login field is "username": signup, login, me, refresh, password, logout."""
-    gate = make_auth_gate(tables=[Table("user", MemoryBackend(), login_field="username"),
-                                  Table("admin", MemoryBackend(admins()))])
+    gate = make_auth_gate(
+        tables=[
+            Table("user", MemoryBackend(), login_field="username"),
+            Table("admin", MemoryBackend(admins())),
+        ]
+    )
     client = wrap(gate, adapter)
     missing = post(client, "/auth/signup", {"email": "zoe@x.com", "password": PASSWORD})
     assert_xano(missing, 400, "ERROR_CODE_INPUT_ERROR", param="username")
-    tokens = assert_token_pair(post(client, "/auth/signup",
-                                    {"username": "Zoe_99", "password": PASSWORD, "name": "Zoe"}))
+    tokens = assert_token_pair(
+        post(client, "/auth/signup", {"username": "Zoe_99", "password": PASSWORD, "name": "Zoe"})
+    )
     me = get(client, "/auth/me", tokens[0])
     assert set(me.json) == {"id", "created_at", "name", "username"}
     assert me.json["username"] == "Zoe_99"
@@ -457,31 +514,37 @@ def test_username_login_field_end_to_end(make_auth_gate: Callable[..., Gate],
     wrong = post(client, "/auth/login", {"username": "Zoe_99", "password": "wrong horse 1"})
     assert_xano(wrong, 403, "ERROR_CODE_ACCESS_DENIED", message="Invalid Credentials.")
     access, refresh_token = assert_token_pair(refresh(client, refresh_token))
-    changed = post(client, "/auth/password", {"password": PASSWORD, "newPassword": NEW_PASSWORD},
-                   token=access)
+    changed = post(
+        client, "/auth/password", {"password": PASSWORD, "newPassword": NEW_PASSWORD}, token=access
+    )
     access, _ = assert_token_pair(changed)
     assert post(client, "/auth/logout", token=access, raw=b"").status == 204
-    assert_token_pair(post(client, "/auth/login",
-                           {"username": "Zoe_99", "password": NEW_PASSWORD}))
+    assert_token_pair(post(client, "/auth/login", {"username": "Zoe_99", "password": NEW_PASSWORD}))
 
 
 @pytest.fixture
 def both(client: RawClient) -> dict[str, dict[str, str]]:
     """A user's and an admin's token pairs (both signed up through their own prefix)."""
-    return {"user": signup(client, email="zoe@x.com"),
-            "admin": signup(client, email="boss@x.com", prefix="/admin/auth")}
+    return {
+        "user": signup(client, email="zoe@x.com"),
+        "admin": signup(client, email="boss@x.com", prefix="/admin/auth"),
+    }
 
 
-@pytest.mark.parametrize(("method", "path", "owner"), [
-    pytest.param("GET", "/auth/me", "admin", id="admin-token-on-user-me"),
-    pytest.param("GET", "/admin/auth/me", "user", id="user-token-on-admin-me"),
-    pytest.param("POST", "/auth/password", "admin", id="admin-token-on-user-password"),
-    pytest.param("POST", "/admin/auth/password", "user", id="user-token-on-admin-password"),
-    pytest.param("POST", "/auth/logout", "admin", id="admin-token-on-user-logout"),
-    pytest.param("POST", "/admin/auth/logout", "user", id="user-token-on-admin-logout"),
-])
-def test_access_tokens_never_cross_tables(client: RawClient, both: dict[str, dict[str, str]],
-                                          method: str, path: str, owner: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "owner"),
+    [
+        pytest.param("GET", "/auth/me", "admin", id="admin-token-on-user-me"),
+        pytest.param("GET", "/admin/auth/me", "user", id="user-token-on-admin-me"),
+        pytest.param("POST", "/auth/password", "admin", id="admin-token-on-user-password"),
+        pytest.param("POST", "/admin/auth/password", "user", id="user-token-on-admin-password"),
+        pytest.param("POST", "/auth/logout", "admin", id="admin-token-on-user-logout"),
+        pytest.param("POST", "/admin/auth/logout", "user", id="user-token-on-admin-logout"),
+    ],
+)
+def test_access_tokens_never_cross_tables(
+    client: RawClient, both: dict[str, dict[str, str]], method: str, path: str, owner: str
+) -> None:
     """An access token of one table is a 401 invalid_token on the other table's endpoints."""
     body = json.dumps({"password": PASSWORD, "newPassword": NEW_PASSWORD}).encode()
     headers = [JSON, ("Authorization", f"Bearer {both[owner]['authToken']}")]
@@ -492,42 +555,51 @@ def test_access_tokens_never_cross_tables(client: RawClient, both: dict[str, dic
     assert get(client, own, both[owner]["authToken"]).status == 200
 
 
-@pytest.mark.parametrize(("endpoint", "owner"), [
-    pytest.param("/auth/refresh", "admin", id="admin-refresh-on-user-refresh"),
-    pytest.param("/admin/auth/refresh", "user", id="user-refresh-on-admin-refresh"),
-    pytest.param("/auth/logout", "admin", id="admin-refresh-on-user-logout"),
-    pytest.param("/admin/auth/logout", "user", id="user-refresh-on-admin-logout"),
-])
-def test_refresh_tokens_never_cross_tables(client: RawClient, both: dict[str, dict[str, str]],
-                                           endpoint: str, owner: str) -> None:
+@pytest.mark.parametrize(
+    ("endpoint", "owner"),
+    [
+        pytest.param("/auth/refresh", "admin", id="admin-refresh-on-user-refresh"),
+        pytest.param("/admin/auth/refresh", "user", id="user-refresh-on-admin-refresh"),
+        pytest.param("/auth/logout", "admin", id="admin-refresh-on-user-logout"),
+        pytest.param("/admin/auth/logout", "user", id="user-refresh-on-admin-logout"),
+    ],
+)
+def test_refresh_tokens_never_cross_tables(
+    client: RawClient, both: dict[str, dict[str, str]], endpoint: str, owner: str
+) -> None:
     """A refresh token of one table is a 401 on the other table's refresh and logout."""
     res = post(client, endpoint, {"refreshToken": both[owner]["refreshToken"]})
     assert_xano(res, 401, "ERROR_CODE_UNAUTHORIZED")
 
 
-@pytest.mark.parametrize("endpoint", [
-    pytest.param("/auth/refresh", id="refresh"),
-    pytest.param("/auth/logout", id="logout"),
-])
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        pytest.param("/auth/refresh", id="refresh"),
+        pytest.param("/auth/logout", id="logout"),
+    ],
+)
 def test_a_refresh_token_on_the_wrong_table_is_left_alone(
-        client: RawClient, both: dict[str, dict[str, str]], endpoint: str) -> None:
+    client: RawClient, both: dict[str, dict[str, str]], endpoint: str
+) -> None:
     """An admin refresh token posted to the user endpoints is neither spent nor revoked."""
     token = both["admin"]["refreshToken"]
     assert_xano(post(client, endpoint, {"refreshToken": token}), 401, "ERROR_CODE_UNAUTHORIZED")
     assert_token_pair(refresh(client, token, prefix="/admin/auth"))
 
 
-def test_credentials_never_cross_tables(client: RawClient, both: dict[str, dict[str, str]]
-                                        ) -> None:
+def test_credentials_never_cross_tables(client: RawClient, both: dict[str, dict[str, str]]) -> None:
     """An admin's email and password do not log in to the user table, and vice versa."""
     assert_xano(login(client, email="boss@x.com"), 403, "ERROR_CODE_ACCESS_DENIED")
-    assert_xano(login(client, email="zoe@x.com", prefix="/admin/auth"), 403,
-                "ERROR_CODE_ACCESS_DENIED")
+    assert_xano(
+        login(client, email="zoe@x.com", prefix="/admin/auth"), 403, "ERROR_CODE_ACCESS_DENIED"
+    )
     assert_token_pair(login(client, email="boss@x.com", prefix="/admin/auth"))
 
 
-def test_extras_are_minted_into_handler_tokens(make_auth_gate: Callable[..., Gate],
-                                               adapter: str) -> None:
+def test_extras_are_minted_into_handler_tokens(
+    make_auth_gate: Callable[..., Gate], adapter: str
+) -> None:
     """Gate(extras={"admin": fn}): fn's extras are in every handler-minted admin token."""
     gate = make_auth_gate(extras={"admin": lambda r: {"role": "admin", "name": r["name"]}})
     client = wrap(gate, adapter)
@@ -548,8 +620,9 @@ def test_extras_are_minted_into_handler_tokens(make_auth_gate: Callable[..., Gat
 # -- the login throttle ----------------------------------------------------------------------
 
 
-def test_eleventh_failure_is_429_until_the_window_ends(client: RawClient, clock: Clock,
-                                                       spy: SpyHasher) -> None:
+def test_eleventh_failure_is_429_until_the_window_ends(
+    client: RawClient, clock: Clock, spy: SpyHasher
+) -> None:
     """The 11th login in the window is a 429 with Retry-After, unhashed; after it, 200."""
     signup(client)
     for _ in range(10):
@@ -584,12 +657,16 @@ def test_one_address_spraying_many_accounts_is_throttled(client: RawClient) -> N
     assert login(client, email="user99@x.com", addr="203.0.113.8").status == 403
 
 
-@pytest.mark.parametrize(("succeed", "third"), [
-    pytest.param(True, 403, id="success-resets"),
-    pytest.param(False, 429, id="no-success-control"),
-])
-def test_a_success_resets_the_accounts_count(make_auth_gate: Callable[..., Gate], adapter: str,
-                                             succeed: bool, third: int) -> None:
+@pytest.mark.parametrize(
+    ("succeed", "third"),
+    [
+        pytest.param(True, 403, id="success-resets"),
+        pytest.param(False, 429, id="no-success-control"),
+    ],
+)
+def test_a_success_resets_the_accounts_count(
+    make_auth_gate: Callable[..., Gate], adapter: str, succeed: bool, third: int
+) -> None:
     """A successful login clears the account's failure count for that address."""
     clock = Clock()
     gate = make_auth_gate(clock=clock)
@@ -621,21 +698,30 @@ def test_a_success_on_ones_own_account_does_not_forgive_guesses(client: RawClien
     signup(client)
     signup(client, email="amy@x.com")
     for _ in range(9):
-        assert login(client, email="amy@x.com", password="wrong horse 1",
-                     addr="203.0.113.9").status == 403
+        assert (
+            login(client, email="amy@x.com", password="wrong horse 1", addr="203.0.113.9").status
+            == 403
+        )
     assert_token_pair(login(client, addr="203.0.113.9"))
-    statuses = [login(client, email="amy@x.com", password="wrong horse 1",
-                      addr="203.0.113.9").status for _ in range(2)]
+    statuses = [
+        login(client, email="amy@x.com", password="wrong horse 1", addr="203.0.113.9").status
+        for _ in range(2)
+    ]
     assert statuses == [403, 429]
 
 
-def test_throttle_limits_are_configurable(make_auth_gate: Callable[..., Gate],
-                                          adapter: str) -> None:
+def test_throttle_limits_are_configurable(
+    make_auth_gate: Callable[..., Gate], adapter: str
+) -> None:
     """Throttle(max_failures=3): the 4th attempt is the 429."""
     client = wrap(make_auth_gate(throttle=Throttle(max_failures=3)), adapter)
     signup(client)
     assert [login(client, password="wrong horse 1").status for _ in range(4)] == [
-        403, 403, 403, 429]
+        403,
+        403,
+        403,
+        429,
+    ]
 
 
 def test_successes_do_not_count_against_the_limit(client: RawClient) -> None:
@@ -646,12 +732,14 @@ def test_successes_do_not_count_against_the_limit(client: RawClient) -> None:
         assert_token_pair(login(client))
 
 
-def test_locked_out_attempts_are_given_back(make_auth_gate: Callable[..., Gate], adapter: str,
-                                            clock: Clock, spy: SpyHasher) -> None:
+def test_locked_out_attempts_are_given_back(
+    make_auth_gate: Callable[..., Gate], adapter: str, clock: Clock, spy: SpyHasher
+) -> None:
     """While strangers hold the account-wide counter, the owner's refused attempts count
     nowhere: once it ends, the owner's own address is not locked out."""
-    gate = make_auth_gate(hasher=spy, clock=clock,
-                          throttle=Throttle(account_max_failures=3, account_window=60))
+    gate = make_auth_gate(
+        hasher=spy, clock=clock, throttle=Throttle(account_max_failures=3, account_window=60)
+    )
     client = wrap(gate, adapter)
     signup(client)
     for i in range(3):
@@ -674,24 +762,28 @@ def test_ipv6_clients_are_counted_by_their_64(client: RawClient) -> None:
     assert_token_pair(login(client, addr="2001:db8:0:1::2"))
 
 
-@pytest.mark.parametrize(("client", "bucket"), [
-    pytest.param("2001:db8::1", "2001:db8::/64", id="ipv6"),
-    pytest.param("2001:DB8:0:0:ffff:ffff:ffff:ffff", "2001:db8::/64", id="ipv6-same-64"),
-    pytest.param("2001:db8:0:1::1", "2001:db8:0:1::/64", id="ipv6-next-64"),
-    pytest.param("fe80::1%eth0", "fe80::/64", id="ipv6-scoped"),
-    pytest.param("::ffff:203.0.113.9", "203.0.113.9", id="ipv4-mapped"),
-    pytest.param("203.0.113.9", "203.0.113.9", id="ipv4"),
-    pytest.param("testclient", "testclient", id="not-an-address"),
-    pytest.param(None, "-", id="none"),
-    pytest.param("", "-", id="empty"),
-])
+@pytest.mark.parametrize(
+    ("client", "bucket"),
+    [
+        pytest.param("2001:db8::1", "2001:db8::/64", id="ipv6"),
+        pytest.param("2001:DB8:0:0:ffff:ffff:ffff:ffff", "2001:db8::/64", id="ipv6-same-64"),
+        pytest.param("2001:db8:0:1::1", "2001:db8:0:1::/64", id="ipv6-next-64"),
+        pytest.param("fe80::1%eth0", "fe80::/64", id="ipv6-scoped"),
+        pytest.param("::ffff:203.0.113.9", "203.0.113.9", id="ipv4-mapped"),
+        pytest.param("203.0.113.9", "203.0.113.9", id="ipv4"),
+        pytest.param("testclient", "testclient", id="not-an-address"),
+        pytest.param(None, "-", id="none"),
+        pytest.param("", "-", id="empty"),
+    ],
+)
 def test_throttle_address_buckets(client: str | None, bucket: str) -> None:
     """IPv6 addresses are counted by /64, IPv4 (mapped or not) as is, anything else as given."""
     assert _client_bucket(client) == bucket
 
 
-def test_extras_never_see_the_password_hash(make_auth_gate: Callable[..., Gate],
-                                            adapter: str) -> None:
+def test_extras_never_see_the_password_hash(
+    make_auth_gate: Callable[..., Gate], adapter: str
+) -> None:
     """The extras function gets the record as the app sees it: no hash, no password stamp."""
     seen: list[dict[str, Any]] = []
 
@@ -785,8 +877,14 @@ def _spoiled(endpoint: str, field: str, value: Any, status: int, param: str | No
 def _field_cases() -> list[Any]:
     cases: list[Any] = []
 
-    def add(endpoint: str, field: str, values: list[Any], status: int, param: str | None,
-            skip: tuple[str, ...] = ()) -> None:
+    def add(
+        endpoint: str,
+        field: str,
+        values: list[Any],
+        status: int,
+        param: str | None,
+        skip: tuple[str, ...] = (),
+    ) -> None:
         for p in values:
             if p.id in skip:
                 continue
@@ -828,24 +926,35 @@ def _raw_cases() -> list[Any]:
     cases: list[Any] = []
     for endpoint in BASES:
         for p in RAW_BODIES:
-            cases.append(pytest.param(endpoint, p.values[0], 400, "body",
-                                      id=f"{endpoint}-{p.id}"))
+            cases.append(pytest.param(endpoint, p.values[0], 400, "body", id=f"{endpoint}-{p.id}"))
         # An empty body is no JSON; to logout it is "no session" (401).
         empty = (401, None) if endpoint == "logout" else (400, "body")
         cases.append(pytest.param(endpoint, b"", *empty, id=f"{endpoint}-empty"))
-        cases.append(pytest.param(endpoint, b"x" * (64 * 1024 + 1), 413, "body",
-                                  id=f"{endpoint}-over-body-limit"))
+        cases.append(
+            pytest.param(
+                endpoint, b"x" * (64 * 1024 + 1), 413, "body", id=f"{endpoint}-over-body-limit"
+            )
+        )
     return cases
 
 
-CODES = {400: "ERROR_CODE_INPUT_ERROR", 401: "ERROR_CODE_UNAUTHORIZED",
-         413: "ERROR_CODE_INPUT_ERROR"}
+CODES = {
+    400: "ERROR_CODE_INPUT_ERROR",
+    401: "ERROR_CODE_UNAUTHORIZED",
+    413: "ERROR_CODE_INPUT_ERROR",
+}
 
 
 @pytest.mark.parametrize(("endpoint", "body", "status", "param"), _field_cases() + _raw_cases())
-def test_bad_input_is_refused_before_any_work(client: RawClient, gate: Gate, spy: SpyHasher,
-                                              endpoint: str, body: bytes, status: int,
-                                              param: str | None) -> None:
+def test_bad_input_is_refused_before_any_work(
+    client: RawClient,
+    gate: Gate,
+    spy: SpyHasher,
+    endpoint: str,
+    body: bytes,
+    status: int,
+    param: str | None,
+) -> None:
     """Malformed input to any handler: a 4xx naming the field, no hash, nothing stored."""
     users, admins_ = user_backend(gate), user_backend(gate, "admin")
     counts = (len(users), len(admins_))
@@ -860,16 +969,19 @@ def test_bad_input_is_refused_before_any_work(client: RawClient, gate: Gate, spy
     assert gate.table("user").get("1") == before
 
 
-@pytest.mark.parametrize(("endpoint", "status", "calls"), [
-    pytest.param("signup", 200, ["hash"], id="signup"),
-    pytest.param("login", 403, ["verify"], id="login"),
-    pytest.param("password", 403, ["verify"], id="password"),
-    pytest.param("refresh", 401, [], id="refresh"),
-    pytest.param("logout", 401, [], id="logout"),
-])
-def test_the_unspoiled_bodies_pass_the_input_checks(client: RawClient, gate: Gate,
-                                                    spy: SpyHasher, endpoint: str, status: int,
-                                                    calls: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("endpoint", "status", "calls"),
+    [
+        pytest.param("signup", 200, ["hash"], id="signup"),
+        pytest.param("login", 403, ["verify"], id="login"),
+        pytest.param("password", 403, ["verify"], id="password"),
+        pytest.param("refresh", 401, [], id="refresh"),
+        pytest.param("logout", 401, [], id="logout"),
+    ],
+)
+def test_the_unspoiled_bodies_pass_the_input_checks(
+    client: RawClient, gate: Gate, spy: SpyHasher, endpoint: str, status: int, calls: list[str]
+) -> None:
     """Control: each base body passes the input checks and reaches the hasher when it needs it."""
     token = gate.issue("user", 1) if endpoint == "password" else None
     res = post(client, f"/auth/{endpoint}", BASES[endpoint], token=token)
@@ -881,23 +993,39 @@ def test_the_unspoiled_bodies_pass_the_input_checks(client: RawClient, gate: Gat
 TEN_MB = 10 * 1024 * 1024
 
 
-@pytest.mark.parametrize(("endpoint", "field"), [
-    pytest.param("signup", "password", id="signup"),
-    pytest.param("login", "password", id="login"),
-    pytest.param("password", "password", id="password-old"),
-    pytest.param("password", "newPassword", id="password-new"),
-])
-@pytest.mark.parametrize(("limit", "status", "param"), [
-    pytest.param(None, 413, "body", id="default-body-limit"),
-    pytest.param(TEN_MB + 1024, 400, None, id="raised-body-limit"),
-])
-@pytest.mark.parametrize("content_length", [
-    pytest.param(True, id="content-length"),
-    pytest.param(False, id="chunked"),
-])
-def test_ten_megabyte_password(make_auth_gate: Callable[..., Gate], adapter: str,
-                               endpoint: str, field: str, limit: int | None, status: int,
-                               param: str | None, content_length: bool) -> None:
+@pytest.mark.parametrize(
+    ("endpoint", "field"),
+    [
+        pytest.param("signup", "password", id="signup"),
+        pytest.param("login", "password", id="login"),
+        pytest.param("password", "password", id="password-old"),
+        pytest.param("password", "newPassword", id="password-new"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("limit", "status", "param"),
+    [
+        pytest.param(None, 413, "body", id="default-body-limit"),
+        pytest.param(TEN_MB + 1024, 400, None, id="raised-body-limit"),
+    ],
+)
+@pytest.mark.parametrize(
+    "content_length",
+    [
+        pytest.param(True, id="content-length"),
+        pytest.param(False, id="chunked"),
+    ],
+)
+def test_ten_megabyte_password(
+    make_auth_gate: Callable[..., Gate],
+    adapter: str,
+    endpoint: str,
+    field: str,
+    limit: int | None,
+    status: int,
+    param: str | None,
+    content_length: bool,
+) -> None:
     """A 10 MB password: 413 at the default body limit, else 400 (max length); no hash."""
     spy = SpyHasher()
     gate = make_auth_gate(hasher=spy, **({} if limit is None else {"max_body_bytes": limit}))
@@ -928,12 +1056,16 @@ def _mounted_wsgi(gate: Gate) -> RawClient:
     return WSGIClient(DispatcherMiddleware(base, {"/auth": gate.auth_wsgi("user")}))
 
 
-@pytest.mark.parametrize("mount", [
-    pytest.param(_mounted_asgi, id="starlette-Mount"),
-    pytest.param(_mounted_wsgi, id="werkzeug-DispatcherMiddleware"),
-])
-def test_standalone_auth_apps(make_auth_gate: Callable[..., Gate],
-                              mount: Callable[[Gate], RawClient]) -> None:
+@pytest.mark.parametrize(
+    "mount",
+    [
+        pytest.param(_mounted_asgi, id="starlette-Mount"),
+        pytest.param(_mounted_wsgi, id="werkzeug-DispatcherMiddleware"),
+    ],
+)
+def test_standalone_auth_apps(
+    make_auth_gate: Callable[..., Gate], mount: Callable[[Gate], RawClient]
+) -> None:
     """auth_asgi in Starlette's Mount, auth_wsgi in DispatcherMiddleware: the endpoints work."""
     gate = make_auth_gate(auth_routes=None)
     client = mount(gate)

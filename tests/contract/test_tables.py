@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -76,39 +76,47 @@ class TestMemoryBackend:
 
 
 class TestTable:
-    @pytest.mark.parametrize("kwargs", [
-        pytest.param({"name": ""}, id="empty-name"),
-        pytest.param({"name": "1user"}, id="name-starts-with-digit"),
-        pytest.param({"name": "user-x"}, id="name-with-dash"),
-        pytest.param({"name": "user x"}, id="name-with-space"),
-        pytest.param({"name": 'us"er'}, id="name-with-quote"),
-        pytest.param({"name": "user;drop"}, id="name-with-semicolon"),
-        pytest.param({"name": "user\n"}, id="name-with-newline"),
-        pytest.param({"name": "é"}, id="name-non-ascii"),
-        pytest.param({"name": "u" * 64}, id="name-too-long"),
-        pytest.param({"name": None}, id="name-none"),
-        pytest.param({"login_field": "e-mail"}, id="bad-login-field"),
-        pytest.param({"password_field": "pass word"}, id="bad-password-field"),
-        pytest.param({"hidden": ["ok", "not ok"]}, id="bad-hidden-field"),
-        pytest.param({"hidden": "secret_note"}, id="hidden-as-a-string"),
-        pytest.param({"hidden": ["id"]}, id="hidden-id"),
-        pytest.param({"password_field": "id"}, id="password-field-id"),
-        pytest.param({"access_ttl": 0}, id="zero-access-ttl"),
-        pytest.param({"refresh_ttl": -1}, id="negative-refresh-ttl"),
-        pytest.param({"access_ttl": float("nan")}, id="nan-access-ttl"),
-        pytest.param({"refresh_ttl": float("inf")}, id="infinite-refresh-ttl"),
-        pytest.param({"backend": object()}, id="not-a-backend"),
-    ])
+    @pytest.mark.parametrize(
+        "kwargs",
+        [
+            pytest.param({"name": ""}, id="empty-name"),
+            pytest.param({"name": "1user"}, id="name-starts-with-digit"),
+            pytest.param({"name": "user-x"}, id="name-with-dash"),
+            pytest.param({"name": "user x"}, id="name-with-space"),
+            pytest.param({"name": 'us"er'}, id="name-with-quote"),
+            pytest.param({"name": "user;drop"}, id="name-with-semicolon"),
+            pytest.param({"name": "user\n"}, id="name-with-newline"),
+            pytest.param({"name": "é"}, id="name-non-ascii"),
+            pytest.param({"name": "u" * 64}, id="name-too-long"),
+            pytest.param({"name": None}, id="name-none"),
+            pytest.param({"login_field": "e-mail"}, id="bad-login-field"),
+            pytest.param({"password_field": "pass word"}, id="bad-password-field"),
+            pytest.param({"hidden": ["ok", "not ok"]}, id="bad-hidden-field"),
+            pytest.param({"hidden": "secret_note"}, id="hidden-as-a-string"),
+            pytest.param({"hidden": ["id"]}, id="hidden-id"),
+            pytest.param({"password_field": "id"}, id="password-field-id"),
+            pytest.param({"access_ttl": 0}, id="zero-access-ttl"),
+            pytest.param({"refresh_ttl": -1}, id="negative-refresh-ttl"),
+            pytest.param({"access_ttl": float("nan")}, id="nan-access-ttl"),
+            pytest.param({"refresh_ttl": float("inf")}, id="infinite-refresh-ttl"),
+            pytest.param({"backend": object()}, id="not-a-backend"),
+        ],
+    )
     def test_invalid_configuration_is_refused(self, kwargs: dict[str, Any]) -> None:
         """Bad names, hidden fields, lifetimes or backends raise ConfigurationError."""
         args: dict[str, Any] = {"name": "user", "backend": MemoryBackend(), **kwargs}
         with pytest.raises(ConfigurationError):
             Table(args.pop("name"), args.pop("backend"), **args)
 
-    @pytest.mark.parametrize("name", [
-        pytest.param("user", id="lower"), pytest.param("_x", id="underscore"),
-        pytest.param("Admin2", id="mixed"), pytest.param("u" * 63, id="longest"),
-    ])
+    @pytest.mark.parametrize(
+        "name",
+        [
+            pytest.param("user", id="lower"),
+            pytest.param("_x", id="underscore"),
+            pytest.param("Admin2", id="mixed"),
+            pytest.param("u" * 63, id="longest"),
+        ],
+    )
     def test_valid_names_are_accepted(self, name: str) -> None:
         """Identifier-like names up to 63 characters are accepted."""
         assert Table(name, MemoryBackend()).name == name
@@ -116,8 +124,14 @@ class TestTable:
     def test_public_strips_password_hidden_and_password_changed_at(self) -> None:
         """Table.public removes the password hash, hidden fields and password_changed_at."""
         table = Table("user", MemoryBackend(), hidden=("secret_note",))
-        record = {"id": 1, "email": "a@x.io", "password": "$argon2id$x", "secret_note": "s",
-                  "password_changed_at": 1700000000, "name": "Ann"}
+        record = {
+            "id": 1,
+            "email": "a@x.io",
+            "password": "$argon2id$x",
+            "secret_note": "s",
+            "password_changed_at": 1700000000,
+            "name": "Ann",
+        }
         assert table.public(record) == {"id": 1, "email": "a@x.io", "name": "Ann"}
         assert "password" in record  # the input is left alone
 
@@ -125,19 +139,27 @@ class TestTable:
         """With password_field="pw_hash", that field is the one removed."""
         table = Table("user", MemoryBackend(), password_field="pw_hash")
         assert table.public({"id": 1, "pw_hash": "h", "password": "kept"}) == {
-            "id": 1, "password": "kept"}
+            "id": 1,
+            "password": "kept",
+        }
 
-    @pytest.mark.parametrize(("login_field", "raw", "normalized"), [
-        pytest.param("email", "  Ann@Example.COM ", "ann@example.com", id="email"),
-        pytest.param("email", "ANN", "ann", id="email-field-without-at"),
-        pytest.param("username", "  Bob ", "Bob", id="username-keeps-case"),
-        pytest.param("username", "Bob@Example.com", "bob@example.com",
-                     id="username-that-is-an-email"),
-    ])
+    @pytest.mark.parametrize(
+        ("login_field", "raw", "normalized"),
+        [
+            pytest.param("email", "  Ann@Example.COM ", "ann@example.com", id="email"),
+            pytest.param("email", "ANN", "ann", id="email-field-without-at"),
+            pytest.param("username", "  Bob ", "Bob", id="username-keeps-case"),
+            pytest.param(
+                "username", "Bob@Example.com", "bob@example.com", id="username-that-is-an-email"
+            ),
+        ],
+    )
     def test_normalize_login(self, login_field: str, raw: str, normalized: str) -> None:
         """Logins are trimmed; emails (and email-shaped values) are lower-cased."""
-        assert Table("user", MemoryBackend(), login_field=login_field).normalize_login(
-            raw) == normalized
+        assert (
+            Table("user", MemoryBackend(), login_field=login_field).normalize_login(raw)
+            == normalized
+        )
 
 
 class TestSQLiteConcurrency:
@@ -174,15 +196,17 @@ class TestSQLiteConcurrency:
     def test_reads_from_many_threads(self, tmp_path: Path) -> None:
         """Several threads reading at once each see every record."""
         backend = SQLiteBackend(tmp_path / "reads.db")
-        created = [backend.create("user", {"email": f"u{i}@x.io"}, unique="email")
-                   for i in range(20)]
+        created = [
+            backend.create("user", {"email": f"u{i}@x.io"}, unique="email") for i in range(20)
+        ]
         barrier = threading.Barrier(8, timeout=10)
 
         def read_all(_: int) -> list[Any]:
             try:
                 barrier.wait()
                 return [backend.get("user", str(r["id"])) for r in created] + [
-                    backend.find("user", "email", r["email"]) for r in created]
+                    backend.find("user", "email", r["email"]) for r in created
+                ]
             finally:
                 backend.close()
 
@@ -212,19 +236,21 @@ class TestSQLiteConcurrency:
         """Tables user and admin in one file keep their own records and unique logins."""
         backend = SQLiteBackend(tmp_path / "two.db")
         try:
-            user = backend.create("user", {"email": "ann@example.com", "name": "User Ann"},
-                                  unique="email")
-            admin = backend.create("admin", {"email": "ann@example.com", "name": "Admin Ann"},
-                                   unique="email")
-            assert backend.get("user", str(user["id"]))["name"] == "User Ann"
-            assert backend.get("admin", str(admin["id"]))["name"] == "Admin Ann"
+            user = backend.create(
+                "user", {"email": "ann@example.com", "name": "User Ann"}, unique="email"
+            )
+            admin = backend.create(
+                "admin", {"email": "ann@example.com", "name": "Admin Ann"}, unique="email"
+            )
+            assert cast(dict[str, Any], backend.get("user", str(user["id"])))["name"] == "User Ann"
+            assert (
+                cast(dict[str, Any], backend.get("admin", str(admin["id"])))["name"] == "Admin Ann"
+            )
             assert backend.find("admin", "email", "ann@example.com") == admin
             backend.create("admin", {"email": "root@example.com"}, unique="email")
             assert backend.find("user", "email", "root@example.com") is None
         finally:
             backend.close()
-
-
 
 
 class TestSQLiteOpening:
@@ -237,8 +263,9 @@ class TestSQLiteOpening:
             path = tmp_path / f"fresh{round_}.db"
             barrier = threading.Barrier(threads, timeout=10)
 
-            def open_and_read(_: int, path: Path = path,
-                              barrier: threading.Barrier = barrier) -> str:
+            def open_and_read(
+                _: int, path: Path = path, barrier: threading.Barrier = barrier
+            ) -> str:
                 barrier.wait()
                 backend = SQLiteBackend(path)
                 try:

@@ -19,23 +19,16 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
-from conftest import (
-    DEFAULT_RULES,
-    ASGIClient,
-    RawClient,
-    Result,
-    WSGIClient,
-    flask_app,
-    running_uvicorn,
-    starlette_app,
-    wrap,
-)
 from flask import Flask
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Match, Route
+from support.apps import DEFAULT_RULES, flask_app, starlette_app
+from support.clients import ASGIClient, WSGIClient, wrap
+from support.results import RawClient, Result
+from support.servers import running_uvicorn
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
@@ -233,19 +226,26 @@ BILLING_SPELLINGS = [
 # -- controls: the harness can see a handler run ------------------------------------------------
 
 
-@pytest.mark.parametrize(("method", "target", "who"), [
-    pytest.param("GET", "/health", None, id="health"),
-    pytest.param("GET", "/public/anything", None, id="public"),
-    pytest.param("GET", "/api/hello", ("user", {}), id="api"),
-    pytest.param("HEAD", "/api/hello", ("user", {}), id="api-head"),
-    pytest.param("GET", "/admin/stats", ("admin", {}), id="admin"),
-    pytest.param("GET", "/admin/users/ann", ("admin", {}), id="admin-users"),
-    pytest.param("GET", "/mounted/stats", ("admin", {}), id="mounted"),
-    pytest.param("GET", "/orgs/acme/billing", ("user", {"role": "owner"}), id="billing-owner"),
-])
+@pytest.mark.parametrize(
+    ("method", "target", "who"),
+    [
+        pytest.param("GET", "/health", None, id="health"),
+        pytest.param("GET", "/public/anything", None, id="public"),
+        pytest.param("GET", "/api/hello", ("user", {}), id="api"),
+        pytest.param("HEAD", "/api/hello", ("user", {}), id="api-head"),
+        pytest.param("GET", "/admin/stats", ("admin", {}), id="admin"),
+        pytest.param("GET", "/admin/users/ann", ("admin", {}), id="admin-users"),
+        pytest.param("GET", "/mounted/stats", ("admin", {}), id="mounted"),
+        pytest.param("GET", "/orgs/acme/billing", ("user", {"role": "owner"}), id="billing-owner"),
+    ],
+)
 def test_control_canonical_requests_reach_their_handler(
-        client: RawClient, bearer: Bearer, method: str, target: str,
-        who: tuple[str, dict[str, Any]] | None) -> None:
+    client: RawClient,
+    bearer: Bearer,
+    method: str,
+    target: str,
+    who: tuple[str, dict[str, Any]] | None,
+) -> None:
     """With what each rule demands, the canonical path reaches its handler (the harness works)."""
     headers = [] if who is None else bearer(who[0], 1, extras=who[1])
     r = client(method, target, headers)
@@ -259,21 +259,22 @@ def test_control_canonical_requests_reach_their_handler(
 @pytest.mark.parametrize("target", SPELLINGS)
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
 def test_tokenless_spelling_is_refused_by_the_gate(
-        client: RawClient, method: str, target: str) -> None:
+    client: RawClient, method: str, target: str
+) -> None:
     """Without a token, no spelling of a protected path gets past the gate to any handler."""
     assert_refused_by_gate(client(method, target))
 
 
 @pytest.mark.parametrize("target", ADMIN_SPELLINGS)
 def test_user_token_never_reaches_admin_handler(
-        client: RawClient, bearer: Bearer, target: str) -> None:
+    client: RawClient, bearer: Bearer, target: str
+) -> None:
     """A valid user-table token opens no spelling of an admin-table route."""
     assert_not_reached(client("GET", target, bearer("user", 1)))
 
 
 @pytest.mark.parametrize("target", BILLING_SPELLINGS)
-def test_condition_holds_for_every_spelling(
-        client: RawClient, bearer: Bearer, target: str) -> None:
+def test_condition_holds_for_every_spelling(client: RawClient, bearer: Bearer, target: str) -> None:
     """A user token failing the rule's condition (role owner) reaches no billing spelling."""
     assert_not_reached(client("GET", target, bearer("user", 1, extras={"role": "member"})))
 
@@ -319,7 +320,8 @@ def bare_route(adapter: str, target: str) -> str | None:
 
 @pytest.mark.parametrize("target", PUBLIC_RIDES)
 def test_public_prefix_reaches_only_public_routes(
-        client: RawClient, adapter: str, target: str) -> None:
+    client: RawClient, adapter: str, target: str
+) -> None:
     """What a public rule lets through tokenless is only what the router itself calls public."""
     r = client("GET", target)
     if r.handled:
@@ -339,19 +341,23 @@ def test_public_prefix_oracle_can_tell_routes_apart() -> None:
 # -- exemptions never widen through leniency ----------------------------------------------------
 
 
-@pytest.mark.parametrize("target", [
-    pytest.param("/api/STATUS", id="case"),
-    pytest.param("/api/Status", id="capital"),
-    pytest.param("/api/status;x", id="params"),
-    pytest.param("/api/status%3bx", id="encoded-params"),
-    pytest.param("/api//status", id="inner-double-slash"),
-    pytest.param("//api/status", id="leading-double-slash"),
-    pytest.param("/api/status/", id="trailing-slash"),
-    pytest.param("/API/status", id="upper-prefix"),
-    pytest.param("/api/status%20", id="trailing-space"),
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        pytest.param("/api/STATUS", id="case"),
+        pytest.param("/api/Status", id="capital"),
+        pytest.param("/api/status;x", id="params"),
+        pytest.param("/api/status%3bx", id="encoded-params"),
+        pytest.param("/api//status", id="inner-double-slash"),
+        pytest.param("//api/status", id="leading-double-slash"),
+        pytest.param("/api/status/", id="trailing-slash"),
+        pytest.param("/API/status", id="upper-prefix"),
+        pytest.param("/api/status%20", id="trailing-space"),
+    ],
+)
 def test_public_exact_rule_does_not_exempt_its_catch_all_neighbour(
-        make_gate: Callable[..., Gate], adapter: str, target: str) -> None:
+    make_gate: Callable[..., Gate], adapter: str, target: str
+) -> None:
     """``/api/status`` public leaves ``/api/{rest}`` protected for every other spelling."""
     gate = make_gate(rules=(Rule("/api/status", "public"), *DEFAULT_RULES))
     client = wrap(gate, adapter)
@@ -362,31 +368,32 @@ def test_public_exact_rule_does_not_exempt_its_catch_all_neighbour(
 # -- root_path and mounted apps -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("root_path", "target"), [
-    pytest.param("/prefix", "/admin/stats", id="prefixed"),
-    pytest.param("/prefix", "/../admin/stats", id="prefixed-dotdot"),
-    pytest.param("/prefix", "//admin/stats", id="prefixed-double-slash"),
-    pytest.param("/prefix", "/ADMIN/stats", id="prefixed-upper"),
-    pytest.param("/prefix", "/mounted/stats", id="prefixed-mount"),
-    pytest.param("/prefix", "/public/../admin/stats", id="prefixed-ride"),
-    # A root_path that itself looks public must not make the app's path public.
-    pytest.param("/public", "/admin/stats", id="public-looking-root"),
-    pytest.param("/health", "/admin/stats", id="health-looking-root"),
-    pytest.param("/public", "/../admin/stats", id="public-root-dotdot"),
-    pytest.param("/public", "/api/hello", id="public-root-api"),
-    # A root_path that looks protected: the app's path is what counts.
-    pytest.param("/api", "/hello", id="api-looking-root"),
-    pytest.param("/admin", "/stats", id="admin-looking-root"),
-])
-def test_root_path_spellings_are_refused(
-        client: RawClient, root_path: str, target: str) -> None:
+@pytest.mark.parametrize(
+    ("root_path", "target"),
+    [
+        pytest.param("/prefix", "/admin/stats", id="prefixed"),
+        pytest.param("/prefix", "/../admin/stats", id="prefixed-dotdot"),
+        pytest.param("/prefix", "//admin/stats", id="prefixed-double-slash"),
+        pytest.param("/prefix", "/ADMIN/stats", id="prefixed-upper"),
+        pytest.param("/prefix", "/mounted/stats", id="prefixed-mount"),
+        pytest.param("/prefix", "/public/../admin/stats", id="prefixed-ride"),
+        # A root_path that itself looks public must not make the app's path public.
+        pytest.param("/public", "/admin/stats", id="public-looking-root"),
+        pytest.param("/health", "/admin/stats", id="health-looking-root"),
+        pytest.param("/public", "/../admin/stats", id="public-root-dotdot"),
+        pytest.param("/public", "/api/hello", id="public-root-api"),
+        # A root_path that looks protected: the app's path is what counts.
+        pytest.param("/api", "/hello", id="api-looking-root"),
+        pytest.param("/admin", "/stats", id="admin-looking-root"),
+    ],
+)
+def test_root_path_spellings_are_refused(client: RawClient, root_path: str, target: str) -> None:
     """Behind a root_path (ASGI) or SCRIPT_NAME (WSGI), the gate matches the app's own path."""
     assert_not_reached(client("GET", target, root_path=root_path))
 
 
 @pytest.mark.parametrize("root_path", ["/prefix", "/api", "/admin"])
-def test_control_root_path_is_stripped_like_the_app_does(
-        client: RawClient, root_path: str) -> None:
+def test_control_root_path_is_stripped_like_the_app_does(client: RawClient, root_path: str) -> None:
     """Behind any root_path, /health is public: the gate strips root_path as the router does."""
     r = client("GET", "/health", root_path=root_path)
     assert r.status == 200
@@ -394,8 +401,7 @@ def test_control_root_path_is_stripped_like_the_app_does(
 
 
 @pytest.mark.parametrize("target", ["/mounted/stats", "/mounted//stats", "/MOUNTED/stats"])
-def test_mounted_app_needs_an_admin_token(
-        client: RawClient, bearer: Bearer, target: str) -> None:
+def test_mounted_app_needs_an_admin_token(client: RawClient, bearer: Bearer, target: str) -> None:
     """The Starlette Mount (a plain route under Flask) is admin-only in every spelling."""
     assert_not_reached(client("GET", target, bearer("user", 1)))
     assert_refused_by_gate(client("GET", target))
@@ -403,21 +409,29 @@ def test_mounted_app_needs_an_admin_token(
 
 # -- methods: HEAD and OPTIONS ------------------------------------------------------------------
 
-PROTECTED_GET_ROUTES = ["/api/hello", "/api/other", "/admin/stats", "/admin/users/ann",
-                        "/orgs/acme/billing", "/mounted/stats"]
+PROTECTED_GET_ROUTES = [
+    "/api/hello",
+    "/api/other",
+    "/admin/stats",
+    "/admin/users/ann",
+    "/orgs/acme/billing",
+    "/mounted/stats",
+]
 
 
 @pytest.mark.parametrize("target", PROTECTED_GET_ROUTES)
 @pytest.mark.parametrize("method", ["HEAD", "head", "Get"])
 def test_head_and_odd_method_case_follow_the_rules(
-        client: RawClient, method: str, target: str) -> None:
+    client: RawClient, method: str, target: str
+) -> None:
     """HEAD (answered by the GET handler) and odd method casing are refused without a token."""
     assert_refused_by_gate(client(method, target))
 
 
 @pytest.mark.parametrize("method", ["HEAD", "head", "GET", "get"])
 def test_get_only_rule_also_covers_head(
-        make_gate: Callable[..., Gate], adapter: str, method: str) -> None:
+    make_gate: Callable[..., Gate], adapter: str, method: str
+) -> None:
     """A rule for GET alone also guards HEAD, which routers answer with the GET handler."""
     gate = make_gate(rules=(Rule("/api/**", "required", methods=["GET"]),), default="public")
     client = wrap(gate, adapter)
@@ -429,24 +443,30 @@ PREFLIGHT = [("Origin", "https://app.example"), ("Access-Control-Request-Method"
 
 
 @pytest.mark.parametrize("target", PROTECTED_GET_ROUTES)
-@pytest.mark.parametrize("headers", [
-    pytest.param([], id="bare"),
-    pytest.param(PREFLIGHT[:1], id="origin-only"),
-    pytest.param(PREFLIGHT[1:], id="request-method-only"),
-    pytest.param([("Access-Control-Request-Headers", "authorization")], id="request-headers-only"),
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param([], id="bare"),
+        pytest.param(PREFLIGHT[:1], id="origin-only"),
+        pytest.param(PREFLIGHT[1:], id="request-method-only"),
+        pytest.param(
+            [("Access-Control-Request-Headers", "authorization")], id="request-headers-only"
+        ),
+    ],
+)
 def test_options_without_preflight_headers_follows_the_rules(
-        client: RawClient, target: str, headers: list[tuple[str, str]]) -> None:
+    client: RawClient, target: str, headers: list[tuple[str, str]]
+) -> None:
     """OPTIONS that is not a CORS preflight is refused like any other method: 401."""
     r = client("OPTIONS", target, headers)
     assert_refused_by_gate(r)
     assert r.status == 401
 
 
-@pytest.mark.parametrize("target", [*PROTECTED_GET_ROUTES, "/public/../admin/stats",
-                                    "//admin/stats", "/admin/stats%00"])
-def test_cors_preflight_passes_to_the_app_without_a_token(
-        client: RawClient, target: str) -> None:
+@pytest.mark.parametrize(
+    "target", [*PROTECTED_GET_ROUTES, "/public/../admin/stats", "//admin/stats", "/admin/stats%00"]
+)
+def test_cors_preflight_passes_to_the_app_without_a_token(client: RawClient, target: str) -> None:
     """A real preflight (OPTIONS, Origin, Access-Control-Request-Method) is the app's to answer."""
     r = client("OPTIONS", target, PREFLIGHT)
     assert not (r.json and str(r.json.get("code", "")).startswith("ERROR_CODE_")), r.body
@@ -456,30 +476,41 @@ def test_cors_preflight_passes_to_the_app_without_a_token(
 
 def test_cors_middleware_answers_the_preflight_behind_the_gate(gate: Gate) -> None:
     """Starlette's CORSMiddleware behind the gate answers a preflight for an admin route."""
-    app = CORSMiddleware(starlette_app(), allow_origins=["https://app.example"],
-                         allow_methods=["GET"], allow_headers=["authorization"])
+    app = CORSMiddleware(
+        starlette_app(),
+        allow_origins=["https://app.example"],
+        allow_methods=["GET"],
+        allow_headers=["authorization"],
+    )
     client = ASGIClient(gate.asgi(app))
-    r = client("OPTIONS", "/admin/stats",
-               [*PREFLIGHT, ("Access-Control-Request-Headers", "authorization")])
+    r = client(
+        "OPTIONS", "/admin/stats", [*PREFLIGHT, ("Access-Control-Request-Headers", "authorization")]
+    )
     assert r.status == 200
     assert r.header("access-control-allow-origin") == "https://app.example"
     assert not r.handled
     assert_refused_by_gate(client("GET", "/admin/stats", PREFLIGHT[:1]))
 
 
-@pytest.mark.parametrize("headers", [
-    # Next.js CVE-2025-29927: an internal header, sent by a client, skipped the middleware.
-    pytest.param([("x-middleware-subrequest", "middleware:middleware:middleware")],
-                 id="nextjs-29927-subrequest"),
-    pytest.param([("x-middleware-subrequest", "src/middleware")], id="nextjs-29927-src"),
-    pytest.param([("X-Original-URL", "/health")], id="x-original-url"),
-    pytest.param([("X-Rewrite-URL", "/health")], id="x-rewrite-url"),
-    pytest.param([("X-Forwarded-Prefix", "/public")], id="x-forwarded-prefix"),
-    pytest.param(PREFLIGHT, id="preflight-headers-on-get"),
-    pytest.param([*PREFLIGHT, ("X-HTTP-Method-Override", "OPTIONS")], id="method-override"),
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        # Next.js CVE-2025-29927: an internal header, sent by a client, skipped the middleware.
+        pytest.param(
+            [("x-middleware-subrequest", "middleware:middleware:middleware")],
+            id="nextjs-29927-subrequest",
+        ),
+        pytest.param([("x-middleware-subrequest", "src/middleware")], id="nextjs-29927-src"),
+        pytest.param([("X-Original-URL", "/health")], id="x-original-url"),
+        pytest.param([("X-Rewrite-URL", "/health")], id="x-rewrite-url"),
+        pytest.param([("X-Forwarded-Prefix", "/public")], id="x-forwarded-prefix"),
+        pytest.param(PREFLIGHT, id="preflight-headers-on-get"),
+        pytest.param([*PREFLIGHT, ("X-HTTP-Method-Override", "OPTIONS")], id="method-override"),
+    ],
+)
 def test_request_headers_cannot_switch_the_gate_off(
-        client: RawClient, headers: list[tuple[str, str]]) -> None:
+    client: RawClient, headers: list[tuple[str, str]]
+) -> None:
     """No header (middleware-internal, URL-rewrite, preflight look-alike) skips the rules."""
     assert_refused_by_gate(client("GET", "/admin/stats", headers))
 
@@ -500,17 +531,22 @@ def _cafe_apps() -> tuple[Starlette, Flask]:
     return Starlette(routes=[Route("/café/secret", secret)]), flask
 
 
-@pytest.mark.parametrize("adapter_name", [
-    pytest.param("asgi", id="asgi"),
-    pytest.param("wsgi", id="wsgi"),
-])
+@pytest.mark.parametrize(
+    "adapter_name",
+    [
+        pytest.param("asgi", id="asgi"),
+        pytest.param("wsgi", id="wsgi"),
+    ],
+)
 def test_non_ascii_protected_rule_covers_its_route(
-        make_gate: Callable[..., Gate], adapter_name: str) -> None:
+    make_gate: Callable[..., Gate], adapter_name: str
+) -> None:
     """A protected rule spelled with non-ASCII text guards its route under a public default."""
     gate = make_gate(rules=(Rule("/café/**", "required"),), default="public")
     starlette, flask = _cafe_apps()
-    client: RawClient = (ASGIClient(gate.asgi(starlette)) if adapter_name == "asgi"
-                         else WSGIClient(gate.wsgi(flask)))
+    client: RawClient = (
+        ASGIClient(gate.asgi(starlette)) if adapter_name == "asgi" else WSGIClient(gate.wsgi(flask))
+    )
     assert_refused_by_gate(client("GET", "/caf%C3%A9/secret"))
 
 
@@ -525,13 +561,15 @@ class _QuietHandler(WSGIRequestHandler):
 @pytest.fixture
 def live_servers(gate: Gate) -> Iterator[dict[str, int]]:
     """uvicorn serving the gated Starlette app and Werkzeug serving the gated Flask app."""
-    wsgi: BaseWSGIServer = make_server("127.0.0.1", 0, gate.wsgi(flask_app()),
-                                       request_handler=_QuietHandler)
+    wsgi: BaseWSGIServer = make_server(
+        "127.0.0.1", 0, gate.wsgi(flask_app()), request_handler=_QuietHandler
+    )
     wsgi_thread = threading.Thread(target=wsgi.serve_forever, daemon=True)
     wsgi_thread.start()
     try:
-        with running_uvicorn(gate.asgi(starlette_app()), log_level="critical",
-                             lifespan="off", ws="none", http="h11") as port:
+        with running_uvicorn(
+            gate.asgi(starlette_app()), log_level="critical", lifespan="off", ws="none", http="h11"
+        ) as port:
             yield {"uvicorn": port, "werkzeug": wsgi.server_port}
     finally:
         wsgi.shutdown()

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from argon2.profiles import CHEAPEST
+from support.stores import InspectableRefreshStore, InspectableThrottleStore
 
 from jwe_gate import Gate, KeyRing, SQLiteBackend, Table
 from jwe_gate._passwords import Hasher
@@ -36,7 +37,9 @@ def h(name: str) -> str:
 
 
 @pytest.fixture(params=[pytest.param("memory", id="memory"), pytest.param("sqlite", id="sqlite")])
-def refresh_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RefreshStore]:
+def refresh_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[InspectableRefreshStore]:
     """A fresh refresh store of each bundled kind."""
     if request.param == "memory":
         yield MemoryRefreshStore()
@@ -47,7 +50,9 @@ def refresh_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Re
 
 
 @pytest.fixture(params=[pytest.param("memory", id="memory"), pytest.param("sqlite", id="sqlite")])
-def throttle_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ThrottleStore]:
+def throttle_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[InspectableThrottleStore]:
     """A fresh throttle store of each bundled kind."""
     if request.param == "memory":
         yield MemoryThrottleStore()
@@ -57,13 +62,25 @@ def throttle_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[T
     store.close()
 
 
-def _add(store: RefreshStore, token: str, session: Session = ANN, *,
-         expires_at: float = NOW + TTL) -> None:
+def _add(
+    store: InspectableRefreshStore,
+    token: str,
+    session: Session = ANN,
+    *,
+    expires_at: float = NOW + TTL,
+) -> None:
     store.add(h(token), session, expires_at=expires_at, now=NOW)
 
 
-def _rotate(store: RefreshStore, token: str, child: str, *, at: float = 0.0,
-            grace: float = GRACE, ttl: float = TTL) -> Outcome:
+def _rotate(
+    store: InspectableRefreshStore,
+    token: str,
+    child: str,
+    *,
+    at: float = 0.0,
+    grace: float = GRACE,
+    ttl: float = TTL,
+) -> Outcome:
     now = NOW + at
     rotation = store.rotate(h(token), h(child), now=now, expires_at=now + ttl, grace=grace)
     if rotation.outcome is Outcome.INVALID:
@@ -84,14 +101,17 @@ class TestThrottleStoreContract(ThrottleStoreContract):
 # -- RefreshStore ------------------------------------------------------------------------------
 
 
-def test_stores_implement_their_protocols(refresh_store: RefreshStore,
-                                          throttle_store: ThrottleStore) -> None:
+def test_stores_implement_their_protocols(
+    refresh_store: InspectableRefreshStore, throttle_store: InspectableThrottleStore
+) -> None:
     """Every bundled store satisfies the runtime-checkable protocol it claims."""
     assert isinstance(refresh_store, RefreshStore)
     assert isinstance(throttle_store, ThrottleStore)
 
 
-def test_rotate_spends_the_parent_and_stores_an_unspent_child(refresh_store: RefreshStore) -> None:
+def test_rotate_spends_the_parent_and_stores_an_unspent_child(
+    refresh_store: InspectableRefreshStore,
+) -> None:
     """add + rotate is ROTATED: the parent is spent (no second ROTATED), the child rotates."""
     _add(refresh_store, "a")
     assert refresh_store.unspent(ANN.family, now=NOW) == 1
@@ -103,11 +123,14 @@ def test_rotate_spends_the_parent_and_stores_an_unspent_child(refresh_store: Ref
     assert refresh_store.unspent(ANN.family, now=NOW + 3) == 1
 
 
-@pytest.mark.parametrize("token", [
-    pytest.param("never-added", id="unknown"),
-    pytest.param("", id="empty"),
-])
-def test_rotate_unknown_is_invalid(refresh_store: RefreshStore, token: str) -> None:
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param("never-added", id="unknown"),
+        pytest.param("", id="empty"),
+    ],
+)
+def test_rotate_unknown_is_invalid(refresh_store: InspectableRefreshStore, token: str) -> None:
     """A token the store never saw is INVALID and creates nothing."""
     _add(refresh_store, "a")
     assert _rotate(refresh_store, token, "x") is Outcome.INVALID
@@ -115,13 +138,17 @@ def test_rotate_unknown_is_invalid(refresh_store: RefreshStore, token: str) -> N
     assert refresh_store.unspent(ANN.family, now=NOW) == 1
 
 
-@pytest.mark.parametrize(("at", "outcome"), [
-    pytest.param(9.5, Outcome.ROTATED, id="just-before-expiry"),
-    pytest.param(10.0, Outcome.INVALID, id="at-expiry"),
-    pytest.param(11.0, Outcome.INVALID, id="after-expiry"),
-])
-def test_expired_token_is_invalid(refresh_store: RefreshStore, at: float,
-                                  outcome: Outcome) -> None:
+@pytest.mark.parametrize(
+    ("at", "outcome"),
+    [
+        pytest.param(9.5, Outcome.ROTATED, id="just-before-expiry"),
+        pytest.param(10.0, Outcome.INVALID, id="at-expiry"),
+        pytest.param(11.0, Outcome.INVALID, id="after-expiry"),
+    ],
+)
+def test_expired_token_is_invalid(
+    refresh_store: InspectableRefreshStore, at: float, outcome: Outcome
+) -> None:
     """A token presented at or after its expires_at is INVALID and not counted as unspent."""
     _add(refresh_store, "a", expires_at=NOW + 10)
     assert _rotate(refresh_store, "a", "b", at=at) is outcome
@@ -129,7 +156,7 @@ def test_expired_token_is_invalid(refresh_store: RefreshStore, at: float,
     assert refresh_store.unspent(ANN.family, now=NOW + at) == expected
 
 
-def test_child_gets_the_expiry_rotate_gives_it(refresh_store: RefreshStore) -> None:
+def test_child_gets_the_expiry_rotate_gives_it(refresh_store: InspectableRefreshStore) -> None:
     """The child expires at rotate's expires_at: unspent until then, INVALID after."""
     _add(refresh_store, "a")
     assert _rotate(refresh_store, "a", "b", ttl=5) is Outcome.ROTATED
@@ -141,31 +168,100 @@ def test_child_gets_the_expiry_rotate_gives_it(refresh_store: RefreshStore) -> N
 # Each step: (token, child, seconds after NOW, grace, expected outcome). The family starts as
 # token "a"; "newest" is the token that must be the family's one live token if it survives.
 ROTATION_STORIES = [
-    pytest.param([("a", "b", 0, GRACE, Outcome.ROTATED), ("a", "b", 5, GRACE, Outcome.GRACE),
-                  ("a", "b", 9, GRACE, Outcome.GRACE)], "b", 1, id="parent-again-within-grace"),
-    pytest.param([("a", "b", 0, GRACE, Outcome.ROTATED), ("a", "b", 10.5, GRACE, Outcome.REUSED),
-                  ("b", "c", 11, GRACE, Outcome.INVALID)], "b", 0, id="parent-after-grace"),
-    pytest.param([("a", "b", 0, 0, Outcome.ROTATED), ("a", "b", 0, 0, Outcome.REUSED),
-                  ("b", "c", 0, 0, Outcome.INVALID)], "b", 0, id="grace-0-reuse-at-once"),
-    pytest.param([("a", "b", 0, GRACE, Outcome.ROTATED), ("a", "x", 1, GRACE, Outcome.REUSED),
-                  ("b", "c", 2, GRACE, Outcome.INVALID)], "b", 0, id="grace-other-child"),
-    pytest.param([("a", "b", 0, GRACE, Outcome.ROTATED), ("b", "c", 1, GRACE, Outcome.ROTATED),
-                  ("a", "b", 2, GRACE, Outcome.REUSED), ("c", "d", 3, GRACE, Outcome.INVALID)],
-                 "c", 0, id="grace-refused-child-spent"),
-    pytest.param([("a", "b", 0, GRACE, Outcome.ROTATED), ("b", "c", 1, GRACE, Outcome.ROTATED),
-                  ("b", "c", 2, GRACE, Outcome.GRACE), ("c", "d", 3, GRACE, Outcome.ROTATED),
-                  ("b", "c", 4, GRACE, Outcome.REUSED), ("d", "e", 5, GRACE, Outcome.INVALID)],
-                 "d", 0, id="grace-then-grandchild-spent"),
-    pytest.param([("a", "b", 0, GRACE, Outcome.ROTATED), ("a", "b", 20, GRACE, Outcome.REUSED),
-                  ("a", "b", 21, GRACE, Outcome.INVALID)], "b", 0, id="revoked-parent-invalid"),
-    pytest.param([("a", "b", 0, GRACE, Outcome.ROTATED), ("b", "c", 1, GRACE, Outcome.ROTATED),
-                  ("c", "d", 2, GRACE, Outcome.ROTATED)], "d", 1, id="chain"),
+    pytest.param(
+        [
+            ("a", "b", 0, GRACE, Outcome.ROTATED),
+            ("a", "b", 5, GRACE, Outcome.GRACE),
+            ("a", "b", 9, GRACE, Outcome.GRACE),
+        ],
+        "b",
+        1,
+        id="parent-again-within-grace",
+    ),
+    pytest.param(
+        [
+            ("a", "b", 0, GRACE, Outcome.ROTATED),
+            ("a", "b", 10.5, GRACE, Outcome.REUSED),
+            ("b", "c", 11, GRACE, Outcome.INVALID),
+        ],
+        "b",
+        0,
+        id="parent-after-grace",
+    ),
+    pytest.param(
+        [
+            ("a", "b", 0, 0, Outcome.ROTATED),
+            ("a", "b", 0, 0, Outcome.REUSED),
+            ("b", "c", 0, 0, Outcome.INVALID),
+        ],
+        "b",
+        0,
+        id="grace-0-reuse-at-once",
+    ),
+    pytest.param(
+        [
+            ("a", "b", 0, GRACE, Outcome.ROTATED),
+            ("a", "x", 1, GRACE, Outcome.REUSED),
+            ("b", "c", 2, GRACE, Outcome.INVALID),
+        ],
+        "b",
+        0,
+        id="grace-other-child",
+    ),
+    pytest.param(
+        [
+            ("a", "b", 0, GRACE, Outcome.ROTATED),
+            ("b", "c", 1, GRACE, Outcome.ROTATED),
+            ("a", "b", 2, GRACE, Outcome.REUSED),
+            ("c", "d", 3, GRACE, Outcome.INVALID),
+        ],
+        "c",
+        0,
+        id="grace-refused-child-spent",
+    ),
+    pytest.param(
+        [
+            ("a", "b", 0, GRACE, Outcome.ROTATED),
+            ("b", "c", 1, GRACE, Outcome.ROTATED),
+            ("b", "c", 2, GRACE, Outcome.GRACE),
+            ("c", "d", 3, GRACE, Outcome.ROTATED),
+            ("b", "c", 4, GRACE, Outcome.REUSED),
+            ("d", "e", 5, GRACE, Outcome.INVALID),
+        ],
+        "d",
+        0,
+        id="grace-then-grandchild-spent",
+    ),
+    pytest.param(
+        [
+            ("a", "b", 0, GRACE, Outcome.ROTATED),
+            ("a", "b", 20, GRACE, Outcome.REUSED),
+            ("a", "b", 21, GRACE, Outcome.INVALID),
+        ],
+        "b",
+        0,
+        id="revoked-parent-invalid",
+    ),
+    pytest.param(
+        [
+            ("a", "b", 0, GRACE, Outcome.ROTATED),
+            ("b", "c", 1, GRACE, Outcome.ROTATED),
+            ("c", "d", 2, GRACE, Outcome.ROTATED),
+        ],
+        "d",
+        1,
+        id="chain",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("steps", "newest", "unspent"), ROTATION_STORIES)
-def test_rotation_story(refresh_store: RefreshStore, steps: list[tuple[str, str, float, float,
-                        Outcome]], newest: str, unspent: int) -> None:
+def test_rotation_story(
+    refresh_store: InspectableRefreshStore,
+    steps: list[tuple[str, str, float, float, Outcome]],
+    newest: str,
+    unspent: int,
+) -> None:
     """Only the parent with its own unspent child, inside grace, is GRACE; else REUSED revokes."""
     _add(refresh_store, "a")
     last = 0.0
@@ -178,7 +274,7 @@ def test_rotation_story(refresh_store: RefreshStore, steps: list[tuple[str, str,
     assert outcome is (Outcome.ROTATED if unspent else Outcome.INVALID)
 
 
-def test_reuse_leaves_other_families_alone(refresh_store: RefreshStore) -> None:
+def test_reuse_leaves_other_families_alone(refresh_store: InspectableRefreshStore) -> None:
     """A reuse revokes the presented token's family only."""
     other = Session("fam-other", "user", "1", NOW)
     _add(refresh_store, "a")
@@ -189,7 +285,7 @@ def test_reuse_leaves_other_families_alone(refresh_store: RefreshStore) -> None:
     assert refresh_store.unspent(other.family, now=NOW) == 1
 
 
-def test_grace_needs_the_parents_own_child(refresh_store: RefreshStore) -> None:
+def test_grace_needs_the_parents_own_child(refresh_store: InspectableRefreshStore) -> None:
     """A live child hash that is not the parent's own child is a reuse, not GRACE."""
     other = Session("fam-other", "user", "1", NOW)
     _add(refresh_store, "a")
@@ -199,13 +295,20 @@ def test_grace_needs_the_parents_own_child(refresh_store: RefreshStore) -> None:
     assert refresh_store.unspent(ANN.family, now=NOW + 1) == 0
 
 
-@pytest.mark.parametrize(("same_child", "expected"), [
-    pytest.param(True, {Outcome.ROTATED: 1, Outcome.GRACE: 31}, id="same-child-grace"),
-    pytest.param(False, {Outcome.ROTATED: 1, Outcome.REUSED: 1, Outcome.INVALID: 30},
-                 id="distinct-children-reuse"),
-])
-def test_racing_rotations_rotate_once(refresh_store: RefreshStore, same_child: bool,
-                                      expected: dict[Outcome, int]) -> None:
+@pytest.mark.parametrize(
+    ("same_child", "expected"),
+    [
+        pytest.param(True, {Outcome.ROTATED: 1, Outcome.GRACE: 31}, id="same-child-grace"),
+        pytest.param(
+            False,
+            {Outcome.ROTATED: 1, Outcome.REUSED: 1, Outcome.INVALID: 30},
+            id="distinct-children-reuse",
+        ),
+    ],
+)
+def test_racing_rotations_rotate_once(
+    refresh_store: InspectableRefreshStore, same_child: bool, expected: dict[Outcome, int]
+) -> None:
     """32 racing rotations of one token: one ROTATED, the rest GRACE or one REUSED + INVALID."""
     n = 32
     _add(refresh_store, "a")
@@ -221,12 +324,16 @@ def test_racing_rotations_rotate_once(refresh_store: RefreshStore, same_child: b
     assert refresh_store.unspent(ANN.family, now=NOW) == (1 if same_child else 0)
 
 
-@pytest.mark.parametrize("present", [
-    pytest.param("b", id="newest"),
-    pytest.param("a", id="spent-parent"),
-])
-def test_revoke_returns_session_and_revokes_family(refresh_store: RefreshStore,
-                                                   present: str) -> None:
+@pytest.mark.parametrize(
+    "present",
+    [
+        pytest.param("b", id="newest"),
+        pytest.param("a", id="spent-parent"),
+    ],
+)
+def test_revoke_returns_session_and_revokes_family(
+    refresh_store: InspectableRefreshStore, present: str
+) -> None:
     """revoke(token) returns the family's session and revokes it; other families live on."""
     other = Session("fam-bob", "user", "2", NOW)
     _add(refresh_store, "a")
@@ -240,14 +347,14 @@ def test_revoke_returns_session_and_revokes_family(refresh_store: RefreshStore,
     assert refresh_store.revoke(h(present)) == ANN  # idempotent
 
 
-def test_revoke_unknown_is_none(refresh_store: RefreshStore) -> None:
+def test_revoke_unknown_is_none(refresh_store: InspectableRefreshStore) -> None:
     """revoke of a token the store never saw returns None and touches nothing."""
     _add(refresh_store, "a")
     assert refresh_store.revoke(h("nope")) is None
     assert refresh_store.unspent(ANN.family, now=NOW) == 1
 
 
-def test_revoke_family(refresh_store: RefreshStore) -> None:
+def test_revoke_family(refresh_store: InspectableRefreshStore) -> None:
     """revoke_family ends that family only; an unknown family is a no-op."""
     other = Session("fam-other", "user", "1", NOW)
     _add(refresh_store, "a")
@@ -260,19 +367,26 @@ def test_revoke_family(refresh_store: RefreshStore) -> None:
 
 
 SUBJECT_FAMILIES = {
-    "u1-a": Session("u1-a", "user", "1", NOW), "u1-b": Session("u1-b", "user", "1", NOW),
-    "u1-c": Session("u1-c", "user", "1", NOW), "u2": Session("u2", "user", "2", NOW),
-    "admin1": Session("admin1", "admin", "1", NOW), "u10": Session("u10", "user", "10", NOW),
+    "u1-a": Session("u1-a", "user", "1", NOW),
+    "u1-b": Session("u1-b", "user", "1", NOW),
+    "u1-c": Session("u1-c", "user", "1", NOW),
+    "u2": Session("u2", "user", "2", NOW),
+    "admin1": Session("admin1", "admin", "1", NOW),
+    "u10": Session("u10", "user", "10", NOW),
 }
 
 
-@pytest.mark.parametrize(("keep", "survivors"), [
-    pytest.param(None, {"u2", "admin1", "u10"}, id="keep-none"),
-    pytest.param("u1-b", {"u1-b", "u2", "admin1", "u10"}, id="keep-one"),
-    pytest.param("u2", {"u2", "admin1", "u10"}, id="keep-other-subjects-family"),
-])
-def test_revoke_subject(refresh_store: RefreshStore, keep: str | None,
-                        survivors: set[str]) -> None:
+@pytest.mark.parametrize(
+    ("keep", "survivors"),
+    [
+        pytest.param(None, {"u2", "admin1", "u10"}, id="keep-none"),
+        pytest.param("u1-b", {"u1-b", "u2", "admin1", "u10"}, id="keep-one"),
+        pytest.param("u2", {"u2", "admin1", "u10"}, id="keep-other-subjects-family"),
+    ],
+)
+def test_revoke_subject(
+    refresh_store: InspectableRefreshStore, keep: str | None, survivors: set[str]
+) -> None:
     """revoke_subject ends every family of (table, subject) except keep, and no others."""
     for name, session in SUBJECT_FAMILIES.items():
         _add(refresh_store, "tok-" + name, session)
@@ -284,7 +398,7 @@ def test_revoke_subject(refresh_store: RefreshStore, keep: str | None,
 # -- ThrottleStore -----------------------------------------------------------------------------
 
 
-def test_throttle_counts_within_a_fixed_window(throttle_store: ThrottleStore) -> None:
+def test_throttle_counts_within_a_fixed_window(throttle_store: InspectableThrottleStore) -> None:
     """hit counts failures in a window fixed at the first failure."""
     assert throttle_store.hit("k", window=10, now=NOW) == (1, NOW + 10)
     assert throttle_store.hit("k", window=10, now=NOW + 4) == (2, NOW + 10)
@@ -292,11 +406,16 @@ def test_throttle_counts_within_a_fixed_window(throttle_store: ThrottleStore) ->
     assert throttle_store.peek("k", now=NOW + 9.5) == (3, NOW + 10)
 
 
-@pytest.mark.parametrize("at", [
-    pytest.param(10.0, id="at-reset"),
-    pytest.param(25.0, id="long-after"),
-])
-def test_throttle_restarts_after_window(throttle_store: ThrottleStore, at: float) -> None:
+@pytest.mark.parametrize(
+    "at",
+    [
+        pytest.param(10.0, id="at-reset"),
+        pytest.param(25.0, id="long-after"),
+    ],
+)
+def test_throttle_restarts_after_window(
+    throttle_store: InspectableThrottleStore, at: float
+) -> None:
     """Once reset_at passes, peek shows nothing and the next hit starts a new window at 1."""
     for _ in range(3):
         throttle_store.hit("k", window=10, now=NOW)
@@ -305,7 +424,7 @@ def test_throttle_restarts_after_window(throttle_store: ThrottleStore, at: float
     assert throttle_store.hit("k", window=10, now=NOW + at + 1) == (2, NOW + at + 10)
 
 
-def test_throttle_forgives_down_to_zero(throttle_store: ThrottleStore) -> None:
+def test_throttle_forgives_down_to_zero(throttle_store: InspectableThrottleStore) -> None:
     """A negative amount takes failures off, never below zero, in the same window."""
     for _ in range(5):
         throttle_store.hit("k", window=60, now=NOW)
@@ -314,7 +433,7 @@ def test_throttle_forgives_down_to_zero(throttle_store: ThrottleStore) -> None:
     assert throttle_store.hit("new", window=60, now=NOW, amount=-2) == (0, NOW + 60)
 
 
-def test_throttle_peek_does_not_count(throttle_store: ThrottleStore) -> None:
+def test_throttle_peek_does_not_count(throttle_store: InspectableThrottleStore) -> None:
     """peek reports without counting; an unknown key is (0, now)."""
     assert throttle_store.peek("k", now=NOW) == (0, NOW)
     assert throttle_store.peek("k", now=NOW) == (0, NOW)
@@ -325,7 +444,8 @@ def test_throttle_peek_does_not_count(throttle_store: ThrottleStore) -> None:
 
 
 def test_throttle_take_returns_the_count_and_forgets_the_key(
-        throttle_store: ThrottleStore) -> None:
+    throttle_store: InspectableThrottleStore,
+) -> None:
     """take returns the count and forgets its key only; the next hit starts a new window."""
     for _ in range(3):
         throttle_store.hit("k", window=10, now=NOW)
@@ -338,12 +458,16 @@ def test_throttle_take_returns_the_count_and_forgets_the_key(
     assert throttle_store.peek("other", now=NOW + 1) == (3, NOW + 10)
 
 
-@pytest.mark.parametrize("at", [
-    pytest.param(10.0, id="at-reset"),
-    pytest.param(25.0, id="long-after"),
-])
-def test_throttle_take_of_an_ended_window_is_zero(throttle_store: ThrottleStore,
-                                                  at: float) -> None:
+@pytest.mark.parametrize(
+    "at",
+    [
+        pytest.param(10.0, id="at-reset"),
+        pytest.param(25.0, id="long-after"),
+    ],
+)
+def test_throttle_take_of_an_ended_window_is_zero(
+    throttle_store: InspectableThrottleStore, at: float
+) -> None:
     """A window that has ended holds nothing to take: 0, and the key is gone."""
     for _ in range(4):
         throttle_store.hit("k", window=10, now=NOW)
@@ -351,7 +475,7 @@ def test_throttle_take_of_an_ended_window_is_zero(throttle_store: ThrottleStore,
     assert throttle_store.hit("k", window=10, now=NOW + at) == (1, NOW + at + 10)
 
 
-def test_throttle_take_at_most_leaves_the_rest(throttle_store: ThrottleStore) -> None:
+def test_throttle_take_at_most_leaves_the_rest(throttle_store: InspectableThrottleStore) -> None:
     """take(at_most=n) takes no more than n and leaves the rest in the same window."""
     for _ in range(3):
         throttle_store.hit("k", window=10, now=NOW)
@@ -366,11 +490,16 @@ def test_throttle_take_at_most_leaves_the_rest(throttle_store: ThrottleStore) ->
     assert throttle_store.hit("k", window=10, now=NOW + 12) == (1, NOW + 22)
 
 
-@pytest.mark.parametrize("at_most", [
-    pytest.param(None, id="all"),
-    pytest.param(1, id="at-most-1"),
-])
-def test_racing_takes_share_the_count(throttle_store: ThrottleStore, at_most: int | None) -> None:
+@pytest.mark.parametrize(
+    "at_most",
+    [
+        pytest.param(None, id="all"),
+        pytest.param(1, id="at-most-1"),
+    ],
+)
+def test_racing_takes_share_the_count(
+    throttle_store: InspectableThrottleStore, at_most: int | None
+) -> None:
     """32 racing takes of a count of 7: together they take exactly 7 (all, to one of them)."""
     n = 32
     for _ in range(7):
@@ -388,7 +517,7 @@ def test_racing_takes_share_the_count(throttle_store: ThrottleStore, at_most: in
     assert throttle_store.peek("k", now=NOW + 1)[0] == 0
 
 
-def test_racing_hits_and_takes_lose_nothing(throttle_store: ThrottleStore) -> None:
+def test_racing_hits_and_takes_lose_nothing(throttle_store: InspectableThrottleStore) -> None:
     """Hits racing takes: every hit is either taken exactly once or still counted."""
     n = 24
     barrier = threading.Barrier(2 * n)
@@ -430,8 +559,13 @@ def test_sqlite_stores_hold_only_hashes(tmp_path: Path) -> None:
     backend = SQLiteBackend(db)
     refresh, throttle = SQLiteRefreshStore(db), SQLiteThrottleStore(db)
     hasher = Hasher(CHEAPEST)
-    gate = Gate(keys=KeyRing.generate(), tables=[Table("user", backend)], hasher=hasher,
-                refresh_store=refresh, throttle_store=throttle)
+    gate = Gate(
+        keys=KeyRing.generate(),
+        tables=[Table("user", backend)],
+        hasher=hasher,
+        refresh_store=refresh,
+        throttle_store=throttle,
+    )
     service = gate.auth_service("user")
 
     def call(endpoint: str, body: dict[str, Any]) -> Any:
@@ -440,8 +574,9 @@ def test_sqlite_stores_hold_only_hashes(tmp_path: Path) -> None:
         return resp.status, json.loads(resp.body) if resp.body else None
 
     try:
-        status, first = call("signup", {"name": "Ann", "email": "ann@example.com",
-                                        "password": "correct horse 1"})
+        status, first = call(
+            "signup", {"name": "Ann", "email": "ann@example.com", "password": "correct horse 1"}
+        )
         assert status == 200
         tokens = [first["refreshToken"]]
         for _ in range(3):
@@ -456,8 +591,9 @@ def test_sqlite_stores_hold_only_hashes(tmp_path: Path) -> None:
         assert call("logout", {"refreshToken": tokens[-1]})[0] == 204
 
         tables = _dump(db)
-        assert {"jwe_gate_refresh_family", "jwe_gate_refresh_token",
-                "jwe_gate_throttle"} <= set(tables)
+        assert {"jwe_gate_refresh_family", "jwe_gate_refresh_token", "jwe_gate_throttle"} <= set(
+            tables
+        )
         cells = [str(c) for rows in tables.values() for row in rows for c in row]
         for secret in (*tokens, "correct horse 1", "wrong password 1"):
             assert not any(secret in c for c in cells), secret
@@ -510,7 +646,7 @@ def test_two_sqlite_throttle_stores_on_one_file_are_one(tmp_path: Path) -> None:
         b.close()
 
 
-def _rows(store: RefreshStore) -> int:
+def _rows(store: InspectableRefreshStore) -> int:
     if isinstance(store, MemoryRefreshStore):
         return len(store._tokens)
     assert isinstance(store, SQLiteRefreshStore)
@@ -518,20 +654,20 @@ def _rows(store: RefreshStore) -> int:
         return int(conn.execute("SELECT COUNT(*) FROM jwe_gate_refresh_token").fetchone()[0])
 
 
-def test_stores_forget_expired_tokens(refresh_store: RefreshStore) -> None:
+def test_stores_forget_expired_tokens(refresh_store: InspectableRefreshStore) -> None:
     """Every purge_every adds, expired tokens go; live, spent-but-unexpired tokens stay."""
     refresh_store.purge_every = 5  # type: ignore[attr-defined]
     if isinstance(refresh_store, MemoryRefreshStore):
         refresh_store._purge_every = 5
     for i in range(4):  # expire at NOW + 1
-        _add(refresh_store, f"old{i}", Session(f"old{i}", "user", "1", NOW),
-             expires_at=NOW + 1)
+        _add(refresh_store, f"old{i}", Session(f"old{i}", "user", "1", NOW), expires_at=NOW + 1)
     _add(refresh_store, "live")
     assert _rotate(refresh_store, "live", "live-child") is Outcome.ROTATED
     assert _rows(refresh_store) == 4 + 2  # the fifth add came before the old ones expired
     for i in range(5):  # the tenth add purges at NOW + 100
-        refresh_store.add(h(f"new{i}"), Session(f"new{i}", "user", "3", NOW),
-                          expires_at=NOW + TTL, now=NOW + 100)
+        refresh_store.add(
+            h(f"new{i}"), Session(f"new{i}", "user", "3", NOW), expires_at=NOW + TTL, now=NOW + 100
+        )
     assert _rows(refresh_store) == 2 + 5
     # The spent parent is still known, so presenting it late is still a reuse.
     assert _rotate(refresh_store, "live", "live-child", at=GRACE + 200) is Outcome.REUSED

@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import wrap
+from support.clients import wrap
 from test_demo import PASSWORD, SCRIPT, Demo, clean_env, start_demo
 
 from jwe_gate import Gate, KeyRing, MemoryBackend, Table
 
-NODE_DIR = Path(__file__).with_name("node")
+NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 PACKAGE = json.loads((NODE_DIR / "package.json").read_text())
 MIN_NODE = 20
 """jose 6 needs WebCrypto on globalThis and CompressionStream("deflate-raw"): Node 20 or later."""
@@ -52,10 +52,13 @@ def node() -> str:
     pinned versions; anything missing fails the test."""
     exe = shutil.which("node")
     if exe is None:
-        pytest.fail("node is missing: install Node.js >= 20 and npm, then run "
-                    "`npm ci --prefix tests/node` (.ci/run does)")
-    version = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30,
-                             check=True).stdout.strip()
+        pytest.fail(
+            "node is missing: install Node.js >= 20 and npm, then run "
+            "`npm ci --prefix tests/node` (.ci/run does)"
+        )
+    version = subprocess.run(
+        [exe, "--version"], capture_output=True, text=True, timeout=30, check=True
+    ).stdout.strip()
     if int(version.lstrip("v").split(".")[0]) < MIN_NODE:
         pytest.fail(f"node {version} is too old: the interop tests need Node.js >= {MIN_NODE}")
     for name, pinned in PACKAGE["dependencies"].items():
@@ -64,24 +67,34 @@ def node() -> str:
             pytest.fail(f"{name} is not installed: run `npm ci --prefix tests/node`")
         installed = json.loads(manifest.read_text())["version"]
         if installed != pinned:
-            pytest.fail(f"{name} {installed} is installed but package.json pins {pinned}: "
-                        "run `npm ci --prefix tests/node`")
+            pytest.fail(
+                f"{name} {installed} is installed but package.json pins {pinned}: "
+                "run `npm ci --prefix tests/node`"
+            )
     return exe
 
 
 def node_env() -> dict[str, str]:
     """The test's environment without proxy settings (axios honours them, and every request
     here goes to 127.0.0.1)."""
-    return {k: v for k, v in clean_env().items()
-            if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
+    return {
+        k: v
+        for k, v in clean_env().items()
+        if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+    }
 
 
 def run_node(node: str, script: str, *args: str, stdin: Any = None) -> dict[str, Any]:
     """Run ``tests/node/<script>`` and return the JSON object it prints."""
     proc = subprocess.run(
         [node, str(NODE_DIR / script), *args],
-        input=None if stdin is None else json.dumps(stdin), capture_output=True, text=True,
-        cwd=NODE_DIR, env=node_env(), timeout=60, check=False,
+        input=None if stdin is None else json.dumps(stdin),
+        capture_output=True,
+        text=True,
+        cwd=NODE_DIR,
+        env=node_env(),
+        timeout=60,
+        check=False,
     )
     if proc.returncode != 0:
         pytest.fail(f"node {script} exited {proc.returncode}:\n{proc.stderr}")
@@ -91,8 +104,14 @@ def run_node(node: str, script: str, *args: str, stdin: Any = None) -> dict[str,
 
 def jwe_gate_cli(*args: str) -> subprocess.CompletedProcess[str]:
     """The ``jwe-gate`` console script, as a user runs it."""
-    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True,
-                          env=clean_env(), timeout=60, check=False)
+    return subprocess.run(
+        [str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=60,
+        check=False,
+    )
 
 
 # -- the demo ----------------------------------------------------------------------------------
@@ -113,14 +132,15 @@ def jwks(key_file: Path) -> dict[str, Any]:
     return keys
 
 
-@pytest.fixture(scope="module", params=[pytest.param([], id="asgi"),
-                                        pytest.param(["--wsgi"], id="wsgi")])
-def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-         key_file: Path) -> Iterator[Demo]:
+@pytest.fixture(
+    scope="module", params=[pytest.param([], id="asgi"), pytest.param(["--wsgi"], id="wsgi")]
+)
+def demo(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, key_file: Path
+) -> Iterator[Demo]:
     """``python -m jwe_gate demo`` on uvicorn (ASGI) or waitress (``--wsgi``), own database."""
     tmp = tmp_path_factory.mktemp("demo")
-    server = start_demo(tmp, "--db", str(tmp / "demo.db"), "--keys", str(key_file),
-                        *request.param)
+    server = start_demo(tmp, "--db", str(tmp / "demo.db"), "--keys", str(key_file), *request.param)
     yield server
     server.stop()
 
@@ -159,20 +179,42 @@ def wire_headers(capture: list[dict[str, Any]]) -> dict[str, list[str]]:
     return out
 
 
-@pytest.mark.parametrize(("case", "expected"), [
-    pytest.param("default", {"authorization": ["Bearer TOKEN-A"], "x-xano-authorization": [],
-                             "x-xano-authorization-only": []}, id="set-auth-token"),
-    pytest.param("extra_headers", {"authorization": ["Bearer TOKEN-A"],
-                                   "x-xano-authorization": ["Bearer TOKEN-B"],
-                                   "x-xano-authorization-only": ["true"]},
-                 id="plus-x-xano-headers"),
-    pytest.param("extra_authorization", {"authorization": ["Bearer TOKEN-A"]},
-                 id="own-authorization-overwritten"),
-    pytest.param("no_token", {"authorization": [], "x-xano-authorization": ["Bearer TOKEN-B"]},
-                 id="no-token-x-xano-only"),
-])
-def test_sdk_sends_the_token_as_authorization_bearer(sdk_wire: dict[str, Any], case: str,
-                                                     expected: dict[str, list[str]]) -> None:
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        pytest.param(
+            "default",
+            {
+                "authorization": ["Bearer TOKEN-A"],
+                "x-xano-authorization": [],
+                "x-xano-authorization-only": [],
+            },
+            id="set-auth-token",
+        ),
+        pytest.param(
+            "extra_headers",
+            {
+                "authorization": ["Bearer TOKEN-A"],
+                "x-xano-authorization": ["Bearer TOKEN-B"],
+                "x-xano-authorization-only": ["true"],
+            },
+            id="plus-x-xano-headers",
+        ),
+        pytest.param(
+            "extra_authorization",
+            {"authorization": ["Bearer TOKEN-A"]},
+            id="own-authorization-overwritten",
+        ),
+        pytest.param(
+            "no_token",
+            {"authorization": [], "x-xano-authorization": ["Bearer TOKEN-B"]},
+            id="no-token-x-xano-only",
+        ),
+    ],
+)
+def test_sdk_sends_the_token_as_authorization_bearer(
+    sdk_wire: dict[str, Any], case: str, expected: dict[str, list[str]]
+) -> None:
     """The SDK puts setAuthToken's token in ``Authorization: Bearer``, never in
     X-Xano-Authorization; per-request headers pass through, but its token replaces a
     per-request Authorization."""
@@ -205,13 +247,16 @@ def test_sdk_signup_then_me_and_hello(sdk: dict[str, Any]) -> None:
         assert sdk[other]["body"] == me["body"]
 
 
-@pytest.mark.parametrize(("case", "status"), [
-    pytest.param("xano_header_me", 200, id="x-xano-bearer"),
-    pytest.param("xano_header_bare_me", 200, id="x-xano-bare-token"),
-    pytest.param("xano_header_wins_me", 200, id="x-xano-wins-over-sdk-authorization"),
-    pytest.param("xano_only_me", 200, id="only-x-xano-other-authorization"),
-    pytest.param("xano_only_without_xano_header", 401, id="only-ignores-sdk-authorization"),
-])
+@pytest.mark.parametrize(
+    ("case", "status"),
+    [
+        pytest.param("xano_header_me", 200, id="x-xano-bearer"),
+        pytest.param("xano_header_bare_me", 200, id="x-xano-bare-token"),
+        pytest.param("xano_header_wins_me", 200, id="x-xano-wins-over-sdk-authorization"),
+        pytest.param("xano_only_me", 200, id="only-x-xano-other-authorization"),
+        pytest.param("xano_only_without_xano_header", 401, id="only-ignores-sdk-authorization"),
+    ],
+)
 def test_sdk_with_x_xano_headers(sdk: dict[str, Any], case: str, status: int) -> None:
     """X-Xano-Authorization(-Only) given to the SDK as per-request headers behave as §Headers
     says next to the SDK's own Authorization."""
@@ -225,29 +270,86 @@ def test_sdk_with_x_xano_headers(sdk: dict[str, Any], case: str, status: int) ->
         assert result["headers"]["www-authenticate"] == "Bearer"  # no token was read
 
 
-@pytest.mark.parametrize(("case", "status", "code", "message", "www_authenticate"), [
-    pytest.param("wrong_password", 403, "ERROR_CODE_ACCESS_DENIED", "Invalid Credentials.",
-                 None, id="wrong-password"),
-    pytest.param("unknown_login", 403, "ERROR_CODE_ACCESS_DENIED", "Invalid Credentials.",
-                 None, id="unknown-login"),
-    pytest.param("duplicate_signup", 403, "ERROR_CODE_ACCESS_DENIED",
-                 "This account is already in use.", None, id="duplicate-signup"),
-    pytest.param("no_token_me", 401, "ERROR_CODE_UNAUTHORIZED",
-                 "Unauthorized - Authentication Required", "Bearer", id="no-token-me"),
-    pytest.param("no_token_hello", 401, "ERROR_CODE_UNAUTHORIZED",
-                 "Unauthorized - Authentication Required", "Bearer", id="no-token-hello"),
-    pytest.param("cleared_me", 401, "ERROR_CODE_UNAUTHORIZED",
-                 "Unauthorized - Authentication Required", "Bearer", id="set-auth-token-null"),
-    pytest.param("bad_token_me", 401, "ERROR_CODE_UNAUTHORIZED", "Invalid token.",
-                 'Bearer error="invalid_token"', id="bad-token"),
-    pytest.param("missing_field", 400, "ERROR_CODE_INPUT_ERROR", None, None,
-                 id="missing-password"),
-    pytest.param("spent_refresh", 401, "ERROR_CODE_UNAUTHORIZED", None,
-                 'Bearer error="invalid_token"', id="spent-refresh-token"),
-])
-def test_sdk_errors_carry_the_xano_body(sdk: dict[str, Any], case: str, status: int, code: str,
-                                        message: str | None,
-                                        www_authenticate: str | None) -> None:
+@pytest.mark.parametrize(
+    ("case", "status", "code", "message", "www_authenticate"),
+    [
+        pytest.param(
+            "wrong_password",
+            403,
+            "ERROR_CODE_ACCESS_DENIED",
+            "Invalid Credentials.",
+            None,
+            id="wrong-password",
+        ),
+        pytest.param(
+            "unknown_login",
+            403,
+            "ERROR_CODE_ACCESS_DENIED",
+            "Invalid Credentials.",
+            None,
+            id="unknown-login",
+        ),
+        pytest.param(
+            "duplicate_signup",
+            403,
+            "ERROR_CODE_ACCESS_DENIED",
+            "This account is already in use.",
+            None,
+            id="duplicate-signup",
+        ),
+        pytest.param(
+            "no_token_me",
+            401,
+            "ERROR_CODE_UNAUTHORIZED",
+            "Unauthorized - Authentication Required",
+            "Bearer",
+            id="no-token-me",
+        ),
+        pytest.param(
+            "no_token_hello",
+            401,
+            "ERROR_CODE_UNAUTHORIZED",
+            "Unauthorized - Authentication Required",
+            "Bearer",
+            id="no-token-hello",
+        ),
+        pytest.param(
+            "cleared_me",
+            401,
+            "ERROR_CODE_UNAUTHORIZED",
+            "Unauthorized - Authentication Required",
+            "Bearer",
+            id="set-auth-token-null",
+        ),
+        pytest.param(
+            "bad_token_me",
+            401,
+            "ERROR_CODE_UNAUTHORIZED",
+            "Invalid token.",
+            'Bearer error="invalid_token"',
+            id="bad-token",
+        ),
+        pytest.param(
+            "missing_field", 400, "ERROR_CODE_INPUT_ERROR", None, None, id="missing-password"
+        ),
+        pytest.param(
+            "spent_refresh",
+            401,
+            "ERROR_CODE_UNAUTHORIZED",
+            None,
+            'Bearer error="invalid_token"',
+            id="spent-refresh-token",
+        ),
+    ],
+)
+def test_sdk_errors_carry_the_xano_body(
+    sdk: dict[str, Any],
+    case: str,
+    status: int,
+    code: str,
+    message: str | None,
+    www_authenticate: str | None,
+) -> None:
     """A refusal reaches the front end as the SDK's XanoRequestError whose response holds the
     status and Xano's ``{code, message, payload}`` body, parsed as JSON."""
     result = sdk[case]
@@ -285,8 +387,9 @@ def test_sdk_login_refresh_logout(sdk: dict[str, Any]) -> None:
 # -- panva's jose ------------------------------------------------------------------------------
 
 
-def jose_decrypt(node: str, jwks: dict[str, Any], *tokens: str,
-                 current_ms: int | None = None) -> list[dict[str, Any]]:
+def jose_decrypt(
+    node: str, jwks: dict[str, Any], *tokens: str, current_ms: int | None = None
+) -> list[dict[str, Any]]:
     request: dict[str, Any] = {"op": "decrypt", "jwks": jwks, "tokens": list(tokens)}
     if current_ms is not None:
         request["currentDate"] = current_ms
@@ -297,9 +400,17 @@ def jose_decrypt(node: str, jwks: dict[str, Any], *tokens: str,
 
 
 def jose_mint(node: str, jwks: dict[str, Any], sub: str) -> dict[str, str]:
-    answer = run_node(node, "jose_interop.mjs", stdin={
-        "op": "mint", "jwks": jwks, "sub": sub, "tbl": "user",
-        "extras": {"role": "editor", "team": [1, 2]}})
+    answer = run_node(
+        node,
+        "jose_interop.mjs",
+        stdin={
+            "op": "mint",
+            "jwks": jwks,
+            "sub": sub,
+            "tbl": "user",
+            "extras": {"role": "editor", "team": [1, 2]},
+        },
+    )
     tokens: dict[str, str] = answer["tokens"]
     return tokens
 
@@ -317,8 +428,19 @@ def assert_gate_header(header: dict[str, Any], jwks: dict[str, Any]) -> None:
 def test_jose_decrypts_a_cli_token(node: str, key_file: Path, jwks: dict[str, Any]) -> None:
     """jose's jwtDecrypt and compactDecrypt (A256KW + A256CBC-HS512 only) read a token from
     ``jwe-gate token``: the same header and claims as ``jwe-gate inspect`` shows."""
-    minted = jwe_gate_cli("token", "--keys", str(key_file), "--table", "user", "--id", "42",
-                          "--extras", '{"role": "admin"}', "--ttl", "15m")
+    minted = jwe_gate_cli(
+        "token",
+        "--keys",
+        str(key_file),
+        "--table",
+        "user",
+        "--id",
+        "42",
+        "--extras",
+        '{"role": "admin"}',
+        "--ttl",
+        "15m",
+    )
     assert minted.returncode == 0, minted.stderr
     token = minted.stdout.strip()
     [result] = jose_decrypt(node, jwks, token)
@@ -342,8 +464,9 @@ def test_jose_decrypts_a_cli_token(node: str, key_file: Path, jwks: dict[str, An
 def test_jose_decrypts_a_signup_token(node: str, demo: Demo, jwks: dict[str, Any]) -> None:
     """jose decrypts the ``authToken`` the demo's /auth/signup answers (it carries ``sid``)."""
     with demo.client() as c:
-        resp = c.post("/auth/signup", json={"name": "Jo", "email": unique_email("jose"),
-                                            "password": PASSWORD})
+        resp = c.post(
+            "/auth/signup", json={"name": "Jo", "email": unique_email("jose"), "password": PASSWORD}
+        )
         assert resp.status_code == 200, resp.text
         token = resp.json()["authToken"]
         me = c.get("/auth/me", headers={"Authorization": f"Bearer {token}"}).json()
@@ -360,8 +483,10 @@ def test_jose_decrypts_a_signup_token(node: str, demo: Demo, jwks: dict[str, Any
 def account(demo: Demo) -> dict[str, Any]:
     """A user signed up on the demo, for tokens jose mints."""
     with demo.client() as c:
-        resp = c.post("/auth/signup", json={"name": "Joss", "email": unique_email("minted"),
-                                            "password": PASSWORD})
+        resp = c.post(
+            "/auth/signup",
+            json={"name": "Joss", "email": unique_email("minted"), "password": PASSWORD},
+        )
         assert resp.status_code == 200, resp.text
         me = c.get("/auth/me", headers={"Authorization": f"Bearer {resp.json()['authToken']}"})
         assert me.status_code == 200, me.text
@@ -382,8 +507,9 @@ def minted_42(node: str, jwks: dict[str, Any]) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("variant", [pytest.param(v, id=variant_id(v)) for v in JOSE_ACCEPTED])
-def test_jose_token_opens_the_demo(demo: Demo, account: dict[str, Any],
-                                   minted: dict[str, str], variant: str) -> None:
+def test_jose_token_opens_the_demo(
+    demo: Demo, account: dict[str, Any], minted: dict[str, str], variant: str
+) -> None:
     """An EncryptJWT (A256KW + A256CBC-HS512, integer iat/nbf/exp) for a signed-up record
     opens /api/hello and /auth/me, with or without kid, with ``typ: JWT``."""
     headers = {"Authorization": f"Bearer {minted[variant]}"}
@@ -397,8 +523,9 @@ def test_jose_token_opens_the_demo(demo: Demo, account: dict[str, Any],
 
 
 @pytest.mark.parametrize("variant", [pytest.param(v, id=variant_id(v)) for v in JOSE_ACCEPTED])
-def test_inspect_accepts_a_jose_token(key_file: Path, minted_42: dict[str, str],
-                                      variant: str) -> None:
+def test_inspect_accepts_a_jose_token(
+    key_file: Path, minted_42: dict[str, str], variant: str
+) -> None:
     """``jwe-gate inspect`` calls jose's EncryptJWT valid and shows its claims."""
     code, report = inspect(key_file, minted_42[variant])
     assert code == 0, report
@@ -424,25 +551,33 @@ REFUSED = [
 ]
 
 
-@pytest.mark.parametrize(("variant", "message"), [
-    pytest.param(variant, message, id=variant_id(variant)) for variant, message, _ in REFUSED])
-def test_jose_token_outside_the_allow_list_is_refused(demo: Demo, minted: dict[str, str],
-                                                      variant: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("variant", "message"),
+    [pytest.param(variant, message, id=variant_id(variant)) for variant, message, _ in REFUSED],
+)
+def test_jose_token_outside_the_allow_list_is_refused(
+    demo: Demo, minted: dict[str, str], variant: str, message: str
+) -> None:
     """jose tokens with ``zip: DEF``, another alg/enc, a JWS, expired, a wrong key or kid, or
     another table: 401 with Xano's body and ``error="invalid_token"``."""
     with demo.client() as c:
         resp = c.get("/api/hello", headers={"Authorization": f"Bearer {minted[variant]}"})
     assert resp.status_code == 401, resp.text
-    assert resp.json() == {"code": "ERROR_CODE_UNAUTHORIZED", "message": message,
-                           "payload": None}
+    assert resp.json() == {"code": "ERROR_CODE_UNAUTHORIZED", "message": message, "payload": None}
     assert resp.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
 
 
-@pytest.mark.parametrize(("variant", "problem"), [
-    pytest.param(variant, problem, id=variant_id(variant))
-    for variant, _, problem in REFUSED if problem is not None])
-def test_inspect_says_why_a_jose_token_is_refused(key_file: Path, minted_42: dict[str, str],
-                                                  variant: str, problem: str) -> None:
+@pytest.mark.parametrize(
+    ("variant", "problem"),
+    [
+        pytest.param(variant, problem, id=variant_id(variant))
+        for variant, _, problem in REFUSED
+        if problem is not None
+    ],
+)
+def test_inspect_says_why_a_jose_token_is_refused(
+    key_file: Path, minted_42: dict[str, str], variant: str, problem: str
+) -> None:
     """``jwe-gate inspect`` calls those jose tokens invalid (exit 1) and names the reason."""
     code, report = inspect(key_file, minted_42[variant])
     assert code == 1, report
@@ -451,8 +586,8 @@ def test_inspect_says_why_a_jose_token_is_refused(key_file: Path, minted_42: dic
 
 
 def test_jose_and_a_compressing_gate_agree_on_zip_def(
-        node: str, jwks: dict[str, Any], key_file: Path, adapter: str,
-        make_gate: Callable[..., Gate]) -> None:
+    node: str, jwks: dict[str, Any], key_file: Path, adapter: str, make_gate: Callable[..., Gate]
+) -> None:
     """With ``Gate(compress=True)`` (Xano's ``zip: DEF``), jose inflates the gate's tokens and
     the gate inflates jose's."""
     gate = make_gate(keys=KeyRing.from_file(key_file), compress=True)
@@ -481,12 +616,14 @@ def fresh_token(node: str, key_file: Path, jwks: dict[str, Any]) -> dict[str, An
     return result
 
 
-@pytest.mark.parametrize("check", [
-    pytest.param("max_token_age", id="no-clock-tolerance"),
-    pytest.param("max_token_age_1s", id="one-second-tolerance"),
-])
-def test_jose_max_token_age_accepts_a_fresh_token(fresh_token: dict[str, Any],
-                                                  check: str) -> None:
+@pytest.mark.parametrize(
+    "check",
+    [
+        pytest.param("max_token_age", id="no-clock-tolerance"),
+        pytest.param("max_token_age_1s", id="one-second-tolerance"),
+    ],
+)
+def test_jose_max_token_age_accepts_a_fresh_token(fresh_token: dict[str, Any], check: str) -> None:
     """jose's jwtDecrypt with ``maxTokenAge`` accepts a gate token 1 ms after it was minted,
     even in the second half of its second (iat is whole seconds, as jose floors "now")."""
     assert fresh_token[check] == {"ok": True}

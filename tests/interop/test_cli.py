@@ -43,11 +43,21 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None,
-        cwd: Path | None = None, via: str = "module") -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+    cwd: Path | None = None,
+    via: str = "module",
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*launcher(via), *args], input=stdin if stdin is not None else "",
-        capture_output=True, text=True, env=env or clean_env(), cwd=cwd, timeout=60,
+        [*launcher(via), *args],
+        input=stdin if stdin is not None else "",
+        capture_output=True,
+        text=True,
+        env=env or clean_env(),
+        cwd=cwd,
+        timeout=60,
         check=False,
     )
 
@@ -84,8 +94,9 @@ def mint(key_file: Path, *extra: str) -> str:
 # -- keygen ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("via", [pytest.param("module", id="python-m"),
-                                 pytest.param("script", id="console-script")])
+@pytest.mark.parametrize(
+    "via", [pytest.param("module", id="python-m"), pytest.param("script", id="console-script")]
+)
 def test_keygen_prints_a_jwk_set(via: str) -> None:
     """``keygen`` prints a JWK Set KeyRing.from_json accepts: one 256-bit oct key with a kid."""
     proc = run("keygen", via=via)
@@ -138,12 +149,22 @@ def test_keygen_add_unwritable_is_a_clean_error(key_file: Path) -> None:
 # -- token -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("source", [pytest.param("file", id="keys-file"),
-                                    pytest.param("env", id="JWE_GATE_KEYS")])
+@pytest.mark.parametrize(
+    "source", [pytest.param("file", id="keys-file"), pytest.param("env", id="JWE_GATE_KEYS")]
+)
 def test_token_mints_a_verifiable_token(key_file: Path, source: str) -> None:
     """``token`` prints one token that Gate.verify accepts, with the id, table, extras and ttl."""
-    args = ["token", "--table", "user", "--id", "42", "--extras", '{"role":"admin"}',
-            "--ttl", "15m"]
+    args = [
+        "token",
+        "--table",
+        "user",
+        "--id",
+        "42",
+        "--extras",
+        '{"role":"admin"}',
+        "--ttl",
+        "15m",
+    ]
     if source == "file":
         proc = run(*args, "--keys", str(key_file))
     else:
@@ -158,29 +179,43 @@ def test_token_mints_a_verifiable_token(key_file: Path, source: str) -> None:
 TOKEN = ["token", "--table", "user", "--id", "42"]
 
 
-@pytest.mark.parametrize(("args", "fragment"), [
-    pytest.param([*TOKEN, "--keys", "{keys}", "--extras", "{role: admin}"], "--extras",
-                 id="extras-not-json"),
-    pytest.param([*TOKEN, "--keys", "{keys}", "--extras", '["admin"]'], "JSON object",
-                 id="extras-not-object"),
-    pytest.param([*TOKEN, "--keys", "{keys}", "--ttl", "soon"], "duration", id="ttl-word"),
-    pytest.param([*TOKEN, "--keys", "{keys}", "--ttl", "15x"], "duration", id="ttl-bad-unit"),
-    pytest.param([*TOKEN, "--keys", "{keys}", "--ttl", "0"], "duration", id="ttl-zero"),
-    pytest.param([*TOKEN, "--keys", "{keys}", "--ttl=-5m"], "duration", id="ttl-negative"),
-    pytest.param(["token", "--table", "user", "--id", " ", "--keys", "{keys}"], "--id",
-                 id="blank-id"),
-    pytest.param(["token", "--table", "no such", "--id", "1", "--keys", "{keys}"], "table",
-                 id="bad-table-name"),
-    pytest.param(TOKEN, "JWE_GATE_KEYS", id="no-keys-anywhere"),
-    pytest.param([*TOKEN, "--keys", "{missing}"], "cannot read key file",
-                 id="keys-file-missing"),
-    pytest.param([*TOKEN, "--keys", "{garbage}"], "not valid JSON", id="keys-file-garbage"),
-    pytest.param(["keygen", "--bits", "100"], "key size", id="keygen-bad-bits"),
-    pytest.param(["keygen", "--add", "{missing}"], "cannot read key file",
-                 id="keygen-add-missing-file"),
-])
-def test_bad_input_exits_2(tmp_path: Path, key_file: Path, args: list[str],
-                           fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        pytest.param(
+            [*TOKEN, "--keys", "{keys}", "--extras", "{role: admin}"],
+            "--extras",
+            id="extras-not-json",
+        ),
+        pytest.param(
+            [*TOKEN, "--keys", "{keys}", "--extras", '["admin"]'],
+            "JSON object",
+            id="extras-not-object",
+        ),
+        pytest.param([*TOKEN, "--keys", "{keys}", "--ttl", "soon"], "duration", id="ttl-word"),
+        pytest.param([*TOKEN, "--keys", "{keys}", "--ttl", "15x"], "duration", id="ttl-bad-unit"),
+        pytest.param([*TOKEN, "--keys", "{keys}", "--ttl", "0"], "duration", id="ttl-zero"),
+        pytest.param([*TOKEN, "--keys", "{keys}", "--ttl=-5m"], "duration", id="ttl-negative"),
+        pytest.param(
+            ["token", "--table", "user", "--id", " ", "--keys", "{keys}"], "--id", id="blank-id"
+        ),
+        pytest.param(
+            ["token", "--table", "no such", "--id", "1", "--keys", "{keys}"],
+            "table",
+            id="bad-table-name",
+        ),
+        pytest.param(TOKEN, "JWE_GATE_KEYS", id="no-keys-anywhere"),
+        pytest.param(
+            [*TOKEN, "--keys", "{missing}"], "cannot read key file", id="keys-file-missing"
+        ),
+        pytest.param([*TOKEN, "--keys", "{garbage}"], "not valid JSON", id="keys-file-garbage"),
+        pytest.param(["keygen", "--bits", "100"], "key size", id="keygen-bad-bits"),
+        pytest.param(
+            ["keygen", "--add", "{missing}"], "cannot read key file", id="keygen-add-missing-file"
+        ),
+    ],
+)
+def test_bad_input_exits_2(tmp_path: Path, key_file: Path, args: list[str], fragment: str) -> None:
     """Bad extras, ttl, id, table, bits or keys: exit 2, an error on stderr, no traceback."""
     garbage = tmp_path / "garbage.json"
     garbage.write_text("not json at all")
@@ -193,8 +228,9 @@ def test_bad_input_exits_2(tmp_path: Path, key_file: Path, args: list[str],
 # -- inspect -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("how", [pytest.param("argument", id="argument"),
-                                 pytest.param("stdin", id="stdin-bearer")])
+@pytest.mark.parametrize(
+    "how", [pytest.param("argument", id="argument"), pytest.param("stdin", id="stdin-bearer")]
+)
 def test_inspect_reports_a_good_token(key_file: Path, how: str) -> None:
     """``inspect`` prints header, claims and ``problem: null`` for a good token, exit 0."""
     ring = KeyRing.from_file(key_file)
@@ -232,14 +268,18 @@ def _garbage(key_file: Path, other: Path) -> str:
     return "this-is-not-a-token"
 
 
-@pytest.mark.parametrize(("make", "fragment", "has_claims"), [
-    pytest.param(_expired, "expired", True, id="expired"),
-    pytest.param(_unknown_kid, "unknown kid", False, id="unknown-kid"),
-    pytest.param(_tampered, "decryption failed", False, id="tampered"),
-    pytest.param(_garbage, "not a compact JWE", False, id="garbage"),
-])
-def test_inspect_says_what_is_wrong(tmp_path: Path, key_file: Path, make: Any, fragment: str,
-                                    has_claims: bool) -> None:
+@pytest.mark.parametrize(
+    ("make", "fragment", "has_claims"),
+    [
+        pytest.param(_expired, "expired", True, id="expired"),
+        pytest.param(_unknown_kid, "unknown kid", False, id="unknown-kid"),
+        pytest.param(_tampered, "decryption failed", False, id="tampered"),
+        pytest.param(_garbage, "not a compact JWE", False, id="garbage"),
+    ],
+)
+def test_inspect_says_what_is_wrong(
+    tmp_path: Path, key_file: Path, make: Any, fragment: str, has_claims: bool
+) -> None:
     """``inspect`` of a bad token prints JSON whose ``problem`` says why, and exits 1."""
     other = tmp_path / "other.json"
     other.write_text(KeyRing.generate().to_json())
@@ -255,12 +295,18 @@ def test_inspect_says_what_is_wrong(tmp_path: Path, key_file: Path, make: Any, f
         assert report["claims"]["sub"] == "42"
 
 
-@pytest.mark.parametrize(("args", "fragment"), [
-    pytest.param([], "JWE_GATE_KEYS", id="no-keys"),
-    pytest.param(["--leeway", "-1", "--keys", "{keys}"], "leeway", id="negative-leeway"),
-    pytest.param(["--algorithms", "PBES2-HS256+A128KW", "A128GCM", "--keys", "{keys}"],
-                 "PBES2", id="pbes2"),
-])
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        pytest.param([], "JWE_GATE_KEYS", id="no-keys"),
+        pytest.param(["--leeway", "-1", "--keys", "{keys}"], "leeway", id="negative-leeway"),
+        pytest.param(
+            ["--algorithms", "PBES2-HS256+A128KW", "A128GCM", "--keys", "{keys}"],
+            "PBES2",
+            id="pbes2",
+        ),
+    ],
+)
 def test_inspect_bad_usage_exits_2(key_file: Path, args: list[str], fragment: str) -> None:
     """``inspect`` without keys or with bad settings exits 2 with a clear message."""
     args = [str(key_file) if a == "{keys}" else a for a in args]
@@ -271,8 +317,18 @@ def test_inspect_bad_usage_exits_2(key_file: Path, args: list[str], fragment: st
 
 
 def adduser(db: Path, email: str, password: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    return run("adduser", "--table", "admin", "--email", email, "--db", str(db),
-               "--password-stdin", *extra, stdin=password + "\n")
+    return run(
+        "adduser",
+        "--table",
+        "admin",
+        "--email",
+        email,
+        "--db",
+        str(db),
+        "--password-stdin",
+        *extra,
+        stdin=password + "\n",
+    )
 
 
 def assert_admin(db: Path, email: str, password: str) -> dict[str, Any]:
@@ -304,12 +360,15 @@ def test_adduser_duplicate_exits_1(tmp_path: Path) -> None:
     assert_admin(db, "root@example.com", STRONG)
 
 
-@pytest.mark.parametrize(("password", "fragment"), [
-    pytest.param("short1", "at least 8", id="too-short"),
-    pytest.param("nodigitshere", "digit", id="no-digit"),
-    pytest.param("1234567890", "letter", id="no-letter"),
-    pytest.param("", "at least 8", id="empty"),
-])
+@pytest.mark.parametrize(
+    ("password", "fragment"),
+    [
+        pytest.param("short1", "at least 8", id="too-short"),
+        pytest.param("nodigitshere", "digit", id="no-digit"),
+        pytest.param("1234567890", "letter", id="no-letter"),
+        pytest.param("", "at least 8", id="empty"),
+    ],
+)
 def test_adduser_weak_password_exits_2(tmp_path: Path, password: str, fragment: str) -> None:
     """A password the policy refuses: exit 2 with the reason, and no record is created."""
     db = tmp_path / "app.db"
@@ -319,15 +378,27 @@ def test_adduser_weak_password_exits_2(tmp_path: Path, password: str, fragment: 
 
 def test_adduser_database_url_is_a_clean_error(tmp_path: Path) -> None:
     """``adduser --db`` with a URL this release cannot open exits 2 without a traceback."""
-    proc = run("adduser", "--table", "admin", "--email", "a@b.io", "--password-stdin",
-               "--db", "postgresql://localhost/app", stdin=STRONG + "\n", cwd=tmp_path)
+    proc = run(
+        "adduser",
+        "--table",
+        "admin",
+        "--email",
+        "a@b.io",
+        "--password-stdin",
+        "--db",
+        "postgresql://localhost/app",
+        stdin=STRONG + "\n",
+        cwd=tmp_path,
+    )
     assert_clean_failure(proc, 2, "--db")
 
 
 # The child takes the pty as its controlling terminal, as a login shell would, so getpass
 # reads /dev/tty exactly as it does for a person at a terminal.
-_CTTY = ("import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
-         "os.execv(sys.executable, [sys.executable, '-m', 'jwe_gate', *sys.argv[1:]])")
+_CTTY = (
+    "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'jwe_gate', *sys.argv[1:]])"
+)
 
 
 def run_in_pty(args: Sequence[str], answers: Sequence[str]) -> tuple[int, str]:
@@ -337,8 +408,13 @@ def run_in_pty(args: Sequence[str], answers: Sequence[str]) -> tuple[int, str]:
 
     master, slave = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-c", _CTTY, *args], stdin=slave, stdout=slave, stderr=slave,
-        env=clean_env(), start_new_session=True, close_fds=True,
+        [sys.executable, "-c", _CTTY, *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=clean_env(),
+        start_new_session=True,
+        close_fds=True,
     )
     os.close(slave)
     screen = b""
@@ -375,7 +451,8 @@ def test_adduser_prompts_for_the_password_without_echo(tmp_path: Path) -> None:
     db = tmp_path / "app.db"
     code, screen = run_in_pty(
         ["adduser", "--table", "admin", "--email", "tty@example.com", "--db", str(db)],
-        [STRONG, STRONG])
+        [STRONG, STRONG],
+    )
     assert code == 0, screen
     assert "Password:" in screen
     assert "Password (again):" in screen
@@ -389,7 +466,8 @@ def test_adduser_prompt_mismatch_exits_2(tmp_path: Path) -> None:
     db = tmp_path / "app.db"
     code, screen = run_in_pty(
         ["adduser", "--table", "admin", "--email", "tty@example.com", "--db", str(db)],
-        [STRONG, STRONG + "x"])
+        [STRONG, STRONG + "x"],
+    )
     assert code == 2, screen
     assert "do not match" in screen
     assert "Traceback" not in screen
@@ -399,10 +477,16 @@ def test_adduser_prompt_mismatch_exits_2(tmp_path: Path) -> None:
 # -- help and usage ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", [
-    pytest.param([], id="top"),
-    *(pytest.param([name], id=name) for name in ("keygen", "token", "inspect", "adduser", "demo")),
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param([], id="top"),
+        *(
+            pytest.param([name], id=name)
+            for name in ("keygen", "token", "inspect", "adduser", "demo")
+        ),
+    ],
+)
 def test_help_exits_0(command: list[str]) -> None:
     """``--help`` works for the program and for every command, exit 0."""
     proc = run(*command, "--help")
