@@ -49,8 +49,12 @@ def gated(db: str, *, cache: bool) -> tuple[Any, str]:
     backend = SQLiteBackend(db)
     table = Table("user", backend)
     record = table.create({"email": "ann@example.com", "name": "Ann"})
-    gate = Gate(keys=KeyRing.generate(), tables=[table], rules=[Rule("/health", "public")],
-                token_cache_size=4096 if cache else 0)
+    gate = Gate(
+        keys=KeyRing.generate(),
+        tables=[table],
+        rules=[Rule("/health", "public")],
+        token_cache_size=4096 if cache else 0,
+    )
     return gate.asgi(bare_app()), gate.issue("user", record["id"], ttl=3600)
 
 
@@ -59,10 +63,20 @@ def in_process(app: Any, path: str, token: str | None, n: int) -> float:
     headers = [(b"host", b"bench")]
     if token:
         headers.append((b"authorization", f"Bearer {token}".encode()))
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-             "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
-             "query_string": b"", "headers": headers, "server": ("bench", 80),
-             "client": ("127.0.0.1", 1)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "server": ("bench", 80),
+        "client": ("127.0.0.1", 1),
+    }
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
@@ -111,9 +125,20 @@ def over_http(variant: str, path: str, tmp: str, n: int, clients: int = 4) -> fl
     """Requests per second against uvicorn in its own process, keep-alive clients."""
     port = free_port()
     token_file = os.path.join(tmp, f"{variant}.token")
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", variant, "--port", str(port),
-                             "--db", os.path.join(tmp, f"{variant}-http.db"),
-                             "--token-file", token_file])
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            "--serve",
+            variant,
+            "--port",
+            str(port),
+            "--db",
+            os.path.join(tmp, f"{variant}-http.db"),
+            "--token-file",
+            token_file,
+        ]
+    )
     try:
         for _ in range(500):
             try:
@@ -138,8 +163,9 @@ def over_http(variant: str, path: str, tmp: str, n: int, clients: int = 4) -> fl
         worker(200)  # warm up
         rates = []
         for _ in range(3):
-            threads = [threading.Thread(target=worker, args=(n // clients,))
-                       for _ in range(clients)]
+            threads = [
+                threading.Thread(target=worker, args=(n // clients,)) for _ in range(clients)
+            ]
             t0 = time.perf_counter()
             for t in threads:
                 t.start()
@@ -163,8 +189,12 @@ def main() -> None:
     if args.serve:
         serve(args.serve, args.db, args.port, args.token_file)
         return
-    names = {"bare": "bare Starlette", "cache": "gate, token, cache on",
-             "nocache": "gate, token, cache off", "public": "gate, public path"}
+    names = {
+        "bare": "bare Starlette",
+        "cache": "gate, token, cache on",
+        "nocache": "gate, token, cache off",
+        "public": "gate, public path",
+    }
     rows: list[tuple[str, float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for variant, name in names.items():
@@ -173,12 +203,11 @@ def main() -> None:
             rps = over_http(variant, path, tmp, args.requests)
             rows.append((name, us, rps))
     base_us, base_rps = rows[0][1], rows[0][2]
-    print(f"{'variant':<26}{'in-process µs/req':>19}{'x bare':>8}{'HTTP req/s':>12}"
-          f"{'bare/this':>11}")
+    print(
+        f"{'variant':<26}{'in-process µs/req':>19}{'x bare':>8}{'HTTP req/s':>12}{'bare/this':>11}"
+    )
     for name, us, rps in rows:
         print(f"{name:<26}{us:>19.1f}{us / base_us:>8.2f}{rps:>12.0f}{base_rps / rps:>11.2f}")
-
-
 
 
 if __name__ == "__main__":

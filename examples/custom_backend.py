@@ -36,11 +36,14 @@ class AsyncDictBackend:
         return dict(row) if row else None
 
     async def afind(self, table: str, field: str, value: Any) -> dict[str, Any] | None:
-        return next((dict(r) for (t, _), r in self._rows.items()
-                     if t == table and r.get(field) == value), None)
+        return next(
+            (dict(r) for (t, _), r in self._rows.items() if t == table and r.get(field) == value),
+            None,
+        )
 
-    async def acreate(self, table: str, fields: Mapping[str, Any], *,
-                      unique: str) -> dict[str, Any]:
+    async def acreate(
+        self, table: str, fields: Mapping[str, Any], *, unique: str
+    ) -> dict[str, Any]:
         async with self._lock:  # check-and-insert must be atomic
             if await self.afind(table, unique, fields[unique]):
                 raise DuplicateRecordError(unique)
@@ -48,8 +51,9 @@ class AsyncDictBackend:
             self._rows[(table, str(row["id"]))] = row
             return dict(row)
 
-    async def aupdate(self, table: str, id: str,
-                      changes: Mapping[str, Any]) -> dict[str, Any] | None:
+    async def aupdate(
+        self, table: str, id: str, changes: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
         async with self._lock:
             row = self._rows.get((table, id))
             if row is None:
@@ -58,5 +62,8 @@ class AsyncDictBackend:
             return dict(row)
 
 
-gate = Gate(keys=KeyRing.generate(), tables=[Table("user", AsyncDictBackend())],
-            auth_routes={"/auth": "user"})
+gate = Gate(
+    keys=KeyRing.generate(),
+    tables=[Table("user", AsyncDictBackend())],
+    auth_routes={"/auth": "user"},
+)

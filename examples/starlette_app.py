@@ -35,8 +35,12 @@ gate = Gate(
     extras={"user": lambda record: {"role": record.get("role", "member")}},
 )
 
-app = gate.asgi(Starlette(routes=[
-    Route("/health", health),
-    Route("/api/hello", hello),
-    Route("/api/admin", admin_only),
-]))
+app = gate.asgi(
+    Starlette(
+        routes=[
+            Route("/health", health),
+            Route("/api/hello", hello),
+            Route("/api/admin", admin_only),
+        ]
+    )
+)

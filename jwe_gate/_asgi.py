@@ -22,11 +22,12 @@ def route_path(scope: Scope) -> str:
         return path
     if path == root:
         return "/"
-    return path[len(root):] if path[len(root)] == "/" else path
+    return path[len(root) :] if path[len(root)] == "/" else path
 
 
-def collect_headers(raw: Iterable[tuple[bytes, bytes]], wanted: frozenset[bytes]
-                    ) -> dict[str, list[str]]:
+def collect_headers(
+    raw: Iterable[tuple[bytes, bytes]], wanted: frozenset[bytes]
+) -> dict[str, list[str]]:
     """The wanted headers' values, decoded, in order (repeats kept so the core can refuse)."""
     found: dict[str, list[str]] = {}
     for name, value in raw:
@@ -41,9 +42,13 @@ def view_of(scope: Scope, wanted: frozenset[bytes]) -> RequestView:
     # is a GET.
     method = scope["method"].upper() if scope["type"] == "http" else "GET"
     client = scope.get("client")
-    return RequestView(method, route_path(scope), collect_headers(scope["headers"], wanted),
-                       scope.get("query_string", b"").decode("latin-1"),
-                       client[0] if client else None)
+    return RequestView(
+        method,
+        route_path(scope),
+        collect_headers(scope["headers"], wanted),
+        scope.get("query_string", b"").decode("latin-1"),
+        client[0] if client else None,
+    )
 
 
 def _raw_headers(resp: Response) -> list[tuple[bytes, bytes]]:
@@ -52,8 +57,9 @@ def _raw_headers(resp: Response) -> list[tuple[bytes, bytes]]:
 
 async def send_response(send: Send, resp: Response) -> None:
     """Send a complete :class:`Response`."""
-    await send({"type": "http.response.start", "status": resp.status,
-                "headers": _raw_headers(resp)})
+    await send(
+        {"type": "http.response.start", "status": resp.status, "headers": _raw_headers(resp)}
+    )
     await send({"type": "http.response.body", "body": resp.body})
 
 
@@ -117,8 +123,9 @@ class GateASGIMiddleware:
             return
         await self.app(scope, receive, send)
 
-    async def _serve(self, decision: Allow, view: RequestView, scope: Scope, receive: Receive,
-                     send: Send) -> None:
+    async def _serve(
+        self, decision: Allow, view: RequestView, scope: Scope, receive: Receive, send: Send
+    ) -> None:
         """Answer one of the gate's own auth endpoints."""
         assert decision.endpoint is not None
         body = await read_body(scope, receive, self.gate.max_body_bytes)
@@ -126,8 +133,9 @@ class GateASGIMiddleware:
             await send_response(send, self.gate.render(refusals.BODY_TOO_LARGE))
             return
         user = decision.user if isinstance(decision.user, AuthUser) else None
-        response = await self.gate.aserve(decision.endpoint,
-                                          HandlerRequest(view, body, user, decision.auth))
+        response = await self.gate.aserve(
+            decision.endpoint, HandlerRequest(view, body, user, decision.auth)
+        )
         await send_response(send, response)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, resp: Response) -> None:
@@ -143,8 +151,7 @@ class GateASGIMiddleware:
         if "websocket.http.response" in scope.get("extensions", {}):
             # 403, as servers answer a handshake closed before accept (SPEC §Rules); the body
             # still says why (ERROR_CODE_UNAUTHORIZED or ERROR_CODE_ACCESS_DENIED).
-            await send({"type": "websocket.http.response.start", "status": 403,
-                        "headers": headers})
+            await send({"type": "websocket.http.response.start", "status": 403, "headers": headers})
             await send({"type": "websocket.http.response.body", "body": resp.body})
         else:
             await send({"type": "websocket.close", "code": 1008})

@@ -61,8 +61,10 @@ def cmd_keygen(args: argparse.Namespace) -> int:
             ring.save(path)
         except OSError as exc:  # an unwritable file or directory: a message, not a traceback
             raise UsageError(f"cannot write key file {os.fspath(path)!r}: {exc}") from exc
-        print(f"added key {ring.kids[0]} in front of {len(ring) - 1} older key(s) in {path}",
-              file=sys.stderr)
+        print(
+            f"added key {ring.kids[0]} in front of {len(ring) - 1} older key(s) in {path}",
+            file=sys.stderr,
+        )
         return 0
     try:
         print(KeyRing.generate(args.bits).to_json())
@@ -85,16 +87,24 @@ def cmd_token(args: argparse.Namespace) -> int:
     from ._storage.memory import MemoryBackend
     from ._storage.table import Table
 
-    gate = Gate(keys=codec.keys, tables=[Table(args.table, MemoryBackend())],
-                issuer=args.issuer, audience=args.audience)
+    gate = Gate(
+        keys=codec.keys,
+        tables=[Table(args.table, MemoryBackend())],
+        issuer=args.issuer,
+        audience=args.audience,
+    )
     print(gate.issue(args.table, args.id, extras=extras, ttl=parse_duration(args.ttl)))
     return 0
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    codec = TokenCodec(load_keys(args.keys), issuer=args.issuer, audience=args.audience,
-                       leeway=args.leeway, algorithms=args.algorithms or ("A256KW",
-                                                                          "A256CBC-HS512"))
+    codec = TokenCodec(
+        load_keys(args.keys),
+        issuer=args.issuer,
+        audience=args.audience,
+        leeway=args.leeway,
+        algorithms=args.algorithms or ("A256KW", "A256CBC-HS512"),
+    )
     token = args.token if args.token != "-" else sys.stdin.read().strip()
     scheme, _, rest = token.partition(" ")
     token = (rest if scheme.lower() == "bearer" else token).strip()
@@ -133,8 +143,13 @@ def cmd_adduser(args: argparse.Namespace) -> int:
         raise UsageError(problem)
     hasher = Hasher()
     try:
-        record = table.create({"name": args.name or "", args.login_field: login,
-                               table.password_field: hasher.hash(password)})
+        record = table.create(
+            {
+                "name": args.name or "",
+                args.login_field: login,
+                table.password_field: hasher.hash(password),
+            }
+        )
     except DuplicateRecordError:
         print(f"error: {login} is already in use in table {args.table}", file=sys.stderr)
         return 1
@@ -159,12 +174,18 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def keys_arg(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--keys", metavar="FILE",
-                        help="JWK Set file (default: the JWE_GATE_KEYS environment variable)")
+        sp.add_argument(
+            "--keys",
+            metavar="FILE",
+            help="JWK Set file (default: the JWE_GATE_KEYS environment variable)",
+        )
 
     k = sub.add_parser("keygen", help="print a new JWK Set, or rotate one with --add FILE")
-    k.add_argument("--add", metavar="FILE",
-                   help="put a new encryption key in front of the set in FILE (rewritten)")
+    k.add_argument(
+        "--add",
+        metavar="FILE",
+        help="put a new encryption key in front of the set in FILE (rewritten)",
+    )
     k.add_argument("--bits", type=int, default=256, help="key size (default 256)")
     k.set_defaults(func=cmd_keygen)
 
@@ -183,8 +204,12 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--issuer")
     i.add_argument("--audience")
     i.add_argument("--leeway", type=float, default=30.0)
-    i.add_argument("--algorithms", nargs="+", metavar="NAME",
-                   help="accepted alg/enc names (default A256KW A256CBC-HS512)")
+    i.add_argument(
+        "--algorithms",
+        nargs="+",
+        metavar="NAME",
+        help="accepted alg/enc names (default A256KW A256CBC-HS512)",
+    )
     keys_arg(i)
     i.set_defaults(func=cmd_inspect)
 
@@ -193,21 +218,32 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--email", required=True, help="the login value")
     a.add_argument("--name")
     a.add_argument("--login-field", default="email")
-    a.add_argument("--db", default=None,
-                   help="SQLite path or SQLAlchemy URL (default: the demo's database)")
-    a.add_argument("--password-stdin", action="store_true",
-                   help="read the password from standard input (for scripts)")
+    a.add_argument(
+        "--db", default=None, help="SQLite path or SQLAlchemy URL (default: the demo's database)"
+    )
+    a.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (for scripts)",
+    )
     a.set_defaults(func=cmd_adduser)
 
     d = sub.add_parser("demo", help="serve the demo app on 127.0.0.1:8000")
     d.add_argument("--host", default="127.0.0.1")
     d.add_argument("--port", type=int, default=8000)
-    d.add_argument("--db", default=None,
-                   help="SQLite path or SQLAlchemy URL (default .jwe_gate/demo.db)")
-    d.add_argument("--keys", metavar="FILE",
-                   help="JWK Set file (default .jwe_gate/keys.json, created on first run)")
-    d.add_argument("--wsgi", action="store_true",
-                   help="serve the Flask version behind the WSGI middleware (waitress)")
+    d.add_argument(
+        "--db", default=None, help="SQLite path or SQLAlchemy URL (default .jwe_gate/demo.db)"
+    )
+    d.add_argument(
+        "--keys",
+        metavar="FILE",
+        help="JWK Set file (default .jwe_gate/keys.json, created on first run)",
+    )
+    d.add_argument(
+        "--wsgi",
+        action="store_true",
+        help="serve the Flask version behind the WSGI middleware (waitress)",
+    )
     d.set_defaults(func=cmd_demo)
     return p
 
@@ -225,4 +261,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return code
-

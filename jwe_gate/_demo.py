@@ -78,8 +78,9 @@ def build_gate(*, db: str | None = None, keys: str | None = None, **options: Any
         ],
         auth_routes={
             "/auth": "user",
-            "/admin/auth": AuthRoutes("admin", frozenset({"login", "me", "refresh", "logout",
-                                                          "password"})),
+            "/admin/auth": AuthRoutes(
+                "admin", frozenset({"login", "me", "refresh", "logout", "password"})
+            ),
         },
         extras={"admin": lambda record: {"role": "admin"}},
         **options,
@@ -109,14 +110,21 @@ def starlette_app(gate: Gate) -> Any:
         return JSONResponse({"status": "ok"})
 
     async def hello(request: Request) -> JSONResponse:
-        return JSONResponse({"message": f"Hello, {request.user.display_name}!",
-                             "id": request.user.identity})
+        return JSONResponse(
+            {"message": f"Hello, {request.user.display_name}!", "id": request.user.identity}
+        )
 
     async def stats(request: Request) -> JSONResponse:
         return JSONResponse({"admin": request.user.display_name, "time": int(time.time())})
 
-    app = Starlette(routes=[Route("/", index), Route("/health", health),
-                            Route("/api/hello", hello), Route("/admin/stats", stats)])
+    app = Starlette(
+        routes=[
+            Route("/", index),
+            Route("/health", health),
+            Route("/api/hello", hello),
+            Route("/admin/stats", stats),
+        ]
+    )
     return gate.asgi(app)
 
 
@@ -151,8 +159,14 @@ def flask_app(gate: Gate) -> Any:
     return gate.wsgi(app.wsgi_app)
 
 
-def serve(*, host: str = "127.0.0.1", port: int = 8000, db: str | None = None,
-          keys: str | None = None, wsgi: bool = False) -> None:
+def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    db: str | None = None,
+    keys: str | None = None,
+    wsgi: bool = False,
+) -> None:
     """Run the demo until interrupted."""
     gate = build_gate(db=db, keys=keys)
     url = f"http://{host}:{port}/"
@@ -175,5 +189,4 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, db: str | None = None,
         raise MissingDependencyError("uvicorn", "demo") from exc
     _say(f"serving {url} (ASGI: Starlette behind gate.asgi, on uvicorn)")
     # No proxy in front of the demo: X-Forwarded-For must not choose the throttle's address.
-    uvicorn.run(starlette_app(gate), host=host, port=port, log_level="warning",
-                proxy_headers=False)
+    uvicorn.run(starlette_app(gate), host=host, port=port, log_level="warning", proxy_headers=False)

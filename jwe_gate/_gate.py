@@ -47,8 +47,9 @@ class AuthRoutes:
     def __post_init__(self) -> None:
         unknown = set(self.endpoints) - set(ENDPOINTS)
         if unknown or not self.endpoints:
-            raise ConfigurationError(f"unknown auth endpoints {sorted(unknown)}; "
-                                     f"choose from {sorted(ENDPOINTS)}")
+            raise ConfigurationError(
+                f"unknown auth endpoints {sorted(unknown)}; choose from {sorted(ENDPOINTS)}"
+            )
 
 
 class Gate:
@@ -119,24 +120,53 @@ class Gate:
             if table.name in by_name:
                 raise ConfigurationError(f"duplicate table name {table.name!r}")
             by_name[table.name] = table
-        tok = merge(tokens, TokenSettings(), {
-            "algorithms": None if algorithms is None else tuple(algorithms), "issuer": issuer,
-            "audience": audience, "leeway": leeway, "max_token_bytes": max_token_bytes,
-            "compress": compress, "cache_size": token_cache_size})
-        ses = merge(sessions, SessionSettings(), {
-            "refresh_store": refresh_store, "throttle_store": throttle_store,
-            "refresh_grace": refresh_grace, "throttle": throttle})
-        ends = merge(endpoints, EndpointSettings(), {
-            "hasher": hasher, "password_policy": password_policy, "extras": extras,
-            "max_body_bytes": max_body_bytes})
+        tok = merge(
+            tokens,
+            TokenSettings(),
+            {
+                "algorithms": None if algorithms is None else tuple(algorithms),
+                "issuer": issuer,
+                "audience": audience,
+                "leeway": leeway,
+                "max_token_bytes": max_token_bytes,
+                "compress": compress,
+                "cache_size": token_cache_size,
+            },
+        )
+        ses = merge(
+            sessions,
+            SessionSettings(),
+            {
+                "refresh_store": refresh_store,
+                "throttle_store": throttle_store,
+                "refresh_grace": refresh_grace,
+                "throttle": throttle,
+            },
+        )
+        ends = merge(
+            endpoints,
+            EndpointSettings(),
+            {
+                "hasher": hasher,
+                "password_policy": password_policy,
+                "extras": extras,
+                "max_body_bytes": max_body_bytes,
+            },
+        )
         unknown = set(ends.extras) - set(by_name)
         if unknown:
             raise ConfigurationError(f"extras names unknown tables {sorted(unknown)}")
         self.tables: Mapping[str, Table] = by_name
-        self.codec = TokenCodec(keys, algorithms=tok.algorithms, issuer=tok.issuer,
-                                audience=tok.audience, leeway=tok.leeway,
-                                max_token_bytes=tok.max_token_bytes, compress=tok.compress,
-                                cache_size=tok.cache_size)
+        self.codec = TokenCodec(
+            keys,
+            algorithms=tok.algorithms,
+            issuer=tok.issuer,
+            audience=tok.audience,
+            leeway=tok.leeway,
+            max_token_bytes=tok.max_token_bytes,
+            compress=tok.compress,
+            cache_size=tok.cache_size,
+        )
         self.settings = (tok, ses, ends)
         self.render = on_error
         self.clock = clock
@@ -144,31 +174,48 @@ class Gate:
         self.transport = XanoHeaders(headers)
         self._scopes = scopes
         self._first = tables[0].name
-        routes = {prefix: AuthRoutes(r) if isinstance(r, str) else r
-                  for prefix, r in (auth_routes or {}).items()}
+        routes = {
+            prefix: AuthRoutes(r) if isinstance(r, str) else r
+            for prefix, r in (auth_routes or {}).items()
+        }
         endpoint_rules: list[tuple[Rule, str]] = []
         for prefix, r in routes.items():
             if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
                 raise ConfigurationError(f"auth route prefix {prefix!r}: use '/auth' form")
             endpoint_rules += _endpoint_rules(prefix, r)
-        self.policy = self._policy(RuleSet(rules, Rule("/**", default), by_name, self._first,
-                                           endpoint_rules))
+        self.policy = self._policy(
+            RuleSet(rules, Rule("/**", default), by_name, self._first, endpoint_rules)
+        )
         # Built here, once: a pool created lazily by two racing first requests would double the
         # bound on concurrent hashes. Its threads start only when a hash is first asked for.
         self.hasher = ends.hasher or Hasher()
         self.refresh_store = ses.refresh_store or MemoryRefreshStore()
         self.throttle_store = ses.throttle_store or MemoryThrottleStore()
         self._services = {
-            name: AuthService(table, codec=self.codec, hasher=self.hasher,
-                              policy=ends.password_policy, refresh_store=self.refresh_store,
-                              throttle_store=self.throttle_store, throttle=ses.throttle,
-                              refresh_grace=float(ses.refresh_grace), render=on_error,
-                              clock=clock, extras=ends.extras.get(name))
-            for name, table in by_name.items()}
+            name: AuthService(
+                table,
+                codec=self.codec,
+                hasher=self.hasher,
+                policy=ends.password_policy,
+                refresh_store=self.refresh_store,
+                throttle_store=self.throttle_store,
+                throttle=ses.throttle,
+                refresh_grace=float(ses.refresh_grace),
+                render=on_error,
+                clock=clock,
+                extras=ends.extras.get(name),
+            )
+            for name, table in by_name.items()
+        }
 
     def _policy(self, rules: RuleSet) -> Policy:
-        return Policy(codec=self.codec, rules=rules, tables=self.tables,
-                      transport=self.transport, scopes=self._scopes)
+        return Policy(
+            codec=self.codec,
+            rules=rules,
+            tables=self.tables,
+            transport=self.transport,
+            scopes=self._scopes,
+        )
 
     # -- authenticating a request: decide -> fetch -> conclude, once per colour -----------------
 
@@ -222,18 +269,32 @@ class Gate:
         self.table(table)  # a clear ConfigurationError for an unknown name
         return self._services[table]
 
-    def issue(self, table: str, id: Any, *, extras: Mapping[str, Any] | None = None,
-              ttl: float | None = None, now: float | None = None, session: str | None = None,
-              password_stamp: float | None = None) -> str:
+    def issue(
+        self,
+        table: str,
+        id: Any,
+        *,
+        extras: Mapping[str, Any] | None = None,
+        ttl: float | None = None,
+        now: float | None = None,
+        session: str | None = None,
+        password_stamp: float | None = None,
+    ) -> str:
         """Mint an access token for record ``id`` of ``table`` (Xano's Create Authentication
         Token). ``ttl`` defaults to the table's ``access_ttl``. Without ``session`` (the
         ``sid`` claim the endpoints mint) the token belongs to no session: it is revoked only
         through its record (deleted, password changed); ``password_stamp`` is the ``pwc``
         claim (see :meth:`TokenCodec.mint`)."""
         t = self.table(table)
-        return self.codec.mint(t.name, id, ttl=t.access_ttl if ttl is None else ttl,
-                               now=self.clock() if now is None else now, extras=extras,
-                               session=session, password_stamp=password_stamp)
+        return self.codec.mint(
+            t.name,
+            id,
+            ttl=t.access_ttl if ttl is None else ttl,
+            now=self.clock() if now is None else now,
+            extras=extras,
+            session=session,
+            password_stamp=password_stamp,
+        )
 
     def verify(self, token: str, *, now: float | None = None) -> Claims:
         """Verify an access token's crypto, claims and times (not the record).
@@ -260,8 +321,11 @@ class Gate:
         self.table(routes.table)
         scoped = object.__new__(Gate)
         scoped.__dict__.update(self.__dict__)
-        scoped.policy = self._policy(RuleSet((), Rule("/**", "public"), self.tables,
-                                             self._first, _endpoint_rules("", routes)))
+        scoped.policy = self._policy(
+            RuleSet(
+                (), Rule("/**", "public"), self.tables, self._first, _endpoint_rules("", routes)
+            )
+        )
         return scoped
 
     def auth_asgi(self, routes: str | AuthRoutes) -> GateASGIMiddleware:
@@ -281,8 +345,11 @@ class Gate:
         afterwards opens them again."""
         self.hasher.close()
         seen: set[int] = set()
-        for obj in (*(t.backend for t in self.tables.values()), self.refresh_store,
-                    self.throttle_store):
+        for obj in (
+            *(t.backend for t in self.tables.values()),
+            self.refresh_store,
+            self.throttle_store,
+        ):
             close = getattr(obj, "close", None)
             if id(obj) not in seen and callable(close):
                 seen.add(id(obj))
@@ -294,8 +361,11 @@ class Gate:
         """:meth:`close` for async code (the ASGI adapter calls it on lifespan shutdown):
         async backends and stores with ``aclose`` are awaited on the running loop."""
         seen: set[int] = set()
-        for obj in (*(t.backend for t in self.tables.values()), self.refresh_store,
-                    self.throttle_store):
+        for obj in (
+            *(t.backend for t in self.tables.values()),
+            self.refresh_store,
+            self.throttle_store,
+        ):
             aclose = getattr(obj, "aclose", None)
             if id(obj) not in seen and callable(aclose):
                 seen.add(id(obj))
@@ -304,5 +374,7 @@ class Gate:
 
 
 def _endpoint_rules(prefix: str, routes: AuthRoutes) -> list[tuple[Rule, str]]:
-    return [(Rule(f"{prefix}/{name}", ENDPOINTS[name].mode, table=routes.table), name)
-            for name in sorted(routes.endpoints)]
+    return [
+        (Rule(f"{prefix}/{name}", ENDPOINTS[name].mode, table=routes.table), name)
+        for name in sorted(routes.endpoints)
+    ]

@@ -68,8 +68,13 @@ class Hasher:
         max_queue: hashes allowed to wait beyond those; more is :class:`HasherBusyError`.
     """
 
-    def __init__(self, parameters: Parameters = RFC_9106_LOW_MEMORY, *,
-                 max_concurrent: int | None = None, max_queue: int = 32) -> None:
+    def __init__(
+        self,
+        parameters: Parameters = RFC_9106_LOW_MEMORY,
+        *,
+        max_concurrent: int | None = None,
+        max_queue: int = 32,
+    ) -> None:
         if parameters.type is not Type.ID:
             raise ConfigurationError("only argon2id is supported")
         # `is None`, not `or`: max_concurrent=0 must be refused below, not become the default.

@@ -106,6 +106,6 @@ def merge(group: S | None, default: S, flat: Mapping[str, Any]) -> S:
         return replace(default, **given) if given else default
     if given:
         raise ConfigurationError(
-            f"give {sorted(given)} inside {type(group).__name__}, or as keywords, not both")
+            f"give {sorted(given)} inside {type(group).__name__}, or as keywords, not both"
+        )
     return group
-

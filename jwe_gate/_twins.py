@@ -105,16 +105,20 @@ def to_async(fn: Callable[..., R], *, inline: bool) -> Callable[..., Awaitable[R
     """An awaitable twin of a blocking call: inline when it never blocks (an in-process dict,
     a local file read), else in a worker thread so the event loop never waits on it."""
     if inline:
+
         async def call(*args: Any, **kwargs: Any) -> R:
             return fn(*args, **kwargs)
+
         return call
     return sync_to_async(fn, thread_sensitive=False)
 
 
 def to_sync(afn: Callable[..., Awaitable[R]]) -> Callable[..., R]:
     """A blocking twin of a coroutine function: it runs on the background loop."""
+
     def call(*args: Any, **kwargs: Any) -> R:
         return run_on_loop(afn(*args, **kwargs))
+
     return call
 
 
@@ -170,8 +174,9 @@ def _background_loop() -> asyncio.AbstractEventLoop:
             if _loop is not None:  # forked without register_at_fork's hook
                 _orphans.append(_loop[1])
             loop = asyncio.new_event_loop()
-            thread = threading.Thread(target=loop.run_forever, name="jwe-gate-async-backends",
-                                      daemon=True)
+            thread = threading.Thread(
+                target=loop.run_forever, name="jwe-gate-async-backends", daemon=True
+            )
             thread.start()
             _loop = (os.getpid(), loop, thread)
         return _loop[1]

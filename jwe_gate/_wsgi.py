@@ -30,8 +30,13 @@ def view_of(environ: WSGIEnvironment, keys: Iterable[tuple[str, str]]) -> Reques
     environ keys."""
     # A WSGI server joins a repeated header with commas; the transports refuse those.
     headers = {n: [environ[k]] for n, k in keys if k in environ}
-    return RequestView(environ.get("REQUEST_METHOD", "GET").upper(), _route_path(environ),
-                       headers, environ.get("QUERY_STRING", ""), environ.get("REMOTE_ADDR"))
+    return RequestView(
+        environ.get("REQUEST_METHOD", "GET").upper(),
+        _route_path(environ),
+        headers,
+        environ.get("QUERY_STRING", ""),
+        environ.get("REMOTE_ADDR"),
+    )
 
 
 class GateWSGIMiddleware:
@@ -41,11 +46,11 @@ class GateWSGIMiddleware:
         self.app = app
         self.gate = gate
         # Header name -> CGI environ key, computed once.
-        self._keys = tuple((n, "HTTP_" + n.upper().replace("-", "_"))
-                           for n in gate.transport.headers)
+        self._keys = tuple(
+            (n, "HTTP_" + n.upper().replace("-", "_")) for n in gate.transport.headers
+        )
 
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse
-                 ) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         view = view_of(environ, self._keys)
         decision = self.gate.authenticate(view)
         if isinstance(decision, Refusal):
@@ -57,8 +62,9 @@ class GateWSGIMiddleware:
             if body is None:
                 return start(self.gate.render(refusals.BODY_TOO_LARGE), start_response)
             user = decision.user if isinstance(decision.user, AuthUser) else None
-            response = self.gate.serve(decision.endpoint,
-                                       HandlerRequest(view, body, user, decision.auth))
+            response = self.gate.serve(
+                decision.endpoint, HandlerRequest(view, body, user, decision.auth)
+            )
             return start(response, start_response)
         return self.app(environ, start_response)
 

@@ -82,20 +82,23 @@ class BackendContract:
         created = table.create({"email": "ann@example.com", "name": "Ann"})
         assert table.get(str(created["id"])) == created
 
-    @pytest.mark.parametrize("bad_id", [
-        pytest.param("abc", id="letters"),
-        pytest.param("1.0", id="float"),
-        pytest.param("", id="empty"),
-        pytest.param(" 1", id="leading-space"),
-        pytest.param("1 ", id="trailing-space"),
-        pytest.param("01", id="leading-zero"),
-        pytest.param("+1", id="plus-sign"),
-        pytest.param("-1", id="negative"),
-        pytest.param("\u0661", id="arabic-indic-one"),
-        pytest.param("9" * 19, id="beyond-int64"),
-        pytest.param("9" * 40, id="huge"),
-        pytest.param("2", id="unknown"),
-    ])
+    @pytest.mark.parametrize(
+        "bad_id",
+        [
+            pytest.param("abc", id="letters"),
+            pytest.param("1.0", id="float"),
+            pytest.param("", id="empty"),
+            pytest.param(" 1", id="leading-space"),
+            pytest.param("1 ", id="trailing-space"),
+            pytest.param("01", id="leading-zero"),
+            pytest.param("+1", id="plus-sign"),
+            pytest.param("-1", id="negative"),
+            pytest.param("\u0661", id="arabic-indic-one"),
+            pytest.param("9" * 19, id="beyond-int64"),
+            pytest.param("9" * 40, id="huge"),
+            pytest.param("2", id="unknown"),
+        ],
+    )
     def test_get_of_a_non_id_is_none(self, table: Table, bad_id: str) -> None:
         """Only the exact string of an existing id names a record; anything else is None."""
         created = table.create({"email": "ann@example.com"})
@@ -158,12 +161,15 @@ class BackendContract:
         assert updated == {**rec, "x": 2}
         assert table.get("77") is None
 
-    @pytest.mark.parametrize("missing", [
-        pytest.param("42", id="unknown"), pytest.param("abc", id="not-an-id"),
-        pytest.param("", id="empty"),
-    ])
-    def test_update_of_missing_id_is_none(self, table: Table, backend: Any,
-                                          missing: str) -> None:
+    @pytest.mark.parametrize(
+        "missing",
+        [
+            pytest.param("42", id="unknown"),
+            pytest.param("abc", id="not-an-id"),
+            pytest.param("", id="empty"),
+        ],
+    )
+    def test_update_of_missing_id_is_none(self, table: Table, backend: Any, missing: str) -> None:
         """update of an id that names no record returns None and creates nothing."""
         table.create({"email": "a@x.io"})
         assert table.update(missing, {"name": "ghost"}) is None
@@ -203,16 +209,25 @@ class RefreshStoreContract:
     def _call(self, store: Any, op: str, *args: Any, **kwargs: Any) -> Any:
         return twin(store, op).fn(*args, **kwargs)
 
-    def _add(self, store: Any, token: str, session: Session | None = None, *,
-             expires_at: float = _NOW + _TTL) -> None:
-        self._call(store, "add", _h(token), session or self.session, expires_at=expires_at,
-                   now=_NOW)
+    def _add(
+        self,
+        store: Any,
+        token: str,
+        session: Session | None = None,
+        *,
+        expires_at: float = _NOW + _TTL,
+    ) -> None:
+        self._call(
+            store, "add", _h(token), session or self.session, expires_at=expires_at, now=_NOW
+        )
 
-    def _rotate(self, store: Any, token: str, child: str, *, at: float = 0.0,
-                grace: float = 10.0) -> Rotation:
+    def _rotate(
+        self, store: Any, token: str, child: str, *, at: float = 0.0, grace: float = 10.0
+    ) -> Rotation:
         now = _NOW + at
-        rotation: Rotation = self._call(store, "rotate", _h(token), _h(child), now=now,
-                                        expires_at=now + _TTL, grace=grace)
+        rotation: Rotation = self._call(
+            store, "rotate", _h(token), _h(child), now=now, expires_at=now + _TTL, grace=grace
+        )
         return rotation
 
     def test_rotate_spends_the_token_and_its_child_rotates(self, refresh_store: Any) -> None:
@@ -289,14 +304,15 @@ class RefreshStoreContract:
 class ThrottleStoreContract:
     """SPEC §Handlers (throttle) for a throttle store: give a ``throttle_store`` fixture."""
 
-    def _hit(self, store: Any, key: str, *, at: float = 0.0, window: float = 60.0,
-             amount: int = 1) -> tuple[int, float]:
-        result: tuple[int, float] = twin(store, "hit").fn(key, window=window, now=_NOW + at,
-                                                          amount=amount)
+    def _hit(
+        self, store: Any, key: str, *, at: float = 0.0, window: float = 60.0, amount: int = 1
+    ) -> tuple[int, float]:
+        result: tuple[int, float] = twin(store, "hit").fn(
+            key, window=window, now=_NOW + at, amount=amount
+        )
         return result
 
-    def _take(self, store: Any, key: str, *, at: float = 0.0,
-              at_most: int | None = None) -> int:
+    def _take(self, store: Any, key: str, *, at: float = 0.0, at_most: int | None = None) -> int:
         taken: int = twin(store, "take").fn(key, now=_NOW + at, at_most=at_most)
         return taken
 

@@ -12,8 +12,18 @@ from ._sansio.request import HandlerRequest, RequestView
 from ._sansio.rules import Condition, Mode
 from ._sansio.transports import Transport
 
-__all__ = ["ASGIApp", "Condition", "ErrorRenderer", "Gatekeeper", "Message", "Mode", "Receive",
-           "Record", "Scope", "Send"]
+__all__ = [
+    "ASGIApp",
+    "Condition",
+    "ErrorRenderer",
+    "Gatekeeper",
+    "Message",
+    "Mode",
+    "Receive",
+    "Record",
+    "Scope",
+    "Send",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

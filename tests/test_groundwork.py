@@ -405,3 +405,27 @@ def test_memory_refresh_store_needs_no_close() -> None:
     )
     gate.close()
     gate.close()
+
+
+def test_the_route_table_is_bounded_and_changes_no_answer() -> None:
+    """Remembered (method, path) answers equal fresh ones; the table never outgrows its bound,
+    and long paths are never remembered."""
+    from jwe_gate import Rule
+    from jwe_gate._sansio.decision import _ROUTE_CACHE, _ROUTE_CACHE_PATH
+
+    gate = Gate(
+        keys=KeyRing.generate(),
+        tables=[Table("user", MemoryBackend())],
+        rules=[Rule("/health", "public"), Rule("/blog/**", "optional")],
+    )
+    policy = gate.policy
+    paths = ["/health", "/blog/x", "/api", "/HEALTH", "/a/../b", "/blog"]
+    first = [policy._route("GET", p) for p in paths]
+    assert [policy._route("GET", p) for p in paths] == first
+    assert [policy._match("GET", p) for p in paths] == first
+    for i in range(_ROUTE_CACHE + 100):
+        policy._route("GET", f"/flood/{i}")
+    assert len(policy._routes) <= _ROUTE_CACHE
+    long_path = "/blog/" + "x" * _ROUTE_CACHE_PATH
+    assert policy._route("GET", long_path) == policy._match("GET", long_path)
+    assert ("GET", long_path) not in policy._routes

@@ -23,8 +23,15 @@ __all__ = ["Account"]
 class Account:
     """The account endpoints of one table."""
 
-    def __init__(self, table: Table, hasher: Hasher, policy: PasswordPolicy, sessions: Sessions,
-                 throttler: Throttler, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        table: Table,
+        hasher: Hasher,
+        policy: PasswordPolicy,
+        sessions: Sessions,
+        throttler: Throttler,
+        clock: Callable[[], float],
+    ) -> None:
         self.table = table
         self._hasher = hasher
         self._policy = policy
@@ -53,8 +60,7 @@ class Account:
         if existing is not None:
             raise Refused(refusals.ACCOUNT_IN_USE)  # checked first so a taken email costs no hash
         hashed = yield self._hash(password)
-        fields = {"name": name, self.table.login_field: login,
-                  self.table.password_field: hashed}
+        fields = {"name": name, self.table.login_field: login, self.table.password_field: hashed}
         try:
             record = yield self.table.effect("create", fields)
         except DuplicateRecordError:
@@ -67,11 +73,13 @@ class Account:
         password = self._secret(data, "password")
         keys = self._throttler.keys(login, request.client)
         record, rehash = yield from self._throttler.check_password(
-            keys, self.table.effect("find", login), password)
+            keys, self.table.effect("find", login), password
+        )
         if rehash:
             new_hash = yield self._hash(password)
-            yield self.table.effect("update", str(record["id"]),
-                                    {self.table.password_field: new_hash})
+            yield self.table.effect(
+                "update", str(record["id"]), {self.table.password_field: new_hash}
+            )
         return (yield from self._sessions.start(record))
 
     def me(self, request: HandlerRequest) -> EndpointFlow:
@@ -98,8 +106,11 @@ class Account:
         # started in between is refused at refresh: it predates the change.) This client gets
         # a fresh session.
         yield from self._sessions.end_all(subject)
-        record = yield self.table.effect("update", subject, {
-            self.table.password_field: hashed, PASSWORD_CHANGED_AT: millis(self._clock())})
+        record = yield self.table.effect(
+            "update",
+            subject,
+            {self.table.password_field: hashed, PASSWORD_CHANGED_AT: millis(self._clock())},
+        )
         if record is None:
             raise Refused(refusals.MISSING)
         return (yield from self._sessions.start(record))

@@ -25,8 +25,7 @@ def json_object(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):  # deep nesting ([[[[...) raised a 503, not a 400
-        raise Refused(refusals.input_error("body", "Request body must be a JSON object.")) \
-            from None
+        raise Refused(refusals.input_error("body", "Request body must be a JSON object.")) from None
     if not isinstance(data, dict):
         raise Refused(refusals.input_error("body", "Request body must be a JSON object."))
     return data

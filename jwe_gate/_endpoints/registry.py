@@ -24,17 +24,36 @@ class Endpoint:
     summary: str = ""
 
 
-ENDPOINTS: Mapping[str, Endpoint] = {e.name: e for e in (
-    Endpoint("signup", "POST", "public", ("name", "email", "password"),
-             "Create an account; answers a token pair."),
-    Endpoint("login", "POST", "public", ("email", "password"), "Answers a token pair."),
-    Endpoint("refresh", "POST", "public", ("refreshToken",),
-             "Spend a refresh token for a new pair."),
-    Endpoint("me", "GET", "required", (), "The authenticated record."),
-    # Logout is "optional" so a client whose access token has expired can still log out with
-    # its refresh token alone.
-    Endpoint("logout", "POST", "optional", ("refreshToken",),
-             "End this session (or every session of the record)."),
-    Endpoint("password", "POST", "required", ("password", "newPassword"),
-             "Change the password; ends every other session."),
-)}
+ENDPOINTS: Mapping[str, Endpoint] = {
+    e.name: e
+    for e in (
+        Endpoint(
+            "signup",
+            "POST",
+            "public",
+            ("name", "email", "password"),
+            "Create an account; answers a token pair.",
+        ),
+        Endpoint("login", "POST", "public", ("email", "password"), "Answers a token pair."),
+        Endpoint(
+            "refresh", "POST", "public", ("refreshToken",), "Spend a refresh token for a new pair."
+        ),
+        Endpoint("me", "GET", "required", (), "The authenticated record."),
+        # Logout is "optional" so a client whose access token has expired can still log out with
+        # its refresh token alone.
+        Endpoint(
+            "logout",
+            "POST",
+            "optional",
+            ("refreshToken",),
+            "End this session (or every session of the record).",
+        ),
+        Endpoint(
+            "password",
+            "POST",
+            "required",
+            ("password", "newPassword"),
+            "Change the password; ends every other session.",
+        ),
+    )
+}

@@ -39,20 +39,36 @@ class AuthService:
         extras: ``fn(record) -> extras`` minted into the tokens.
     """
 
-    def __init__(self, table: Table, *, codec: TokenCodec, hasher: Hasher,
-                 policy: PasswordPolicy, refresh_store: object, throttle_store: object,
-                 throttle: Throttle, refresh_grace: float, render: ErrorRenderer,
-                 clock: Callable[[], float], extras: ExtrasFn | None = None) -> None:
+    def __init__(
+        self,
+        table: Table,
+        *,
+        codec: TokenCodec,
+        hasher: Hasher,
+        policy: PasswordPolicy,
+        refresh_store: object,
+        throttle_store: object,
+        throttle: Throttle,
+        refresh_grace: float,
+        render: ErrorRenderer,
+        clock: Callable[[], float],
+        extras: ExtrasFn | None = None,
+    ) -> None:
         self.table = table
         self.render = render
-        self.sessions = Sessions(table, refresh_store, codec, grace=refresh_grace, clock=clock,
-                                 extras=extras)
-        throttler = Throttler(table.name, throttle_store, throttle, hasher,
-                              table.password_field, clock)
+        self.sessions = Sessions(
+            table, refresh_store, codec, grace=refresh_grace, clock=clock, extras=extras
+        )
+        throttler = Throttler(
+            table.name, throttle_store, throttle, hasher, table.password_field, clock
+        )
         account = Account(table, hasher, policy, self.sessions, throttler, clock)
         self._flows: Mapping[str, Callable[[HandlerRequest], EndpointFlow]] = {
-            "signup": account.signup, "login": account.login, "me": account.me,
-            "password": account.password, "refresh": self.sessions.refresh,
+            "signup": account.signup,
+            "login": account.login,
+            "me": account.me,
+            "password": account.password,
+            "refresh": self.sessions.refresh,
             "logout": self.sessions.logout,
         }
         missing = set(ENDPOINTS) - set(self._flows)

@@ -33,8 +33,16 @@ ExtrasFn = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 class Sessions:
     """The sessions of one table, kept in a :class:`RefreshStore`."""
 
-    def __init__(self, table: Table, store: object, codec: TokenCodec, *, grace: float,
-                 clock: Callable[[], float], extras: ExtrasFn | None = None) -> None:
+    def __init__(
+        self,
+        table: Table,
+        store: object,
+        codec: TokenCodec,
+        *,
+        grace: float,
+        clock: Callable[[], float],
+        extras: ExtrasFn | None = None,
+    ) -> None:
         self.table = table
         self._codec = codec
         self._grace = grace
@@ -62,9 +70,15 @@ class Sessions:
     def _access(self, record: Mapping[str, Any], family: str) -> str:
         # The app's extras function sees the record as the app does: never the password hash.
         extras = dict(self._extras(self.table.public(record))) if self._extras else {}
-        return self._codec.mint(self.table.name, record["id"], ttl=self.table.access_ttl,
-                                now=self._clock(), extras=extras, session=family,
-                                password_stamp=password_stamp(record))
+        return self._codec.mint(
+            self.table.name,
+            record["id"],
+            ttl=self.table.access_ttl,
+            now=self._clock(),
+            extras=extras,
+            session=family,
+            password_stamp=password_stamp(record),
+        )
 
     def start(self, record: Mapping[str, Any]) -> EndpointFlow:
         """A new session for ``record``: a token pair."""
@@ -72,8 +86,9 @@ class Sessions:
         family = secrets.token_urlsafe(16)
         refresh = secrets.token_urlsafe(32)  # 256 bits of randomness
         session = Session(family, self.table.name, str(record["id"]), now)
-        yield self._add(self._hash(refresh), session, expires_at=now + self.table.refresh_ttl,
-                        now=now)
+        yield self._add(
+            self._hash(refresh), session, expires_at=now + self.table.refresh_ttl, now=now
+        )
         return token_pair(self._access(record, family), refresh)
 
     def refresh(self, request: HandlerRequest) -> EndpointFlow:
@@ -81,12 +96,20 @@ class Sessions:
         token = inputs.refresh_token(inputs.json_object(request.body))
         child = self._child(token)
         now = self._clock()
-        rotation = yield self._rotate(self._hash(token), self._hash(child), now=now,
-                                      expires_at=now + self.table.refresh_ttl, grace=self._grace)
+        rotation = yield self._rotate(
+            self._hash(token),
+            self._hash(child),
+            now=now,
+            expires_at=now + self.table.refresh_ttl,
+            grace=self._grace,
+        )
         if rotation.outcome is Outcome.REUSED:
-            logger.warning("refresh token reused: family %s of %s %s revoked",
-                           rotation.session.family if rotation.session else "?",
-                           self.table.name, rotation.session.subject if rotation.session else "?")
+            logger.warning(
+                "refresh token reused: family %s of %s %s revoked",
+                rotation.session.family if rotation.session else "?",
+                self.table.name,
+                rotation.session.subject if rotation.session else "?",
+            )
         if rotation.outcome not in (Outcome.ROTATED, Outcome.GRACE) or rotation.session is None:
             raise Refused(refusals.REFRESH_INVALID)
         session = rotation.session

@@ -31,8 +31,10 @@ class Throttle:
     account_window: float = 60
 
     def __post_init__(self) -> None:
-        if min(self.max_failures, self.account_max_failures) < 1 or \
-                min(self.window, self.account_window) <= 0:
+        if (
+            min(self.max_failures, self.account_max_failures) < 1
+            or min(self.window, self.account_window) <= 0
+        ):
             raise ConfigurationError("throttle limits and windows must be positive")
 
 
@@ -53,8 +55,15 @@ Checked = tuple[Mapping[str, Any], bool]
 class Throttler:
     """Counts attempts at one table's accounts in a :class:`ThrottleStore`."""
 
-    def __init__(self, table: str, store: object, limits: Throttle, hasher: Hasher,
-                 password_field: str, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        table: str,
+        store: object,
+        limits: Throttle,
+        hasher: Hasher,
+        password_field: str,
+        clock: Callable[[], float],
+    ) -> None:
         self._table = table
         self._hit: Twin[tuple[int, float]] = twin(store, "hit")
         self._take: Twin[int] = twin(store, "take")
@@ -62,17 +71,20 @@ class Throttler:
         self._password_field = password_field
         self._clock = clock
         # (limit, window) of each counter, in the order of Keys.
-        self._limits = ((limits.max_failures, limits.window),
-                        (limits.account_max_failures, limits.account_window),
-                        (limits.max_failures, limits.window))
+        self._limits = (
+            (limits.max_failures, limits.window),
+            (limits.account_max_failures, limits.account_window),
+            (limits.max_failures, limits.window),
+        )
 
     def keys(self, login: str, client: str | None) -> Keys:
         addr = client_bucket(client)
         account = f"{self._table}:{login}"
         return Keys(f"addr:{addr}", f"acct:{account}", f"acct:{account}:{addr}")
 
-    def check_password(self, keys: Keys, find: Effect[Any],
-                       password: str) -> Generator[Effect[Any], Any, Checked]:
+    def check_password(
+        self, keys: Keys, find: Effect[Any], password: str
+    ) -> Generator[Effect[Any], Any, Checked]:
         """Count the attempt, look the record up with ``find`` and verify ``password``; refuse
         (403) if it does not match. Returns the record and whether its hash needs an upgrade."""
         yield from self._reserve(keys)
@@ -80,8 +92,7 @@ class Throttler:
             record = yield find
             stored = record.get(self._password_field) if record is not None else None
             # An unknown login is checked against a dummy hash: the same work, the same answer.
-            ok, rehash = yield Effect(self._hasher.verify, self._hasher.averify,
-                                      (stored, password))
+            ok, rehash = yield Effect(self._hasher.verify, self._hasher.averify, (stored, password))
         except Exception:
             # Nothing was checked (the table failed, the hasher was too busy): no guess was
             # answered, so the attempt gives its count back.
@@ -122,7 +133,7 @@ class Throttler:
             # there a second time, it would take a guess on another account off the count.
             back = yield self._take(keys.own, now=now, at_most=1)
         if back:
-            for key, (_, window) in zip(keys[:min(counted, 2)], self._limits, strict=False):
+            for key, (_, window) in zip(keys[: min(counted, 2)], self._limits, strict=False):
                 yield self._hit(key, window=window, now=now, amount=-back)
 
     def _forgive(self, keys: Keys) -> Generator[Effect[Any], Any, None]:

@@ -35,6 +35,11 @@ __all__ = [
 
 logger = logging.getLogger("jwe_gate")
 
+_ROUTE_CACHE = 4096
+"""How many (method, path) -> rule answers a policy remembers."""
+_ROUTE_CACHE_PATH = 512
+"""Longer paths are matched every time, never remembered."""
+
 
 class Decoder(Protocol):
     """What the core needs of the token codec: verify a token at a time."""
@@ -90,15 +95,23 @@ def default_scopes(extras: Mapping[str, Any]) -> Iterable[str]:
 class Policy:
     """Rules, headers and token checks, precomputed once; per request it only looks things up."""
 
-    __slots__ = ("codec", "rules", "scopes", "tables", "transport")
+    __slots__ = ("_routes", "codec", "rules", "scopes", "tables", "transport")
 
-    def __init__(self, *, codec: Decoder, rules: RuleSet, tables: Mapping[str, RecordView],
-                 transport: Transport, scopes: ScopesFn = default_scopes) -> None:
+    def __init__(
+        self,
+        *,
+        codec: Decoder,
+        rules: RuleSet,
+        tables: Mapping[str, RecordView],
+        transport: Transport,
+        scopes: ScopesFn = default_scopes,
+    ) -> None:
         self.codec = codec
         self.rules = rules
         self.tables = tables
         self.transport = transport
         self.scopes = scopes
+        self._routes: dict[tuple[str, str], CompiledRule | Refusal] = {}
 
     def decide(self, view: RequestView, *, now: float) -> Decision:
         """Everything that needs no record: the rule, the token's source, and the token."""
@@ -106,16 +119,9 @@ class Policy:
         if view.method == "OPTIONS" and "origin" in h and "access-control-request-method" in h:
             # A CORS preflight never carries credentials; let the CORS middleware answer it.
             return ALLOW_ANONYMOUS
-        segments = path_segments(view.path or "/")
-        if segments is None:
-            # Dot segments and control characters are resolved differently by different
-            # routers, so no rule can be trusted to cover them.
-            return refusals.BAD_PATH
-        rule = self.rules.match(view.method, segments)
-        if rule is None:
-            # Its literal and lenient spellings name rules of which neither is stricter (say
-            # "/ADMIN/x": admin table, or the default's user table): no answer is safe.
-            return refusals.BAD_PATH
+        rule = self._route(view.method, view.path or "/")
+        if isinstance(rule, Refusal):
+            return rule
         if rule.mode == "public":
             return _anonymous(rule)  # token headers are not even read
         token = self.transport.read(view)
@@ -138,8 +144,37 @@ class Policy:
             return refusals.INVALID
         return Lookup(rule.table, claims, rule, token)
 
-    def conclude(self, lookup: Lookup,
-                 record: Mapping[str, Any] | BaseException | None) -> Allow | Refusal:
+    def _route(self, method: str, path: str) -> CompiledRule | Refusal:
+        """The rule for ``(method, path)``: a pure function of the two, so remembered. Bounded
+        in entries and in path length, and emptied when full: a flood of new or long paths
+        costs at most ~2 MB, never more."""
+        if len(path) > _ROUTE_CACHE_PATH:
+            return self._match(method, path)
+        key = (method, path)
+        found = self._routes.get(key)
+        if found is None:
+            found = self._match(method, path)
+            if len(self._routes) >= _ROUTE_CACHE:
+                self._routes.clear()
+            self._routes[key] = found
+        return found
+
+    def _match(self, method: str, path: str) -> CompiledRule | Refusal:
+        segments = path_segments(path)
+        if segments is None:
+            # Dot segments and control characters are resolved differently by different
+            # routers, so no rule can be trusted to cover them.
+            return refusals.BAD_PATH
+        rule = self.rules.match(method, segments)
+        if rule is None:
+            # Its literal and lenient spellings name rules of which neither is stricter (say
+            # "/ADMIN/x": admin table, or the default's user table): no answer is safe.
+            return refusals.BAD_PATH
+        return rule
+
+    def conclude(
+        self, lookup: Lookup, record: Mapping[str, Any] | BaseException | None
+    ) -> Allow | Refusal:
         """Finish a :class:`Lookup` once the record is known: the record, None (not found), or
         the exception the table raised."""
         claims = lookup.claims
@@ -149,13 +184,15 @@ class Policy:
             logger.info("token refused: %s %s no longer exists", lookup.table, claims.sub)
             return refusals.INVALID
         created = record.get("created_at")
-        if isinstance(created, int) and not isinstance(created, bool) and \
-                claims.iat + self.codec.leeway < created / 1000:
+        if (
+            isinstance(created, int)
+            and not isinstance(created, bool)
+            and claims.iat + self.codec.leeway < created / 1000
+        ):
             # Minted before this record existed: a backend that reuses a deleted record's id
             # must not hand the old record's tokens to the new one. With the leeway: the
             # record's clock (a database server's, say) may run ahead of the gate's.
-            logger.info("token refused: %s %s is newer than the token", lookup.table,
-                        claims.sub)
+            logger.info("token refused: %s %s is newer than the token", lookup.table, claims.sub)
             return refusals.INVALID
         if _revoked_by_password_change(claims, password_stamp(record)):
             logger.info("token refused: issued before the password change of %s", claims.sub)
@@ -171,9 +208,9 @@ class Policy:
             logger.exception("scopes function raised; access denied")
             return refusals.DENIED
         endpoint = None if lookup.rule.endpoint is None else (lookup.table, lookup.rule.endpoint)
-        return Allow(user, AuthInfo(scopes, lookup.table, claims, claims.extras, lookup.token),
-                     endpoint)
-
+        return Allow(
+            user, AuthInfo(scopes, lookup.table, claims, claims.extras, lookup.token), endpoint
+        )
 
 
 def unavailable(what: str, exc: BaseException) -> Refusal:

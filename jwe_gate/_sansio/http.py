@@ -50,8 +50,11 @@ ErrorRenderer = Callable[[Refusal], Response]
 
 def json_response(status: int, data: Any, headers: tuple[tuple[str, str], ...] = ()) -> Response:
     body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
-    return Response(status, (("content-type", "application/json"),
-                             ("content-length", str(len(body))), *headers), body)
+    return Response(
+        status,
+        (("content-type", "application/json"), ("content-length", str(len(body))), *headers),
+        body,
+    )
 
 
 def render_error(error: Refusal) -> Response:
@@ -68,5 +71,9 @@ def body_fits(content_length: str, limit: int) -> bool:
     """Whether a ``Content-Length`` value is a plain decimal of at most ``limit`` bytes."""
     # ASCII digits only ("²".isdigit() is true), and few of them: int() of thousands of digits
     # raises, and no body the gate reads is that large.
-    return (content_length.isascii() and content_length.isdigit()
-            and len(content_length) <= 18 and int(content_length) <= limit)
+    return (
+        content_length.isascii()
+        and content_length.isdigit()
+        and len(content_length) <= 18
+        and int(content_length) <= limit
+    )

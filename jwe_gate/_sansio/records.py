@@ -7,8 +7,14 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["CREATED_AT", "PASSWORD_CHANGED_AT", "PASSWORD_STAMP", "RESERVED", "millis",
-           "password_stamp"]
+__all__ = [
+    "CREATED_AT",
+    "PASSWORD_CHANGED_AT",
+    "PASSWORD_STAMP",
+    "RESERVED",
+    "millis",
+    "password_stamp",
+]
 
 CREATED_AT = "created_at"
 """Record field: when the record was made, epoch milliseconds (as Xano keeps it)."""

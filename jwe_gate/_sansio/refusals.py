@@ -22,31 +22,58 @@ __all__ = [
 ]
 
 # Every 401 carries WWW-Authenticate (RFC 6750 §3); with a token present, error="invalid_token".
-MISSING = Refusal(401, "ERROR_CODE_UNAUTHORIZED", "Unauthorized - Authentication Required",
-                  headers=(("www-authenticate", "Bearer"),))
-INVALID = Refusal(401, "ERROR_CODE_UNAUTHORIZED", "Invalid token.",
-                  headers=(("www-authenticate", 'Bearer error="invalid_token"'),))
-EXPIRED = Refusal(401, "ERROR_CODE_UNAUTHORIZED", "Token expired.",
-                  headers=(("www-authenticate", 'Bearer error="invalid_token", '
-                            'error_description="The access token expired"'),))
-DENIED = Refusal(403, "ERROR_CODE_ACCESS_DENIED", "Access denied.",
-                 headers=(("www-authenticate", 'Bearer error="insufficient_scope"'),))
+MISSING = Refusal(
+    401,
+    "ERROR_CODE_UNAUTHORIZED",
+    "Unauthorized - Authentication Required",
+    headers=(("www-authenticate", "Bearer"),),
+)
+INVALID = Refusal(
+    401,
+    "ERROR_CODE_UNAUTHORIZED",
+    "Invalid token.",
+    headers=(("www-authenticate", 'Bearer error="invalid_token"'),),
+)
+EXPIRED = Refusal(
+    401,
+    "ERROR_CODE_UNAUTHORIZED",
+    "Token expired.",
+    headers=(
+        (
+            "www-authenticate",
+            'Bearer error="invalid_token", error_description="The access token expired"',
+        ),
+    ),
+)
+DENIED = Refusal(
+    403,
+    "ERROR_CODE_ACCESS_DENIED",
+    "Access denied.",
+    headers=(("www-authenticate", 'Bearer error="insufficient_scope"'),),
+)
 BAD_PATH = Refusal(400, "ERROR_CODE_BAD_REQUEST", "Malformed request path.")
-UNAVAILABLE = Refusal(503, "ERROR_FATAL", "Authentication backend unavailable.",
-                      headers=(("retry-after", "5"),))
+UNAVAILABLE = Refusal(
+    503, "ERROR_FATAL", "Authentication backend unavailable.", headers=(("retry-after", "5"),)
+)
 
 INVALID_CREDENTIALS = Refusal(403, "ERROR_CODE_ACCESS_DENIED", "Invalid Credentials.")
 ACCOUNT_IN_USE = Refusal(403, "ERROR_CODE_ACCESS_DENIED", "This account is already in use.")
-REFRESH_INVALID = Refusal(401, "ERROR_CODE_UNAUTHORIZED", "Invalid refresh token.",
-                          headers=(("www-authenticate", 'Bearer error="invalid_token"'),))
-BODY_TOO_LARGE = Refusal(413, "ERROR_CODE_INPUT_ERROR", "Request body too large.",
-                         {"param": "body"})
+REFRESH_INVALID = Refusal(
+    401,
+    "ERROR_CODE_UNAUTHORIZED",
+    "Invalid refresh token.",
+    headers=(("www-authenticate", 'Bearer error="invalid_token"'),),
+)
+BODY_TOO_LARGE = Refusal(
+    413, "ERROR_CODE_INPUT_ERROR", "Request body too large.", {"param": "body"}
+)
 
 
 def duplicate_header(header: str) -> Refusal:
     """A header that must appear once appeared twice (or held two credentials)."""
-    return Refusal(400, "ERROR_CODE_BAD_REQUEST", f"The {header} header must appear once.",
-                   {"param": header})
+    return Refusal(
+        400, "ERROR_CODE_BAD_REQUEST", f"The {header} header must appear once.", {"param": header}
+    )
 
 
 def input_error(param: str, message: str) -> Refusal:
@@ -56,11 +83,16 @@ def input_error(param: str, message: str) -> Refusal:
 
 def busy(retry_after: int) -> Refusal:
     """Throttled, or the hashing queue is full: retry after ``retry_after`` seconds."""
-    return Refusal(429, "ERROR_CODE_TOO_MANY_REQUESTS", "Too many requests.",
-                   headers=(("retry-after", str(max(1, retry_after))),))
+    return Refusal(
+        429,
+        "ERROR_CODE_TOO_MANY_REQUESTS",
+        "Too many requests.",
+        headers=(("retry-after", str(max(1, retry_after))),),
+    )
 
 
 def method_not_allowed(method: str) -> Refusal:
     """An endpoint asked with another method than its own."""
-    return Refusal(405, "ERROR_CODE_BAD_REQUEST", "Method not allowed.",
-                   headers=(("allow", method),))
+    return Refusal(
+        405, "ERROR_CODE_BAD_REQUEST", "Method not allowed.", headers=(("allow", method),)
+    )

@@ -137,8 +137,10 @@ def _compile_pattern(pattern: str) -> _Pattern:
     if "%" in pattern or _BAD_PATH_CHARS.search(pattern):
         # Paths arrive percent-decoded and never hold these: such a rule would silently never
         # match, a hole under a public default.
-        raise ConfigurationError(f"invalid rule pattern {pattern!r}: write it decoded, "
-                                 "without '%', backslashes or control characters")
+        raise ConfigurationError(
+            f"invalid rule pattern {pattern!r}: write it decoded, "
+            "without '%', backslashes or control characters"
+        )
     written = [p for p in pattern.split("/") if p]
     parts = [p.lower() for p in written]
     prefix = bool(parts) and parts[-1] == "**"
@@ -175,8 +177,14 @@ class RuleSet:
 
     __slots__ = ("_case_free", "default", "rules")
 
-    def __init__(self, rules: Iterable[Rule], default: Rule, tables: Collection[str],
-                 first_table: str, endpoints: Iterable[tuple[Rule, str]] = ()) -> None:
+    def __init__(
+        self,
+        rules: Iterable[Rule],
+        default: Rule,
+        tables: Collection[str],
+        first_table: str,
+        endpoints: Iterable[tuple[Rule, str]] = (),
+    ) -> None:
         # The gate's own endpoints come first: no user rule can shadow /auth/login.
         served = tuple(self._compile(r, tables, first_table, e) for r, e in endpoints)
         self.rules = served + tuple(self._compile(r, tables, first_table) for r in rules)
@@ -185,8 +193,9 @@ class RuleSet:
         self._case_free = all(c.pattern.literal == c.pattern.segments for c in self.rules)
 
     @staticmethod
-    def _compile(rule: Rule, tables: Collection[str], first_table: str,
-                 endpoint: str | None = None) -> CompiledRule:
+    def _compile(
+        rule: Rule, tables: Collection[str], first_table: str, endpoint: str | None = None
+    ) -> CompiledRule:
         if not isinstance(rule, Rule):
             raise ConfigurationError(f"rules must be Rule objects, not {type(rule).__name__}")
         table = rule.table or first_table
@@ -224,8 +233,9 @@ class RuleSet:
 
     def _first(self, method: str, segments: tuple[str, ...], *, literal: bool) -> CompiledRule:
         for compiled in self.rules:
-            if (compiled.methods is None or method in compiled.methods) and \
-                    compiled.pattern.matches(segments, literal=literal):
+            if (
+                compiled.methods is None or method in compiled.methods
+            ) and compiled.pattern.matches(segments, literal=literal):
                 return compiled
         return self.default
 
@@ -250,4 +260,3 @@ def _covers(a: CompiledRule, b: CompiledRule) -> bool:
     if a.table != b.table or _STRICTNESS[a.mode] < _STRICTNESS[b.mode]:
         return False
     return b.rule.when is None or a.rule.when is b.rule.when or a.rule.when == b.rule.when
-

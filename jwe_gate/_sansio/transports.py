@@ -54,8 +54,15 @@ class HeaderNames:
 
     def wanted(self) -> frozenset[str]:
         """Every header the gate reads, lower-cased (CORS preflight headers included)."""
-        return frozenset({self.authorization.lower(), self.xano.lower(), self.only.lower(),
-                          "origin", "access-control-request-method"})
+        return frozenset(
+            {
+                self.authorization.lower(),
+                self.xano.lower(),
+                self.only.lower(),
+                "origin",
+                "access-control-request-method",
+            }
+        )
 
 
 class XanoHeaders:
@@ -90,8 +97,9 @@ class XanoHeaders:
             return None  # Authorization belongs to the app: not read, not validated
         auth = h.get(self._auth, _NONE)
         # Count credentials, not commas: one "Digest a=1, b=2" line is another scheme's, not ours.
-        if len(auth) > 1 or (auth and "," in auth[0]
-                             and sum(map(_starts_credentials, auth[0].split(","))) > 1):
+        if len(auth) > 1 or (
+            auth and "," in auth[0] and sum(map(_starts_credentials, auth[0].split(","))) > 1
+        ):
             return refusals.duplicate_header(self._auth)
         return _parse(auth[0], bare=False) if auth else None
 

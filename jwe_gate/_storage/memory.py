@@ -132,15 +132,26 @@ class MemoryRefreshStore:
         self._families = {f: s for f, s in self._families.items() if f in live}
         self._revoked &= live
 
-    def rotate(self, token_hash: str, child_hash: str, *, now: float, expires_at: float,
-               grace: float) -> Rotation:
+    def rotate(
+        self, token_hash: str, child_hash: str, *, now: float, expires_at: float, grace: float
+    ) -> Rotation:
         with self._lock:
             tok = self._tokens.get(token_hash)
-            state = None if tok is None else TokenState(
-                tok.expires_at, tok.spent_at, tok.child, tok.family in self._revoked)
+            state = (
+                None
+                if tok is None
+                else TokenState(
+                    tok.expires_at, tok.spent_at, tok.child, tok.family in self._revoked
+                )
+            )
             child = self._tokens.get(child_hash)
-            outcome, step = rotation(state, child_hash=child_hash, now=now, grace=grace,
-                                     child_unspent=child is not None and child.spent_at is None)
+            outcome, step = rotation(
+                state,
+                child_hash=child_hash,
+                now=now,
+                grace=grace,
+                child_unspent=child is not None and child.spent_at is None,
+            )
             if tok is None or outcome is Outcome.INVALID:
                 return Rotation(Outcome.INVALID)
             if step is Step.SPEND:
@@ -173,8 +184,11 @@ class MemoryRefreshStore:
         with self._lock:
             if family in self._revoked:
                 return 0
-            return sum(1 for t in self._tokens.values()
-                       if t.family == family and t.spent_at is None and t.expires_at > now)
+            return sum(
+                1
+                for t in self._tokens.values()
+                if t.family == family and t.spent_at is None and t.expires_at > now
+            )
 
 
 class MemoryThrottleStore:

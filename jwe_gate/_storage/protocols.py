@@ -108,13 +108,13 @@ class RefreshStore(Protocol):
 
     inline: ClassVar[bool]
 
-    def add(self, token_hash: str, session: Session, *, expires_at: float,
-            now: float) -> None:
+    def add(self, token_hash: str, session: Session, *, expires_at: float, now: float) -> None:
         """Record ``session`` as a new family whose first, unspent token is ``token_hash``."""
         ...
 
-    def rotate(self, token_hash: str, child_hash: str, *, now: float, expires_at: float,
-               grace: float) -> Rotation:
+    def rotate(
+        self, token_hash: str, child_hash: str, *, now: float, expires_at: float, grace: float
+    ) -> Rotation:
         """Spend ``token_hash`` for ``child_hash`` in one step: ROTATED, GRACE, REUSED or
         INVALID."""
         ...
@@ -139,8 +139,7 @@ class ThrottleStore(Protocol):
 
     inline: ClassVar[bool]
 
-    def hit(self, key: str, *, window: float, now: float,
-            amount: int = 1) -> tuple[int, float]:
+    def hit(self, key: str, *, window: float, now: float, amount: int = 1) -> tuple[int, float]:
         """Add ``amount`` to ``key`` (never below 0); return ``(count, reset_at)`` after it."""
         ...
 
@@ -155,18 +154,21 @@ class AsyncRefreshStore(Protocol):
 
     inline: ClassVar[bool]
 
-    async def aadd(self, token_hash: str, session: Session, *, expires_at: float,
-                   now: float) -> None: ...
+    async def aadd(
+        self, token_hash: str, session: Session, *, expires_at: float, now: float
+    ) -> None: ...
 
-    async def arotate(self, token_hash: str, child_hash: str, *, now: float, expires_at: float,
-                      grace: float) -> Rotation: ...
+    async def arotate(
+        self, token_hash: str, child_hash: str, *, now: float, expires_at: float, grace: float
+    ) -> Rotation: ...
 
     async def arevoke(self, token_hash: str) -> Session | None: ...
 
     async def arevoke_family(self, family: str) -> None: ...
 
-    async def arevoke_subject(self, table: str, subject: str, *,
-                              keep: str | None = None) -> None: ...
+    async def arevoke_subject(
+        self, table: str, subject: str, *, keep: str | None = None
+    ) -> None: ...
 
 
 @runtime_checkable
@@ -175,8 +177,9 @@ class AsyncThrottleStore(Protocol):
 
     inline: ClassVar[bool]
 
-    async def ahit(self, key: str, *, window: float, now: float,
-                   amount: int = 1) -> tuple[int, float]: ...
+    async def ahit(
+        self, key: str, *, window: float, now: float, amount: int = 1
+    ) -> tuple[int, float]: ...
 
     async def atake(self, key: str, *, now: float, at_most: int | None = None) -> int: ...
 
@@ -229,8 +232,6 @@ class AsyncBackend(Protocol):
 
     async def afind(self, table: str, field: str, value: Any) -> Record | None: ...
 
-    async def acreate(self, table: str, fields: Mapping[str, Any], *,
-                      unique: str) -> Record: ...
+    async def acreate(self, table: str, fields: Mapping[str, Any], *, unique: str) -> Record: ...
 
-    async def aupdate(self, table: str, id: str,
-                      changes: Mapping[str, Any]) -> Record | None: ...
+    async def aupdate(self, table: str, id: str, changes: Mapping[str, Any]) -> Record | None: ...

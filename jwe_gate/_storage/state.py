@@ -33,8 +33,9 @@ class TokenState:
     """Whether its family is revoked."""
 
 
-def rotation(token: TokenState | None, *, child_hash: str, now: float, grace: float,
-             child_unspent: bool) -> tuple[Outcome, Step]:
+def rotation(
+    token: TokenState | None, *, child_hash: str, now: float, grace: float, child_unspent: bool
+) -> tuple[Outcome, Step]:
     """The refresh-token state machine (RFC 9700 §4.14.2), once for every store.
 
     ``child_unspent`` says whether the token's recorded child is still stored and unspent (a
@@ -43,8 +44,7 @@ def rotation(token: TokenState | None, *, child_hash: str, now: float, grace: fl
         return Outcome.INVALID, Step.NONE
     if token.spent_at is None:
         return Outcome.ROTATED, Step.SPEND
-    if grace > 0 and now - token.spent_at <= grace and token.child == child_hash \
-            and child_unspent:
+    if grace > 0 and now - token.spent_at <= grace and token.child == child_hash and child_unspent:
         # Two tabs refreshing at once: the second gets the same child, and the family never
         # forks (the child is derived from the parent, so it is the one already stored).
         return Outcome.GRACE, Step.NONE
@@ -52,16 +52,16 @@ def rotation(token: TokenState | None, *, child_hash: str, now: float, grace: fl
     return Outcome.REUSED, Step.REVOKE
 
 
-def window_hit(count: int, reset_at: float, *, window: float, now: float,
-               amount: int) -> tuple[int, float]:
+def window_hit(
+    count: int, reset_at: float, *, window: float, now: float, amount: int
+) -> tuple[int, float]:
     """A counter after adding ``amount``: an ended window restarts at ``now``; never below 0."""
     if reset_at <= now:
         count, reset_at = 0, now + window
     return max(0, count + amount), reset_at
 
 
-def window_take(count: int, reset_at: float, *, now: float,
-                at_most: int | None) -> tuple[int, int]:
+def window_take(count: int, reset_at: float, *, now: float, at_most: int | None) -> tuple[int, int]:
     """``(taken, left)`` when a counter is taken: nothing from an ended window."""
     if reset_at <= now:
         return 0, 0

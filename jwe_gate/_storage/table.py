@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from .._sansio.records import CREATED_AT, PASSWORD_CHANGED_AT, RESERVED
@@ -40,8 +40,17 @@ class Table:
         refresh_ttl: refresh-token lifetime, seconds (30 days).
     """
 
-    __slots__ = ("_ops", "access_ttl", "backend", "hidden", "login_field", "name",
-                 "password_field", "refresh_ttl")
+    __slots__ = (
+        "_inline_get",
+        "_ops",
+        "access_ttl",
+        "backend",
+        "hidden",
+        "login_field",
+        "name",
+        "password_field",
+        "refresh_ttl",
+    )
 
     def __init__(
         self,
@@ -58,8 +67,12 @@ class Table:
             raise ConfigurationError("hidden must be a collection of field names, e.g. ['notes']")
         if "id" in (password_field, *hidden):  # user.identity (the token's sub) is the id
             raise ConfigurationError("the id field cannot be hidden")
-        for label, value in (("name", name), ("login_field", login_field),
-                             ("password_field", password_field), *(("hidden", h) for h in hidden)):
+        for label, value in (
+            ("name", name),
+            ("login_field", login_field),
+            ("password_field", password_field),
+            *(("hidden", h) for h in hidden),
+        ):
             # Names reach SQL backends as identifiers: keep them to a safe alphabet.
             if not isinstance(value, str) or not _NAME.fullmatch(value):
                 raise ConfigurationError(f"table {label} {value!r} is not a valid identifier")
@@ -70,11 +83,16 @@ class Table:
         if not (sync or aio):
             raise ConfigurationError(
                 f"{type(backend).__name__} implements neither Backend (get, find, create, "
-                f"update) nor AsyncBackend (aget, afind, acreate, aupdate)")
+                f"update) nor AsyncBackend (aget, afind, acreate, aupdate)"
+            )
         inline = getattr(backend, "inline", False) is True
         # Only reads run inline: even a local SQLite write can wait on another writer's lock.
         self._ops: dict[str, Twin[Any]] = {
-            n: twin(backend, n, inline=inline and n == "get") for n in _SYNC}
+            n: twin(backend, n, inline=inline and n == "get") for n in _SYNC
+        }
+        self._inline_get: Callable[..., Record | None] | None = (
+            self._ops["get"].fn if inline and sync and not aio else None
+        )
         self.name = name
         self.backend = backend
         self.login_field = login_field
@@ -126,8 +144,9 @@ class Table:
         return result
 
     def create(self, fields: Mapping[str, Any]) -> Record:
-        result: Record = self._ops["create"].fn(self.name, self._new(fields),
-                                                unique=self.login_field)
+        result: Record = self._ops["create"].fn(
+            self.name, self._new(fields), unique=self.login_field
+        )
         return result
 
     def update(self, id: str, changes: Mapping[str, Any]) -> Record | None:
@@ -137,7 +156,12 @@ class Table:
     # -- async -------------------------------------------------------------------------------------
 
     async def aget(self, id: str) -> Record | None:
-        result: Record | None = await self._ops["get"].afn(self.name, id)
+        if self._inline_get is not None:
+            # The per-request read of a local backend: called here, without a coroutine
+            # for the bridge (the hot path of every authenticated request).
+            result: Record | None = self._inline_get(self.name, id)
+            return result
+        result = await self._ops["get"].afn(self.name, id)
         return result
 
     async def afind(self, value: Any) -> Record | None:
@@ -145,11 +169,11 @@ class Table:
         return result
 
     async def acreate(self, fields: Mapping[str, Any]) -> Record:
-        result: Record = await self._ops["create"].afn(self.name, self._new(fields),
-                                                       unique=self.login_field)
+        result: Record = await self._ops["create"].afn(
+            self.name, self._new(fields), unique=self.login_field
+        )
         return result
 
     async def aupdate(self, id: str, changes: Mapping[str, Any]) -> Record | None:
-        result: Record | None = await self._ops["update"].afn(self.name, id,
-                                                              self._changes(changes))
+        result: Record | None = await self._ops["update"].afn(self.name, id, self._changes(changes))
         return result

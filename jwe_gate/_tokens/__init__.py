@@ -3,5 +3,4 @@
 from .codec import DEFAULT_ALGORITHMS, PASSWORD_STAMP, TokenCodec, inspect_token, thaw
 from .keys import KeyRing
 
-__all__ = ["DEFAULT_ALGORITHMS", "PASSWORD_STAMP", "KeyRing", "TokenCodec", "inspect_token",
-           "thaw"]
+__all__ = ["DEFAULT_ALGORITHMS", "PASSWORD_STAMP", "KeyRing", "TokenCodec", "inspect_token", "thaw"]

@@ -40,22 +40,35 @@ ASYMMETRIC_ALGS = frozenset(
 CONTENT_ALGS = frozenset(
     {"A128CBC-HS256", "A192CBC-HS384", "A256CBC-HS512", "A128GCM", "A192GCM", "A256GCM"}
 )
-_KEY_BITS = {"A128KW": 128, "A192KW": 192, "A256KW": 256, "A128GCMKW": 128, "A192GCMKW": 192,
-             "A256GCMKW": 256}
-_ENC_KEY_BITS = {"A128CBC-HS256": 256, "A192CBC-HS384": 384, "A256CBC-HS512": 512,
-                 "A128GCM": 128, "A192GCM": 192, "A256GCM": 256}
+_KEY_BITS = {
+    "A128KW": 128,
+    "A192KW": 192,
+    "A256KW": 256,
+    "A128GCMKW": 128,
+    "A192GCMKW": 192,
+    "A256GCMKW": 256,
+}
+_ENC_KEY_BITS = {
+    "A128CBC-HS256": 256,
+    "A192CBC-HS384": 384,
+    "A256CBC-HS512": 512,
+    "A128GCM": 128,
+    "A192GCM": 192,
+    "A256GCM": 256,
+}
 
 # Compact serialization only: five segments of the base64url alphabet, nothing else (no padding,
 # no spaces, no JSON serialization); the encrypted key may be empty ("dir").
-_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"
-                      r"\.[A-Za-z0-9_-]+")
+_COMPACT = re.compile(
+    r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"
+    r"\.[A-Za-z0-9_-]+"
+)
 _REGISTERED_NUMERIC = ("exp", "iat", "nbf")
 
 
 def _is_number(value: object) -> bool:
     # bool is an int subclass; "exp": true must not pass as 1.
-    return (isinstance(value, int | float) and not isinstance(value, bool)
-            and math.isfinite(value))
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _canonical(segment: str) -> bool:
@@ -120,8 +133,11 @@ class TokenCodec:
                 raise ConfigurationError(f"{self.issue_alg} needs an 'oct' encryption key")
             return
         bits = len(base64url_decode(key.get("k", ""))) * 8
-        need = _ENC_KEY_BITS[self.issue_enc] if self.issue_alg == "dir" else _KEY_BITS.get(
-            self.issue_alg)
+        need = (
+            _ENC_KEY_BITS[self.issue_enc]
+            if self.issue_alg == "dir"
+            else _KEY_BITS.get(self.issue_alg)
+        )
         if need is not None and bits != need:
             raise ConfigurationError(
                 f"{self.issue_alg}/{self.issue_enc} needs a {need}-bit encryption key, "
@@ -130,9 +146,17 @@ class TokenCodec:
 
     # -- minting ---------------------------------------------------------------------------
 
-    def mint(self, table: str, id: Any, *, ttl: float, now: float,
-             extras: Mapping[str, Any] | None = None, session: str | None = None,
-             password_stamp: float | None = None) -> str:
+    def mint(
+        self,
+        table: str,
+        id: Any,
+        *,
+        ttl: float,
+        now: float,
+        extras: Mapping[str, Any] | None = None,
+        session: str | None = None,
+        password_stamp: float | None = None,
+    ) -> str:
         """An access token for record ``id`` of ``table``, valid ``ttl`` seconds from ``now``.
 
         ``session`` is the refresh family (the ``sid`` claim, so logout can end that session);
@@ -147,8 +171,12 @@ class TokenCodec:
         claims: dict[str, Any] = {
             # Whole seconds: JOSE libraries round "now" down, and a fractional iat would look
             # issued in the future to them for the rest of its second.
-            "sub": str(id), "tbl": table, "iat": int(now), "nbf": int(now),
-            "exp": int(now) + math.ceil(ttl), "jti": secrets.token_urlsafe(16),
+            "sub": str(id),
+            "tbl": table,
+            "iat": int(now),
+            "nbf": int(now),
+            "exp": int(now) + math.ceil(ttl),
+            "jti": secrets.token_urlsafe(16),
             "extras": dict(extras or {}),
         }
         if password_stamp is not None:
@@ -164,8 +192,11 @@ class TokenCodec:
     def encode(self, claims: Mapping[str, Any]) -> str:
         """Encrypt ``claims`` (a JSON object) to a compact JWE with the ring's first key."""
         key = self.keys.encryption_key
-        header: dict[str, Any] = {"alg": self.issue_alg, "enc": self.issue_enc,
-                                  "kid": key.get("kid")}
+        header: dict[str, Any] = {
+            "alg": self.issue_alg,
+            "enc": self.issue_enc,
+            "kid": key.get("kid"),
+        }
         if self.compress:
             header["zip"] = "DEF"
         payload = json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()
@@ -207,8 +238,12 @@ class TokenCodec:
         alg, enc = header.get("alg"), header.get("enc")
         # The allow-list is checked here, before any key is touched (no key work for a forged
         # alg), and jwcrypto is given the same list as a second lock.
-        if not (isinstance(alg, str) and isinstance(enc, str)  # a list alg is unhashable:
-                and alg in self.kw_algs and enc in self.enc_algs):  # TypeError, a 500
+        if not (
+            isinstance(alg, str)
+            and isinstance(enc, str)  # a list alg is unhashable:
+            and alg in self.kw_algs
+            and enc in self.enc_algs
+        ):  # TypeError, a 500
             raise TokenError(f"algorithm not allowed: alg={alg!r} enc={enc!r}")
         if "zip" in header and not (self.compress and header["zip"] == "DEF"):
             # Compression before encryption is discouraged (RFC 8725 §3.6): only when opted in.
@@ -277,8 +312,16 @@ class TokenCodec:
                 raise TokenError(f"wrong audience {aud!r}")
         # Frozen all the way down: verified claims are cached and shared by every request that
         # presents the token, so no request may change what the next one is authorized for.
-        return Claims(sub=sub, tbl=tbl, iat=data["iat"], exp=data["exp"], nbf=data.get("nbf"),
-                      jti=jti, extras=_frozen(extras), raw=_frozen(data))
+        return Claims(
+            sub=sub,
+            tbl=tbl,
+            iat=data["iat"],
+            exp=data["exp"],
+            nbf=data.get("nbf"),
+            jti=jti,
+            extras=_frozen(extras),
+            raw=_frozen(data),
+        )
 
     def _check_times(self, claims: Claims, now: float) -> None:
         if now >= claims.exp + self.leeway:

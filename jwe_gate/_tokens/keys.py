@@ -53,7 +53,8 @@ class KeyRing:
             if not _can(key, "decrypt") or (key is keys[0] and not _can(key, "encrypt")):
                 raise ConfigurationError(
                     f"key {kid!r} is not usable for encryption: it needs no 'use' or 'use': "
-                    f"'enc', and 'key_ops' (if any) with 'decrypt' ('encrypt' for the first key)")
+                    f"'enc', and 'key_ops' (if any) with 'decrypt' ('encrypt' for the first key)"
+                )
             by_kid[kid] = key
         self._keys = tuple(keys)
         self._by_kid = by_kid
@@ -107,8 +108,9 @@ class KeyRing:
 
     def to_json(self) -> str:
         """The ring as a JWK Set JSON string, private material included (keep it secret)."""
-        return json.dumps({"keys": [k.export(private_key=True, as_dict=True) for k in self._keys]},
-                          indent=2)
+        return json.dumps(
+            {"keys": [k.export(private_key=True, as_dict=True) for k in self._keys]}, indent=2
+        )
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the ring (:meth:`to_json`) to ``path``, readable by its owner only, atomically
@@ -126,8 +128,9 @@ class KeyRing:
         """A 256-bit secret for ``label``, the same on every process sharing the ring."""
         # From the oldest key: rotation puts new keys in front, so the secret survives
         # `keygen --add` and rolling deploys where processes hold rings of different ages.
-        material = json.dumps(self._keys[-1].export(private_key=True, as_dict=True),
-                              sort_keys=True).encode()
+        material = json.dumps(
+            self._keys[-1].export(private_key=True, as_dict=True), sort_keys=True
+        ).encode()
         return hmac.new(material, label, hashlib.sha256).digest()
 
     @property

@@ -74,16 +74,18 @@ class SQLiteBackend(SQLiteFile):
         if rowid is None:
             return None
         with self._use() as conn:
-            row = self._table(conn, table).execute(
-                f'SELECT id, created_at, data FROM "{table}" WHERE id = ?', (rowid,)
-            ).fetchone()
+            row = (
+                self._table(conn, table)
+                .execute(f'SELECT id, created_at, data FROM "{table}" WHERE id = ?', (rowid,))
+                .fetchone()
+            )
         return self._record(row)
 
     def find(self, table: str, field: str, value: Any) -> Record | None:
         with self._use() as conn:
             self._index(self._table(conn, table), table, field)
             row = conn.execute(
-                f"SELECT id, created_at, data FROM \"{table}\" "
+                f'SELECT id, created_at, data FROM "{table}" '
                 f"WHERE json_extract(data, '$.{field}') = ?",
                 (value,),
             ).fetchone()
@@ -97,8 +99,10 @@ class SQLiteBackend(SQLiteFile):
         with self._use() as conn:
             self._index(self._table(conn, table), table, unique)
             try:
-                cur = conn.execute(f'INSERT INTO "{table}" (created_at, data) VALUES (?, ?)',
-                                   (created, json.dumps(data)))
+                cur = conn.execute(
+                    f'INSERT INTO "{table}" (created_at, data) VALUES (?, ?)',
+                    (created, json.dumps(data)),
+                )
             except sqlite3.IntegrityError as exc:
                 # The unique index decides: of two racing signups, exactly one insert succeeds.
                 raise DuplicateRecordError(f"{unique} already in use") from exc
@@ -123,8 +127,9 @@ class SQLiteBackend(SQLiteFile):
             record: Record | None = None
             if row is not None:
                 data = {**json.loads(row[2]), **patch}
-                conn.execute(f'UPDATE "{table}" SET data = ? WHERE id = ?',
-                             (json.dumps(data), rowid))
+                conn.execute(
+                    f'UPDATE "{table}" SET data = ? WHERE id = ?', (json.dumps(data), rowid)
+                )
                 record = {**data, "id": row[0], "created_at": row[1]}
         return record
 

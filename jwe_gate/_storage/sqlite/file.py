@@ -51,24 +51,17 @@ class SQLiteFile:
         self._open_lock = threading.Lock()
         _use_wal(self.path, timeout)
 
-    @contextmanager
-    def _use(self) -> Iterator[sqlite3.Connection]:
-        """This thread's connection, held for one operation. :meth:`close` may be called from
-        any thread: it takes each connection's lock, so it never closes one mid-statement (that
-        crashes the sqlite3 module), and the owner opens a new one on its next use."""
+    def _use(self) -> _Slot:
+        """This thread's connection, held for one operation (``with self._use() as conn``).
+        :meth:`close` may be called from any thread: it takes each connection's lock, so it
+        never closes one mid-statement (that crashes the sqlite3 module), and the owner opens a
+        new one on its next use."""
         slot: _Slot | None = getattr(self._local, "slot", None)
         if slot is None:
-            slot = self._local.slot = _Slot()
+            slot = self._local.slot = _Slot(self.path, self._timeout)
             with self._open_lock:
                 self._open.append(slot)
-        with slot.lock:
-            if slot.conn is None:
-                conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
-                                       check_same_thread=False)  # closable by close()
-                # Per connection, and takes no lock: the journal mode was set in __init__.
-                conn.execute("PRAGMA synchronous=NORMAL")
-                slot.conn = conn
-            yield slot.conn
+        return slot
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -95,10 +88,32 @@ class SQLiteFile:
 
 
 class _Slot:
-    """One thread's connection and the lock held while it is used."""
+    """One thread's connection and the lock held while it is used: a context manager (a plain
+    class, not ``contextlib``: it is entered on every request)."""
 
-    __slots__ = ("conn", "lock")
+    __slots__ = ("conn", "lock", "path", "timeout")
 
-    def __init__(self) -> None:
+    def __init__(self, path: str, timeout: float) -> None:
+        self.path = path
+        self.timeout = timeout
         self.conn: sqlite3.Connection | None = None
         self.lock = threading.RLock()
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.lock.acquire()
+        conn = self.conn
+        if conn is None:
+            try:
+                conn = sqlite3.connect(
+                    self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+                )  # closable by close()
+                # Per connection, and takes no lock: the journal mode was set once per file.
+                conn.execute("PRAGMA synchronous=NORMAL")
+            except BaseException:
+                self.lock.release()
+                raise
+            self.conn = conn
+        return conn
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.release()

@@ -48,8 +48,10 @@ class _SQLiteStore(SQLiteFile):
                 # Older files did not record when a family began. Their families read as begun
                 # at 0: after the record's next password change they are refused (fail closed),
                 # and until then they work as before.
-                conn.execute("ALTER TABLE jwe_gate_refresh_family "
-                             "ADD COLUMN created_at REAL NOT NULL DEFAULT 0")
+                conn.execute(
+                    "ALTER TABLE jwe_gate_refresh_family "
+                    "ADD COLUMN created_at REAL NOT NULL DEFAULT 0"
+                )
 
     @staticmethod
     def _columns(conn: sqlite3.Connection) -> set[str]:
@@ -67,11 +69,16 @@ class SQLiteRefreshStore(_SQLiteStore):
 
     def add(self, token_hash: str, session: Session, *, expires_at: float, now: float) -> None:
         with self._tx() as conn:
-            conn.execute("INSERT INTO jwe_gate_refresh_family (family, tbl, subject, created_at)"
-                         " VALUES (?, ?, ?, ?)",
-                         (session.family, session.table, session.subject, session.created_at))
-            conn.execute("INSERT INTO jwe_gate_refresh_token (token_hash, family, expires_at) "
-                         "VALUES (?, ?, ?)", (token_hash, session.family, expires_at))
+            conn.execute(
+                "INSERT INTO jwe_gate_refresh_family (family, tbl, subject, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                (session.family, session.table, session.subject, session.created_at),
+            )
+            conn.execute(
+                "INSERT INTO jwe_gate_refresh_token (token_hash, family, expires_at) "
+                "VALUES (?, ?, ?)",
+                (token_hash, session.family, expires_at),
+            )
         self._adds += 1
         if self._adds % self.purge_every == 0:
             self.purge(now)
@@ -80,11 +87,14 @@ class SQLiteRefreshStore(_SQLiteStore):
         """Delete expired tokens and the families left without one."""
         with self._tx() as conn:
             conn.execute("DELETE FROM jwe_gate_refresh_token WHERE expires_at <= ?", (now,))
-            conn.execute("DELETE FROM jwe_gate_refresh_family WHERE family NOT IN "
-                         "(SELECT family FROM jwe_gate_refresh_token)")
+            conn.execute(
+                "DELETE FROM jwe_gate_refresh_family WHERE family NOT IN "
+                "(SELECT family FROM jwe_gate_refresh_token)"
+            )
 
-    def rotate(self, token_hash: str, child_hash: str, *, now: float, expires_at: float,
-               grace: float) -> Rotation:
+    def rotate(
+        self, token_hash: str, child_hash: str, *, now: float, expires_at: float, grace: float
+    ) -> Rotation:
         with self._tx() as conn:
             row = conn.execute(
                 "SELECT t.family, t.expires_at, t.spent_at, t.child_hash, f.tbl, f.subject, "
@@ -92,23 +102,37 @@ class SQLiteRefreshStore(_SQLiteStore):
                 "FROM jwe_gate_refresh_token t "
                 "JOIN jwe_gate_refresh_family f ON f.family = t.family "
                 "LEFT JOIN jwe_gate_refresh_token c ON c.token_hash = t.child_hash "
-                "WHERE t.token_hash = ?", (token_hash,)).fetchone()
+                "WHERE t.token_hash = ?",
+                (token_hash,),
+            ).fetchone()
             if row is None:
                 return Rotation(Outcome.INVALID)
             family, expires, spent_at, child, tbl, subject, revoked_at, created, live = row
             outcome, step = rotation(
                 TokenState(expires, spent_at, child, revoked_at is not None),
-                child_hash=child_hash, now=now, grace=grace, child_unspent=bool(live))
+                child_hash=child_hash,
+                now=now,
+                grace=grace,
+                child_unspent=bool(live),
+            )
             if outcome is Outcome.INVALID:
                 return Rotation(outcome)
             if step is Step.SPEND:
-                conn.execute("UPDATE jwe_gate_refresh_token SET spent_at = ?, child_hash = ? "
-                             "WHERE token_hash = ?", (now, child_hash, token_hash))
-                conn.execute("INSERT INTO jwe_gate_refresh_token (token_hash, family, expires_at)"
-                             " VALUES (?, ?, ?)", (child_hash, family, expires_at))
+                conn.execute(
+                    "UPDATE jwe_gate_refresh_token SET spent_at = ?, child_hash = ? "
+                    "WHERE token_hash = ?",
+                    (now, child_hash, token_hash),
+                )
+                conn.execute(
+                    "INSERT INTO jwe_gate_refresh_token (token_hash, family, expires_at)"
+                    " VALUES (?, ?, ?)",
+                    (child_hash, family, expires_at),
+                )
             elif step is Step.REVOKE:
-                conn.execute("UPDATE jwe_gate_refresh_family SET revoked_at = ? WHERE family = ?",
-                             (now, family))
+                conn.execute(
+                    "UPDATE jwe_gate_refresh_family SET revoked_at = ? WHERE family = ?",
+                    (now, family),
+                )
             return Rotation(outcome, Session(family, tbl, subject, float(created)))
 
     def revoke(self, token_hash: str) -> Session | None:
@@ -116,32 +140,42 @@ class SQLiteRefreshStore(_SQLiteStore):
             row = conn.execute(
                 "SELECT f.family, f.tbl, f.subject, f.created_at FROM jwe_gate_refresh_token t "
                 "JOIN jwe_gate_refresh_family f ON f.family = t.family WHERE t.token_hash = ?",
-                (token_hash,)).fetchone()
+                (token_hash,),
+            ).fetchone()
             if row is None:
                 return None
-            conn.execute("UPDATE jwe_gate_refresh_family SET revoked_at = "
-                         "COALESCE(revoked_at, ?) WHERE family = ?", (time.time(), row[0]))
+            conn.execute(
+                "UPDATE jwe_gate_refresh_family SET revoked_at = "
+                "COALESCE(revoked_at, ?) WHERE family = ?",
+                (time.time(), row[0]),
+            )
             return Session(row[0], row[1], row[2], float(row[3]))
 
     def revoke_family(self, family: str) -> None:
         with self._use() as conn:
-            conn.execute("UPDATE jwe_gate_refresh_family SET revoked_at = "
-                         "COALESCE(revoked_at, ?) WHERE family = ?", (time.time(), family))
+            conn.execute(
+                "UPDATE jwe_gate_refresh_family SET revoked_at = "
+                "COALESCE(revoked_at, ?) WHERE family = ?",
+                (time.time(), family),
+            )
 
     def revoke_subject(self, table: str, subject: str, *, keep: str | None = None) -> None:
         with self._use() as conn:
             conn.execute(
                 "UPDATE jwe_gate_refresh_family SET revoked_at = COALESCE(revoked_at, ?) "
                 "WHERE tbl = ? AND subject = ? AND family IS NOT ?",
-                (time.time(), table, subject, keep))
+                (time.time(), table, subject, keep),
+            )
 
     def unspent(self, family: str, *, now: float) -> int:
         """How many live, unspent tokens ``family`` has (for inspection and tests)."""
         with self._use() as conn:
             row = conn.execute(
-            "SELECT COUNT(*) FROM jwe_gate_refresh_token t JOIN jwe_gate_refresh_family f "
-            "ON f.family = t.family WHERE t.family = ? AND t.spent_at IS NULL "
-            "AND t.expires_at > ? AND f.revoked_at IS NULL", (family, now)).fetchone()
+                "SELECT COUNT(*) FROM jwe_gate_refresh_token t JOIN jwe_gate_refresh_family f "
+                "ON f.family = t.family WHERE t.family = ? AND t.spent_at IS NULL "
+                "AND t.expires_at > ? AND f.revoked_at IS NULL",
+                (family, now),
+            ).fetchone()
         return int(row[0])
 
 
@@ -156,12 +190,13 @@ class SQLiteThrottleStore(_SQLiteStore):
         first = max(0, amount)
         with self._use() as conn:
             rows = conn.execute(
-            "INSERT INTO jwe_gate_throttle (key, count, reset_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET "
-            "count = CASE WHEN reset_at <= ? THEN ? ELSE MAX(0, count + ?) END, "
-            "reset_at = CASE WHEN reset_at <= ? THEN excluded.reset_at ELSE reset_at END "
-            "RETURNING count, reset_at",
-            (key, first, now + window, now, first, amount, now)).fetchall()
+                "INSERT INTO jwe_gate_throttle (key, count, reset_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET "
+                "count = CASE WHEN reset_at <= ? THEN ? ELSE MAX(0, count + ?) END, "
+                "reset_at = CASE WHEN reset_at <= ? THEN excluded.reset_at ELSE reset_at END "
+                "RETURNING count, reset_at",
+                (key, first, now + window, now, first, amount, now),
+            ).fetchall()
         return int(rows[0][0]), float(rows[0][1])
 
     def take(self, key: str, *, now: float, at_most: int | None = None) -> int:
@@ -169,12 +204,13 @@ class SQLiteThrottleStore(_SQLiteStore):
             # One DELETE ... RETURNING: of racing takes, exactly one sees the row.
             with self._use() as conn:
                 rows = conn.execute(
-                "DELETE FROM jwe_gate_throttle WHERE key = ? RETURNING count, reset_at",
-                (key,)).fetchall()
+                    "DELETE FROM jwe_gate_throttle WHERE key = ? RETURNING count, reset_at", (key,)
+                ).fetchall()
             return int(rows[0][0]) if rows and rows[0][1] > now else 0
         with self._tx() as conn:  # RETURNING shows only the new count: read it first, locked
-            row = conn.execute("SELECT count, reset_at FROM jwe_gate_throttle WHERE key = ?",
-                               (key,)).fetchone()
+            row = conn.execute(
+                "SELECT count, reset_at FROM jwe_gate_throttle WHERE key = ?", (key,)
+            ).fetchone()
             if row is None:
                 return 0
             taken, left = window_take(int(row[0]), float(row[1]), now=now, at_most=at_most)
@@ -187,8 +223,9 @@ class SQLiteThrottleStore(_SQLiteStore):
     def peek(self, key: str, *, now: float) -> tuple[int, float]:
         """``(count, reset_at)`` without counting (for inspection and tests)."""
         with self._use() as conn:
-            row = conn.execute("SELECT count, reset_at FROM jwe_gate_throttle WHERE key = ?",
-                               (key,)).fetchone()
+            row = conn.execute(
+                "SELECT count, reset_at FROM jwe_gate_throttle WHERE key = ?", (key,)
+            ).fetchone()
         if row is None or row[1] <= now:
             return 0, now
         return int(row[0]), float(row[1])
