@@ -339,36 +339,39 @@ class Gate:
 
     # -- resources -------------------------------------------------------------------------
 
-    def close(self) -> None:
-        """Release what the gate opened: the hasher's threads, the SQLite connections of every
-        thread (tables and stores), and the background loop of async backends. Using the gate
-        afterwards opens them again."""
-        self.hasher.close()
-        seen: set[int] = set()
+    def _resources(self) -> list[object]:
+        """The backends and stores this gate uses, each once."""
+        found: dict[int, object] = {}
         for obj in (
             *(t.backend for t in self.tables.values()),
             self.refresh_store,
             self.throttle_store,
         ):
+            found.setdefault(id(obj), obj)
+        return list(found.values())
+
+    def close(self) -> None:
+        """Release what the gate opened: the hasher's threads, the SQLite connections of every
+        thread (tables and stores), and the background loop when one of its backends or stores
+        runs on it. Call it when the app stops: afterwards the endpoints that hash answer 503
+        (tables and stores would reopen their connections on use)."""
+        self.hasher.close()
+        uses_loop = False
+        for obj in self._resources():
             close = getattr(obj, "close", None)
-            if id(obj) not in seen and callable(close):
-                seen.add(id(obj))
+            if callable(close):
                 close()
-        if background_loop_running():
+            # An async-only object is bridged to sync callers through the background loop.
+            uses_loop |= not any(callable(getattr(obj, n, None)) for n in ("get", "rotate", "hit"))
+        if uses_loop and background_loop_running():
             stop_background_loop()
 
     async def aclose(self) -> None:
-        """:meth:`close` for async code (the ASGI adapter calls it on lifespan shutdown):
-        async backends and stores with ``aclose`` are awaited on the running loop."""
-        seen: set[int] = set()
-        for obj in (
-            *(t.backend for t in self.tables.values()),
-            self.refresh_store,
-            self.throttle_store,
-        ):
+        """:meth:`close` for async code (the ASGI adapter calls it when the app's lifespan has
+        ended): backends and stores with ``aclose`` are awaited on the running loop first."""
+        for obj in self._resources():
             aclose = getattr(obj, "aclose", None)
-            if id(obj) not in seen and callable(aclose):
-                seen.add(id(obj))
+            if callable(aclose):
                 await aclose()
         self.close()
 

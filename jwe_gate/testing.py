@@ -22,7 +22,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pytest
+from .exceptions import MissingDependencyError
+
+try:
+    import pytest
+except ImportError as exc:  # pragma: no cover - the suites are for test runs
+    raise MissingDependencyError("pytest", "test") from exc
 
 from ._storage.protocols import Outcome, Rotation, Session
 from ._storage.table import Table
