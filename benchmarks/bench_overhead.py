@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import http.client
+import json
 import os
 import socket
 import statistics
@@ -28,12 +29,24 @@ import time
 from typing import Any
 
 import uvicorn
+from argon2.profiles import CHEAPEST
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from jwe_gate import Gate, KeyRing, Rule, SQLiteBackend, Table
+from jwe_gate import (
+    Gate,
+    HandlerRequest,
+    Hasher,
+    KeyRing,
+    RequestView,
+    Rule,
+    SQLiteBackend,
+    SQLiteRefreshStore,
+    SQLiteThrottleStore,
+    Table,
+)
 
 
 async def hello(request: Request) -> JSONResponse:
@@ -45,17 +58,29 @@ def bare_app() -> Starlette:
     return Starlette(routes=[Route("/api/hello", hello), Route("/health", hello)])
 
 
-def gated(db: str, *, cache: bool) -> tuple[Any, str]:
+def gated(db: str, *, cache: bool, session: bool = False) -> tuple[Any, str]:
+    """The app behind a gate with SQLite tables and stores (as the demo), and a token for it:
+    from ``gate.issue`` (no session), or from a login (``session``: checked per request)."""
     backend = SQLiteBackend(db)
     table = Table("user", backend)
-    record = table.create({"email": "ann@example.com", "name": "Ann"})
     gate = Gate(
         keys=KeyRing.generate(),
         tables=[table],
         rules=[Rule("/health", "public")],
         token_cache_size=4096 if cache else 0,
+        refresh_store=SQLiteRefreshStore(db),
+        throttle_store=SQLiteThrottleStore(db),
+        hasher=Hasher(CHEAPEST),
+        auth_routes={"/auth": "user"},
     )
-    return gate.asgi(bare_app()), gate.issue("user", record["id"], ttl=3600)
+    body = json.dumps({"email": "ann@example.com", "name": "Ann", "password": "s3cret-pass"})
+    answer = gate.auth_service("user").handle(
+        "signup", HandlerRequest(RequestView("POST", "/auth/signup"), body.encode())
+    )
+    pair = json.loads(answer.body)
+    if session:
+        return gate.asgi(bare_app()), str(pair["authToken"])
+    return gate.asgi(bare_app()), gate.issue("user", gate.verify(pair["authToken"]).sub, ttl=3600)
 
 
 def in_process(app: Any, path: str, token: str | None, n: int) -> float:
@@ -107,7 +132,7 @@ def build(variant: str, db: str) -> tuple[Any, str, str | None]:
     """(app, path, token) for a variant name."""
     if variant == "bare":
         return bare_app(), "/api/hello", None
-    app, token = gated(db, cache=variant != "nocache")
+    app, token = gated(db, cache=variant != "nocache", session=variant == "session")
     if variant == "public":
         return app, "/health", None
     return app, "/api/hello", token
@@ -192,6 +217,7 @@ def main() -> None:
     names = {
         "bare": "bare Starlette",
         "cache": "gate, token, cache on",
+        "session": "gate, session token",
         "nocache": "gate, token, cache off",
         "public": "gate, public path",
     }

@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._demo import DEMO_TABLES
 from ._tokens import KeyRing, TokenCodec, inspect_token
 from .exceptions import ConfigurationError, JWEGateError
 
@@ -67,9 +68,20 @@ def cmd_keygen(args: argparse.Namespace) -> int:
         )
         return 0
     try:
-        print(KeyRing.generate(args.bits).to_json())
+        ring = KeyRing.generate(args.bits)
     except ConfigurationError as exc:
         raise UsageError(str(exc)) from exc
+    if args.out is None:
+        print(ring.to_json())
+        return 0
+    out = Path(args.out)
+    if out.exists():  # never overwrite keys: every token minted with them would die
+        raise UsageError(f"{out} exists; rotate it with --add {out}")
+    try:
+        ring.save(out)  # mode 0600
+    except OSError as exc:
+        raise UsageError(f"cannot write key file {os.fspath(out)!r}: {exc}") from exc
+    print(f"wrote a new key set ({ring.kids[0]}) to {out}", file=sys.stderr)
     return 0
 
 
@@ -129,14 +141,17 @@ def _read_password(args: argparse.Namespace) -> str:
 
 def cmd_adduser(args: argparse.Namespace) -> int:
     from ._demo import open_backend
+    from ._endpoints.flow import Refused
+    from ._endpoints.inputs import login_value
     from ._passwords import Hasher, PasswordPolicy
     from ._storage.table import Table
     from .exceptions import DuplicateRecordError
 
     table = Table(args.table, open_backend(args.db), login_field=args.login_field)
-    login = table.normalize_login(args.email)
-    if not login:
-        raise UsageError(f"--{args.login_field} is empty")
+    try:  # the same checks as signup: a login the endpoints would refuse is never stored
+        login = login_value({args.login_field: args.email}, args.login_field, table.normalize_login)
+    except Refused as refused:
+        raise UsageError(f"--email: {refused.error.message}") from None
     password = _read_password(args)
     problem = PasswordPolicy().problem(password)
     if problem:
@@ -156,6 +171,20 @@ def cmd_adduser(args: argparse.Namespace) -> int:
     finally:
         hasher.close()
     print(f"added {args.table} {record['id']} ({login})")
+    return 0
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    from ._demo import open_refresh_store
+
+    if not args.id.strip():
+        raise UsageError("--id is empty")
+    store = open_refresh_store(args.db)
+    try:
+        store.revoke_subject(args.table, args.id.strip())
+    finally:
+        store.close()
+    print(f"ended every session of {args.table} {args.id.strip()}")
     return 0
 
 
@@ -187,6 +216,7 @@ def _parser() -> argparse.ArgumentParser:
         help="put a new encryption key in front of the set in FILE (rewritten)",
     )
     k.add_argument("--bits", type=int, default=256, help="key size (default 256)")
+    k.add_argument("--out", metavar="FILE", help="write the set to FILE (mode 0600), not stdout")
     k.set_defaults(func=cmd_keygen)
 
     t = sub.add_parser("token", help="mint an access token")
@@ -214,7 +244,7 @@ def _parser() -> argparse.ArgumentParser:
     i.set_defaults(func=cmd_inspect)
 
     a = sub.add_parser("adduser", help="add a record to a table (asks for the password)")
-    a.add_argument("--table", required=True)
+    a.add_argument("--table", required=True, choices=DEMO_TABLES)
     a.add_argument("--email", required=True, help="the login value")
     a.add_argument("--name")
     a.add_argument("--login-field", default="email")
@@ -227,6 +257,14 @@ def _parser() -> argparse.ArgumentParser:
         help="read the password from standard input (for scripts)",
     )
     a.set_defaults(func=cmd_adduser)
+
+    r = sub.add_parser("revoke", help="end every session of a record (its tokens stop working)")
+    r.add_argument("--table", required=True, choices=DEMO_TABLES)
+    r.add_argument("--id", required=True, help="the record id")
+    r.add_argument(
+        "--db", default=None, help="SQLite path or SQLAlchemy URL (default: the demo's database)"
+    )
+    r.set_defaults(func=cmd_revoke)
 
     d = sub.add_parser("demo", help="serve the demo app on 127.0.0.1:8000")
     d.add_argument("--host", default="127.0.0.1")

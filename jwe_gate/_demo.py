@@ -16,33 +16,58 @@ from typing import Any
 
 from ._gate import AuthRoutes, Gate
 from ._sansio.rules import Rule
-from ._storage.protocols import Backend
 from ._storage.sqlite import SQLiteBackend, SQLiteRefreshStore, SQLiteThrottleStore
 from ._storage.table import Table
 from ._tokens import KeyRing
 from .exceptions import ConfigurationError, MissingDependencyError
 
-__all__ = ["build_gate", "flask_app", "open_backend", "serve", "starlette_app"]
+__all__ = [
+    "DEMO_TABLES",
+    "build_gate",
+    "flask_app",
+    "open_backend",
+    "open_refresh_store",
+    "serve",
+    "starlette_app",
+]
 
 DEMO_DIR = Path(".jwe_gate")
 DEFAULT_DB = DEMO_DIR / "demo.db"
 DEFAULT_KEYS = DEMO_DIR / "keys.json"
+DEMO_TABLES = ("user", "admin")
+"""The demo's tables: the ones ``adduser`` and ``revoke`` may name."""
 
 
 def _say(message: str) -> None:
     print(f"jwe_gate demo: {message}", file=sys.stderr, flush=True)
 
 
-def open_backend(db: str | None) -> Backend:
-    """The backend for ``--db``: a SQLite path (the demo's file by default)."""
+def _private_file(db: str | None) -> Path:
+    """The SQLite path for ``--db`` (the demo's file by default), created owner-only: it holds
+    emails and password hashes. SQLite gives its -wal and -shm files the same mode."""
     if db and "://" in db:
         raise ConfigurationError(
             f"--db {db!r}: database URLs need the SQLAlchemy backend, which this release does "
             "not include yet; pass a SQLite file path"
         )
     path = Path(db) if db else DEFAULT_DB
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return SQLiteBackend(path)
+    if not db:
+        DEMO_DIR.mkdir(mode=0o700, exist_ok=True)
+    elif not path.parent.is_dir():
+        raise ConfigurationError(f"--db {db!r}: the folder {str(path.parent)!r} does not exist")
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))  # owner-only from its first byte
+    os.chmod(path, 0o600)  # and a file an older release made world-readable, now
+    return path
+
+
+def open_backend(db: str | None) -> SQLiteBackend:
+    """The backend for ``--db``: a SQLite path (the demo's file by default)."""
+    return SQLiteBackend(_private_file(db))
+
+
+def open_refresh_store(db: str | None) -> SQLiteRefreshStore:
+    """The sessions of ``--db`` (the demo's file by default)."""
+    return SQLiteRefreshStore(_private_file(db))
 
 
 def load_or_create_keys(keys: str | None) -> KeyRing:
@@ -64,13 +89,12 @@ def load_or_create_keys(keys: str | None) -> KeyRing:
 def build_gate(*, db: str | None = None, keys: str | None = None, **options: Any) -> Gate:
     """The demo's gate: SQLite tables and stores, the auth routes, and its rules."""
     backend = open_backend(db)
-    assert isinstance(backend, SQLiteBackend)
     _say(f"SQLite database {Path(backend.path).resolve()}")
     options.setdefault("refresh_store", SQLiteRefreshStore(backend.path))
     options.setdefault("throttle_store", SQLiteThrottleStore(backend.path))
     return Gate(
         keys=load_or_create_keys(keys),
-        tables=[Table("user", backend), Table("admin", backend)],
+        tables=[Table(name, backend) for name in DEMO_TABLES],
         rules=[
             Rule("/", "public", methods=["GET"]),
             Rule("/health", "public"),

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._asgi import GateASGIMiddleware, not_found
-from ._endpoints.registry import ENDPOINTS
+from ._endpoints.liveness import Liveness
+from ._endpoints.registry import AuthRoutes, endpoint_rules
 from ._endpoints.service import AuthService
 from ._endpoints.throttle import Throttle
 from ._passwords import Hasher, PasswordPolicy
@@ -25,7 +25,7 @@ from ._settings import EndpointSettings, ExtrasFn, SessionSettings, TokenSetting
 from ._storage.memory import MemoryRefreshStore, MemoryThrottleStore
 from ._storage.table import Table
 from ._tokens import KeyRing, TokenCodec
-from ._twins import background_loop_running, stop_background_loop
+from ._twins import background_loop_running, stop_background_loop, twin
 from ._wsgi import GateWSGIMiddleware
 from ._wsgi import not_found as wsgi_not_found
 from .exceptions import ConfigurationError
@@ -34,22 +34,7 @@ from .types import ASGIApp
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
-__all__ = ["AuthRoutes", "Gate"]
-
-
-@dataclass(frozen=True, slots=True)
-class AuthRoutes:
-    """Which auth endpoints the gate serves for ``table`` under a prefix (all by default)."""
-
-    table: str
-    endpoints: frozenset[str] = frozenset(ENDPOINTS)
-
-    def __post_init__(self) -> None:
-        unknown = set(self.endpoints) - set(ENDPOINTS)
-        if unknown or not self.endpoints:
-            raise ConfigurationError(
-                f"unknown auth endpoints {sorted(unknown)}; choose from {sorted(ENDPOINTS)}"
-            )
+__all__ = ["AuthRoutes", "Gate"]  # AuthRoutes lives with the endpoint registry
 
 
 class Gate:
@@ -104,6 +89,7 @@ class Gate:
         throttle_store: object | None = None,
         refresh_grace: float | None = None,
         throttle: Throttle | None = None,
+        check_sessions: bool | None = None,
         hasher: Hasher | None = None,
         password_policy: PasswordPolicy | None = None,
         extras: Mapping[str, ExtrasFn] | None = None,
@@ -140,6 +126,7 @@ class Gate:
                 "refresh_store": refresh_store,
                 "throttle_store": throttle_store,
                 "refresh_grace": refresh_grace,
+                "check_sessions": check_sessions,
                 "throttle": throttle,
             },
         )
@@ -178,19 +165,22 @@ class Gate:
             prefix: AuthRoutes(r) if isinstance(r, str) else r
             for prefix, r in (auth_routes or {}).items()
         }
-        endpoint_rules: list[tuple[Rule, str]] = []
+        served: list[tuple[Rule, str]] = []
         for prefix, r in routes.items():
             if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
                 raise ConfigurationError(f"auth route prefix {prefix!r}: use '/auth' form")
-            endpoint_rules += _endpoint_rules(prefix, r)
+            served += endpoint_rules(prefix, r)
         self.policy = self._policy(
-            RuleSet(rules, Rule("/**", default), by_name, self._first, endpoint_rules)
+            RuleSet(rules, Rule("/**", default), by_name, self._first, served)
         )
         # Built here, once: a pool created lazily by two racing first requests would double the
         # bound on concurrent hashes. Its threads start only when a hash is first asked for.
         self.hasher = ends.hasher or Hasher()
         self.refresh_store = ses.refresh_store or MemoryRefreshStore()
         self.throttle_store = ses.throttle_store or MemoryThrottleStore()
+        # Revocation reaches access tokens: each one minted for a session is checked against it.
+        self._liveness = Liveness(self.refresh_store) if ses.check_sessions else None
+        self._revoke_subject = twin(self.refresh_store, "revoke_subject")
         self._services = {
             name: AuthService(
                 table,
@@ -201,6 +191,7 @@ class Gate:
                 throttle_store=self.throttle_store,
                 throttle=ses.throttle,
                 refresh_grace=float(ses.refresh_grace),
+                liveness=self._liveness,
                 render=on_error,
                 clock=clock,
                 extras=ends.extras.get(name),
@@ -224,6 +215,14 @@ class Gate:
         decision: Decision = self.policy.decide(view, now=self.clock())
         if not isinstance(decision, Lookup):
             return decision
+        liveness, family = self._liveness, decision.session
+        if liveness is not None and family is not None:
+            try:
+                live: bool | BaseException = liveness.check(family)
+            except Exception as exc:  # the core decides what a failed check means
+                live = exc
+            if live is not True:
+                return self.policy.conclude(decision, None, live=live)
         record: Any
         try:
             record = self.tables[decision.table].get(decision.claims.sub)
@@ -236,12 +235,34 @@ class Gate:
         decision: Decision = self.policy.decide(view, now=self.clock())
         if not isinstance(decision, Lookup):
             return decision
+        liveness, family = self._liveness, decision.session
+        if liveness is not None and family is not None:
+            try:
+                live: bool | BaseException = await liveness.acheck(family)
+            except Exception as exc:  # the core decides what a failed check means
+                live = exc
+            if live is not True:
+                return self.policy.conclude(decision, None, live=live)
         record: Any
         try:
             record = await self.tables[decision.table].aget(decision.claims.sub)
         except Exception as exc:  # the core decides what a failed lookup means
             record = exc
         return self.policy.conclude(decision, record)
+
+    def revoke(self, table: str, id: Any) -> None:
+        """End every session of record ``id`` of ``table``: its refresh tokens stop working at
+        once, and every access token minted for those sessions within a second on every process
+        sharing the refresh store (at once on this one)."""
+        self._revoke_subject.fn(self.table(table).name, str(id))
+        if self._liveness is not None:
+            self._liveness.forget()
+
+    async def arevoke(self, table: str, id: Any) -> None:
+        """:meth:`revoke` without blocking the event loop."""
+        await self._revoke_subject.afn(self.table(table).name, str(id))
+        if self._liveness is not None:
+            self._liveness.forget()
 
     def serve(self, endpoint: tuple[str, str], request: HandlerRequest) -> Response:
         """Answer one of the gate's auth endpoints, ``(table, name)``, with blocking I/O."""
@@ -322,9 +343,7 @@ class Gate:
         scoped = object.__new__(Gate)
         scoped.__dict__.update(self.__dict__)
         scoped.policy = self._policy(
-            RuleSet(
-                (), Rule("/**", "public"), self.tables, self._first, _endpoint_rules("", routes)
-            )
+            RuleSet((), Rule("/**", "public"), self.tables, self._first, endpoint_rules("", routes))
         )
         return scoped
 
@@ -374,10 +393,3 @@ class Gate:
             if callable(aclose):
                 await aclose()
         self.close()
-
-
-def _endpoint_rules(prefix: str, routes: AuthRoutes) -> list[tuple[Rule, str]]:
-    return [
-        (Rule(f"{prefix}/{name}", ENDPOINTS[name].mode, table=routes.table), name)
-        for name in sorted(routes.endpoints)
-    ]

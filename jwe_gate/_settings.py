@@ -57,12 +57,17 @@ class SessionSettings:
         refresh_grace: seconds during which a just-spent refresh token may be presented again
             (two tabs refreshing at once) and gets the same child; 0 turns it off.
         throttle: the login throttle's limits.
+        check_sessions: refuse an access token whose session has ended (logout, reuse
+            detection, a password change, ``gate.revoke``), seen within a second on every
+            process sharing the refresh store. False makes access tokens purely stateless: one
+            stays valid until it expires (``access_ttl``) whatever happens to its session.
     """
 
     refresh_store: object | None = None
     throttle_store: object | None = None
     refresh_grace: float = 10.0
     throttle: Throttle = field(default_factory=Throttle)
+    check_sessions: bool = True
 
     def __post_init__(self) -> None:
         if not (0 <= self.refresh_grace < math.inf):

@@ -305,6 +305,23 @@ class RefreshStoreContract:
         assert self._rotate(refresh_store, "c", "c2").outcome is Outcome.ROTATED
         assert self._rotate(refresh_store, "d", "d2").outcome is Outcome.ROTATED
 
+    def test_session_is_live_until_revoked(self, refresh_store: Any) -> None:
+        """session(family) names a live family's session; None once revoked or unknown."""
+        self._add(refresh_store, "a")
+        assert self._call(refresh_store, "session", self.session.family) == self.session
+        assert self._call(refresh_store, "session", "fam-unknown") is None
+        self._rotate(refresh_store, "a", "b")
+        assert self._call(refresh_store, "session", self.session.family) == self.session
+        self._call(refresh_store, "revoke_family", self.session.family)
+        assert self._call(refresh_store, "session", self.session.family) is None
+
+    def test_reuse_ends_the_session(self, refresh_store: Any) -> None:
+        """After reuse detection the family's session is no longer live."""
+        self._add(refresh_store, "a")
+        self._rotate(refresh_store, "a", "b")
+        self._rotate(refresh_store, "a", "b", at=30)
+        assert self._call(refresh_store, "session", self.session.family) is None
+
 
 class ThrottleStoreContract:
     """SPEC §Handlers (throttle) for a throttle store: give a ``throttle_store`` fixture."""

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .._sansio.rules import Mode
+from .._sansio.rules import Mode, Rule
+from ..exceptions import ConfigurationError
 
-__all__ = ["ENDPOINTS", "Endpoint"]
+__all__ = ["ENDPOINTS", "AuthRoutes", "Endpoint", "endpoint_rules"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,3 +58,26 @@ ENDPOINTS: Mapping[str, Endpoint] = {
         ),
     )
 }
+
+
+@dataclass(frozen=True, slots=True)
+class AuthRoutes:
+    """Which auth endpoints the gate serves for ``table`` under a prefix (all by default)."""
+
+    table: str
+    endpoints: frozenset[str] = frozenset(ENDPOINTS)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.endpoints) - set(ENDPOINTS)
+        if unknown or not self.endpoints:
+            raise ConfigurationError(
+                f"unknown auth endpoints {sorted(unknown)}; choose from {sorted(ENDPOINTS)}"
+            )
+
+
+def endpoint_rules(prefix: str, routes: AuthRoutes) -> list[tuple[Rule, str]]:
+    """The gate's rules for the endpoints ``routes`` serves under ``prefix``."""
+    return [
+        (Rule(f"{prefix}/{name}", ENDPOINTS[name].mode, table=routes.table), name)
+        for name in sorted(routes.endpoints)
+    ]

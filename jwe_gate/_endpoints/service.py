@@ -17,6 +17,7 @@ from .._twins import run_async, run_sync
 from ..exceptions import HasherBusyError
 from .account import Account
 from .flow import EndpointFlow, Refused
+from .liveness import Liveness
 from .registry import ENDPOINTS
 from .sessions import ExtrasFn, Sessions
 from .throttle import Throttle, Throttler
@@ -37,6 +38,7 @@ class AuthService:
         render: turns a refusal into a response.
         clock: the time source.
         extras: ``fn(record) -> extras`` minted into the tokens.
+        liveness: the per-request session check, told of what these endpoints revoke.
     """
 
     def __init__(
@@ -53,11 +55,18 @@ class AuthService:
         render: ErrorRenderer,
         clock: Callable[[], float],
         extras: ExtrasFn | None = None,
+        liveness: Liveness | None = None,
     ) -> None:
         self.table = table
         self.render = render
         self.sessions = Sessions(
-            table, refresh_store, codec, grace=refresh_grace, clock=clock, extras=extras
+            table,
+            refresh_store,
+            codec,
+            grace=refresh_grace,
+            clock=clock,
+            extras=extras,
+            liveness=liveness,
         )
         throttler = Throttler(
             table.name, throttle_store, throttle, hasher, table.password_field, clock

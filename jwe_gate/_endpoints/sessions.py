@@ -22,6 +22,7 @@ from .._tokens import TokenCodec
 from .._twins import Effect, Twin, twin
 from . import inputs
 from .flow import NO_STORE, EndpointFlow, Refused, token_pair
+from .liveness import Liveness
 
 __all__ = ["Sessions"]
 
@@ -42,8 +43,10 @@ class Sessions:
         grace: float,
         clock: Callable[[], float],
         extras: ExtrasFn | None = None,
+        liveness: Liveness | None = None,
     ) -> None:
         self.table = table
+        self._liveness = liveness
         self._codec = codec
         self._grace = grace
         self._clock = clock
@@ -52,8 +55,17 @@ class Sessions:
         self._add: Twin[None] = twin(store, "add")
         self._rotate: Twin[Rotation] = twin(store, "rotate")
         self._revoke: Twin[Session | None] = twin(store, "revoke")
-        self._revoke_family: Twin[None] = twin(store, "revoke_family")
-        self.revoke_subject: Twin[None] = twin(store, "revoke_subject")
+        self._revoke_family_op: Twin[None] = twin(store, "revoke_family")
+        self._revoke_subject: Twin[None] = twin(store, "revoke_subject")
+
+    def _forget(self, family: str | None = None) -> None:
+        # What this process revoked is refused here at once, not after the liveness memory.
+        if self._liveness is not None:
+            self._liveness.forget(family)
+
+    def _revoke_family(self, family: str) -> Generator[Effect[Any], Any, None]:
+        yield self._revoke_family_op(family)
+        self._forget(family)
 
     def _hash(self, token: str) -> str:
         # The table is hashed in: another table's refresh token is unknown here, so posting it
@@ -103,6 +115,8 @@ class Sessions:
             expires_at=now + self.table.refresh_ttl,
             grace=self._grace,
         )
+        if rotation.outcome is Outcome.REUSED and rotation.session is not None:
+            self._forget(rotation.session.family)  # the store revoked it: its tokens too
         if rotation.outcome is Outcome.REUSED:
             logger.warning(
                 "refresh token reused: family %s of %s %s revoked",
@@ -119,36 +133,60 @@ class Sessions:
         if record is None:
             # The record is gone: end the family for good, so it cannot mint tokens again should
             # the id be reused by a new record.
-            yield self._revoke_family(session.family)
+            yield from self._revoke_family(session.family)
             raise Refused(refusals.REFRESH_INVALID)
         if password_stamp(record) > millis(session.created_at):
             # The family began before the password's last change. The change revokes it, but
             # should that revoke have failed, or a login with the old password have slipped in
             # between, a thief's copy must still not mint tokens: refuse it and end it here.
-            yield self._revoke_family(session.family)
+            yield from self._revoke_family(session.family)
             raise Refused(refusals.REFRESH_INVALID)
         return token_pair(self._access(record, session.family), child)
 
     def logout(self, request: HandlerRequest) -> EndpointFlow:
-        """POST logout: end the token's session, or the refresh token's."""
+        """POST logout: end the token's session, or the refresh token's; with ``{"all": true}``
+        every session of the record."""
+        data = _logout_body(request)
+        everything = data.get("all", False)
+        if not isinstance(everything, bool):
+            raise Refused(refusals.input_error("all", "Invalid value for all."))
         family = _session_of(request.auth)
-        if family is None:
-            data = inputs.json_object(request.body) if request.body.strip() else {}
+        subject = request.user.identity if request.user is not None else None
+        if (family is None and subject is None) or (family is None and "refreshToken" in data):
             if "refreshToken" not in data:
-                if request.user is not None:
-                    return Response(204, NO_STORE)  # a token with no session: nothing to end
                 raise Refused(refusals.MISSING)
             token = inputs.refresh_token(data)
             session = yield self._revoke(self._hash(token))
             if session is None or session.table != self.table.name:
                 raise Refused(refusals.REFRESH_INVALID)
-        else:
-            yield self._revoke_family(family)
+            family, subject = session.family, session.subject
+            self._forget(family)
+        if everything and subject is not None:
+            yield from self.end_all(subject)
+        elif family is not None:
+            yield from self._revoke_family(family)
+        # else: a token with no session (gate.issue) and nothing to end
         return Response(204, NO_STORE)
 
-    def end_all(self, subject: str) -> Generator[Effect[Any], Any, None]:
-        """End every session of record ``subject``."""
-        yield self.revoke_subject(self.table.name, subject)
+    def end_all(
+        self, subject: str, *, keep: str | None = None
+    ) -> Generator[Effect[Any], Any, None]:
+        """End every session of record ``subject`` (but ``keep``)."""
+        yield self._revoke_subject(self.table.name, subject, keep=keep)
+        self._forget()
+
+
+def _logout_body(request: HandlerRequest) -> dict[str, Any]:
+    """The logout body. With an access token the token is the credential, so a body that is not
+    a JSON object (``null``, nothing) says nothing; without one it must be an object."""
+    if not request.body.strip():
+        return {}
+    if request.user is not None:
+        try:
+            return inputs.json_object(request.body)
+        except Refused:
+            return {}
+    return inputs.json_object(request.body)
 
 
 def _session_of(auth: AuthInfo | None) -> str | None:

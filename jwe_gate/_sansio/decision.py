@@ -75,6 +75,12 @@ class Lookup:
     rule: CompiledRule
     token: str
 
+    @property
+    def session(self) -> str | None:
+        """The session (refresh family) the token was minted for, if any (``sid``)."""
+        sid = self.claims.raw.get("sid")
+        return sid if isinstance(sid, str) else None
+
 
 Decision = Allow | Refusal | Lookup
 ScopesFn = Callable[[Mapping[str, Any]], Iterable[str]]
@@ -173,10 +179,22 @@ class Policy:
         return rule
 
     def conclude(
-        self, lookup: Lookup, record: Mapping[str, Any] | BaseException | None
+        self,
+        lookup: Lookup,
+        record: Mapping[str, Any] | BaseException | None,
+        *,
+        live: bool | BaseException = True,
     ) -> Allow | Refusal:
         """Finish a :class:`Lookup` once the record is known: the record, None (not found), or
-        the exception the table raised."""
+        the exception the table raised; ``live``, whether the token's session is still live
+        (or the exception the store raised)."""
+        if isinstance(live, BaseException):
+            return unavailable("session check", live)
+        if not live:
+            # Logout, reuse detection, a password change or gate.revoke ended the session:
+            # every access token minted for it ends with it.
+            logger.info("token refused: session of %s %s ended", lookup.table, lookup.claims.sub)
+            return refusals.INVALID
         claims = lookup.claims
         if isinstance(record, BaseException):
             return unavailable(f"table {lookup.table!r} lookup", record)

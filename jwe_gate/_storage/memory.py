@@ -179,6 +179,10 @@ class MemoryRefreshStore:
                 if s.table == table and s.subject == subject and fam != keep:
                     self._revoked.add(fam)
 
+    def session(self, family: str) -> Session | None:
+        with self._lock:
+            return None if family in self._revoked else self._families.get(family)
+
     def unspent(self, family: str, *, now: float) -> int:
         """How many live, unspent tokens ``family`` has (for inspection and tests)."""
         with self._lock:

@@ -16,6 +16,9 @@ never read-then-write across calls, so several workers or hosts sharing a store 
 * ``revoke(token_hash)``: revoke that token's family; return its session, or None.
 * ``revoke_family(family)``; ``revoke_subject(table, subject, keep=family or None)``: revoke
   every family of that record except ``keep``.
+* ``session(family)``: the family's :class:`Session` while it is live, else None. The gate asks
+  it (through a cache of at most a second) on every request with an access token minted for a
+  session, so it must be a single keyed read.
 
 Every :class:`Session` a store returns carries the ``created_at`` it was added with: the
 endpoints refuse a family started before the record's last password change.
@@ -131,6 +134,11 @@ class RefreshStore(Protocol):
         """Revoke every family of the record ``(table, subject)`` except ``keep``."""
         ...
 
+    def session(self, family: str) -> Session | None:
+        """``family``'s session while it is live; None once revoked, or if unknown (the
+        per-request check of access tokens minted for it)."""
+        ...
+
 
 @runtime_checkable
 class ThrottleStore(Protocol):
@@ -169,6 +177,8 @@ class AsyncRefreshStore(Protocol):
     async def arevoke_subject(
         self, table: str, subject: str, *, keep: str | None = None
     ) -> None: ...
+
+    async def asession(self, family: str) -> Session | None: ...
 
 
 @runtime_checkable

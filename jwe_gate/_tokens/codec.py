@@ -8,6 +8,7 @@ import re
 import secrets
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from threading import Lock
 from types import MappingProxyType
 from typing import Any
@@ -365,8 +366,29 @@ def inspect_token(codec: TokenCodec, token: str, *, now: float) -> dict[str, Any
         report["problem"] = str(exc)
         return report
     report["claims"] = thaw(claims.raw)
+    report["times"] = {
+        name: _iso(claims.raw[name])
+        for name in ("iat", "nbf", "exp")
+        if isinstance(claims.raw.get(name), int | float)
+    }
     try:
         codec._check_times(claims, now)
     except TokenError as exc:
         report["problem"] = str(exc)
+        return report
+    # Accepted, but only thanks to the clock-skew leeway: say so, it is about to fail.
+    if now >= claims.exp:
+        report["leeway"] = f"expired at {_iso(claims.exp)}; accepted within the leeway"
+    elif claims.nbf is not None and now < claims.nbf:
+        report["leeway"] = f"not valid before {_iso(claims.nbf)}; accepted within the leeway"
+    elif now < claims.iat:
+        report["leeway"] = f"issued in the future ({_iso(claims.iat)}); accepted within the leeway"
     return report
+
+
+def _iso(t: float) -> str:
+    """``t`` (epoch seconds) as an ISO 8601 UTC date."""
+    try:
+        return datetime.fromtimestamp(t, tz=UTC).isoformat()
+    except (OverflowError, OSError, ValueError):  # a forged, absurd time: shown, not raised
+        return f"{t} (out of range)"

@@ -57,6 +57,9 @@ class AsyncRefresh:
     async def arevoke_subject(self, table: str, subject: str, *, keep: str | None = None) -> None:
         self._s.revoke_subject(table, subject, keep=keep)
 
+    async def asession(self, family: str) -> Session | None:
+        return self._s.session(family)
+
 
 class AsyncThrottle:
     """A throttle store with only the async side."""

@@ -167,6 +167,15 @@ class SQLiteRefreshStore(_SQLiteStore):
                 (time.time(), table, subject, keep),
             )
 
+    def session(self, family: str) -> Session | None:
+        with self._use() as conn:
+            row = conn.execute(
+                "SELECT tbl, subject, created_at FROM jwe_gate_refresh_family "
+                "WHERE family = ? AND revoked_at IS NULL",
+                (family,),
+            ).fetchone()
+        return None if row is None else Session(family, row[0], row[1], float(row[2]))
+
     def unspent(self, family: str, *, now: float) -> int:
         """How many live, unspent tokens ``family`` has (for inspection and tests)."""
         with self._use() as conn:

@@ -1,0 +1,226 @@
+"""SPEC §Sessions: revocation reaches access tokens. After logout, reuse detection, a password
+change or ``gate.revoke``, every access token of the ended sessions is refused (401) -- at once
+on the process that ended them, within one second on every process sharing the store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.clients import wrap
+from support.results import RawClient
+from test_handlers import PASSWORD, assert_xano, get, login, post, refresh, signup
+
+from jwe_gate import Gate, SQLiteBackend, SQLiteRefreshStore, SQLiteThrottleStore, Table
+from jwe_gate._endpoints.liveness import Liveness
+from jwe_gate._storage.memory import MemoryRefreshStore
+
+ME = "/auth/me"
+
+
+def _ok(client: RawClient, token: str) -> bool:
+    res = get(client, ME, token)
+    if res.status == 401:
+        assert_xano(res, 401, "ERROR_CODE_UNAUTHORIZED")
+        return False
+    assert res.status == 200, res.json
+    return True
+
+
+def test_logout_ends_the_access_token_at_once(auth_client: RawClient) -> None:
+    """After POST /auth/logout with an access token, that token is refused (401)."""
+    pair = signup(auth_client)
+    assert _ok(auth_client, pair["authToken"])
+    assert post(auth_client, "/auth/logout", token=pair["authToken"]).status == 204
+    assert not _ok(auth_client, pair["authToken"])
+
+
+def test_logout_by_refresh_token_ends_its_access_tokens(auth_client: RawClient) -> None:
+    """Logging out with only the refresh token ends the session's access tokens too."""
+    pair = signup(auth_client)
+    assert post(auth_client, "/auth/logout", {"refreshToken": pair["refreshToken"]}).status == 204
+    assert not _ok(auth_client, pair["authToken"])
+
+
+def test_logout_leaves_other_sessions_alone(auth_client: RawClient) -> None:
+    """Ending one session keeps the record's other sessions working."""
+    first = signup(auth_client)
+    second = login(auth_client).json
+    assert post(auth_client, "/auth/logout", token=first["authToken"]).status == 204
+    assert not _ok(auth_client, first["authToken"])
+    assert _ok(auth_client, second["authToken"])
+    assert refresh(auth_client, second["refreshToken"]).status == 200
+
+
+@pytest.mark.parametrize(
+    "credential",
+    [pytest.param("access", id="with-access-token"), pytest.param("refresh", id="refresh-only")],
+)
+def test_logout_all_ends_every_session(auth_client: RawClient, credential: str) -> None:
+    """``{"all": true}`` ends every session of the record: access and refresh tokens alike."""
+    pairs = [signup(auth_client), login(auth_client).json, login(auth_client).json]
+    if credential == "access":
+        res = post(auth_client, "/auth/logout", {"all": True}, token=pairs[0]["authToken"])
+    else:
+        res = post(
+            auth_client, "/auth/logout", {"all": True, "refreshToken": pairs[0]["refreshToken"]}
+        )
+    assert res.status == 204
+    for pair in pairs:
+        assert not _ok(auth_client, pair["authToken"])
+        assert refresh(auth_client, pair["refreshToken"]).status == 401
+    assert login(auth_client).status == 200  # the account itself is fine
+
+
+@pytest.mark.parametrize(
+    "value",
+    [pytest.param("yes", id="string"), pytest.param(1, id="number"), pytest.param(None, id="null")],
+)
+def test_logout_all_must_be_a_boolean(auth_client: RawClient, value: Any) -> None:
+    """``all`` other than true/false is a 400 naming the field, and ends nothing."""
+    pair = signup(auth_client)
+    res = post(auth_client, "/auth/logout", {"all": value}, token=pair["authToken"])
+    assert_xano(res, 400, "ERROR_CODE_INPUT_ERROR", param="all")
+    assert _ok(auth_client, pair["authToken"])
+
+
+def test_refresh_reuse_ends_the_sessions_access_tokens(auth_client: RawClient) -> None:
+    """Presenting a spent refresh token (outside the grace window) revokes the family, and
+    every access token minted for it is refused."""
+    gate_grace = signup(auth_client)
+    rotated = refresh(auth_client, gate_grace["refreshToken"]).json
+    assert _ok(auth_client, rotated["authToken"])
+    # The demo-style gate has a 10 s grace: a different child is a reuse even within it, so
+    # present the parent after the child was itself spent.
+    refresh(auth_client, rotated["refreshToken"])
+    assert refresh(auth_client, gate_grace["refreshToken"]).status == 401
+    assert not _ok(auth_client, rotated["authToken"])
+    assert not _ok(auth_client, gate_grace["authToken"])
+
+
+def test_password_change_ends_other_sessions_access_tokens(auth_client: RawClient) -> None:
+    """After a password change, the other sessions' access tokens are refused."""
+    other = signup(auth_client)
+    mine = login(auth_client).json
+    res = post(
+        auth_client,
+        "/auth/password",
+        {"password": PASSWORD, "newPassword": "a new pass 42"},
+        token=mine["authToken"],
+    )
+    assert res.status == 200
+    assert not _ok(auth_client, other["authToken"])
+    assert _ok(auth_client, res.json["authToken"])
+
+
+@pytest.mark.parametrize(
+    "colour", [pytest.param("sync", id="revoke"), pytest.param("async", id="arevoke")]
+)
+def test_gate_revoke_ends_every_session(
+    make_auth_gate: Callable[..., Gate], adapter: str, colour: str
+) -> None:
+    """``gate.revoke(table, id)`` ends every session of the record (access and refresh)."""
+    gate = make_auth_gate()
+    client = wrap(gate, adapter)
+    pairs = [signup(client), login(client).json]
+    subject = gate.verify(pairs[0]["authToken"]).sub
+    if colour == "sync":
+        gate.revoke("user", subject)
+    else:
+        asyncio.run(gate.arevoke("user", subject))
+    for pair in pairs:
+        assert not _ok(client, pair["authToken"])
+        assert refresh(client, pair["refreshToken"]).status == 401
+
+
+def test_an_issued_token_has_no_session_to_end(
+    make_auth_gate: Callable[..., Gate], adapter: str
+) -> None:
+    """A token from gate.issue() carries no session: logout and revoke leave it working
+    (it is revoked only through its record)."""
+    gate = make_auth_gate()
+    client = wrap(gate, adapter)
+    pair = signup(client)
+    subject = gate.verify(pair["authToken"]).sub
+    issued = gate.issue("user", subject)
+    gate.revoke("user", subject)
+    assert post(client, "/auth/logout", token=issued).status == 204
+    assert _ok(client, issued)
+
+
+def test_sessions_can_be_left_unchecked(make_auth_gate: Callable[..., Gate], adapter: str) -> None:
+    """With check_sessions=False access tokens are stateless: one outlives its logout (the
+    trade-off the README states); the refresh token still dies."""
+    gate = make_auth_gate(check_sessions=False)
+    client = wrap(gate, adapter)
+    pair = signup(client)
+    assert post(client, "/auth/logout", token=pair["authToken"]).status == 204
+    assert _ok(client, pair["authToken"])
+    assert refresh(client, pair["refreshToken"]).status == 401
+
+
+def test_another_process_sees_a_logout_within_a_second(
+    make_auth_gate: Callable[..., Gate], tmp_path: Path, adapter: str
+) -> None:
+    """Two gates sharing one SQLite store (two processes' worth): a logout on one is refused
+    on the other within one second, though the other had just seen the token live."""
+    db = tmp_path / "shared.db"
+
+    def gate() -> Gate:
+        return make_auth_gate(
+            tables=[Table("user", SQLiteBackend(db)), Table("admin", SQLiteBackend(db))],
+            refresh_store=SQLiteRefreshStore(db),
+            throttle_store=SQLiteThrottleStore(db),
+        )
+
+    one, two = wrap(gate(), adapter), wrap(gate(), adapter)
+    pair = signup(one)
+    assert _ok(two, pair["authToken"])  # now remembered live by the second gate
+    assert post(one, "/auth/logout", token=pair["authToken"]).status == 204
+    ended = time.monotonic()
+    while _ok(two, pair["authToken"]):
+        assert time.monotonic() - ended < 1.0, "still accepted after a second"
+        time.sleep(0.05)
+    assert time.monotonic() - ended < 1.05
+
+
+class _FailingSession(MemoryRefreshStore):
+    def session(self, family: str) -> Any:
+        raise ConnectionError("store down")
+
+
+def test_a_failing_session_check_is_a_503(
+    make_auth_gate: Callable[..., Gate], adapter: str
+) -> None:
+    """If the store cannot answer the session check, the request gets the SPEC's 503."""
+    gate = make_auth_gate(refresh_store=_FailingSession())
+    client = wrap(gate, adapter)
+    pair = signup(client)
+    res = get(client, ME, pair["authToken"])
+    assert_xano(res, 503, "ERROR_FATAL")
+    assert res.header("retry-after")
+
+
+def test_liveness_forgets_and_stays_bounded() -> None:
+    """The liveness memory answers live for at most its ttl, only for live sessions, and never
+    holds more than its size."""
+    now = [0.0]
+    store = MemoryRefreshStore()
+    from jwe_gate import Session
+
+    store.add("h", Session("fam", "user", "1", 0.0), expires_at=100.0, now=0.0)
+    live = Liveness(store, ttl=1.0, size=3, clock=lambda: now[0])
+    assert live.check("fam")
+    assert not live.check("unknown")
+    store.revoke_family("fam")
+    assert live.check("fam")  # remembered: another process's revoke is seen within ttl
+    now[0] = 1.0
+    assert not live.check("fam")
+    for i in range(10):
+        store.add(f"h{i}", Session(f"f{i}", "user", "1", 0.0), expires_at=100.0, now=0.0)
+        assert live.check(f"f{i}")
+    assert len(live._known) <= 3
