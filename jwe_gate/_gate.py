@@ -175,9 +175,14 @@ class Gate:
         )
         # Built here, once: a pool created lazily by two racing first requests would double the
         # bound on concurrent hashes. Its threads start only when a hash is first asked for.
-        self.hasher = ends.hasher or Hasher()
-        self.refresh_store = ses.refresh_store or MemoryRefreshStore()
-        self.throttle_store = ses.throttle_store or MemoryThrottleStore()
+        self.hasher = Hasher() if ends.hasher is None else ends.hasher
+        # `is None`, not `or`: a store may define __len__, and an empty one is falsy.
+        self.refresh_store = (
+            MemoryRefreshStore() if ses.refresh_store is None else ses.refresh_store
+        )
+        self.throttle_store = (
+            MemoryThrottleStore() if ses.throttle_store is None else ses.throttle_store
+        )
         # Revocation reaches access tokens: each one minted for a session is checked against it.
         self._liveness = Liveness(self.refresh_store) if ses.check_sessions else None
         self._revoke_subject = twin(self.refresh_store, "revoke_subject")

@@ -74,10 +74,20 @@ class Sessions:
 
     def _child(self, parent: str) -> str:
         # The child is derived from the parent with a keyed hash, so a racing second use of the
-        # parent inside the grace window is answered with the same child, and the store still
-        # holds only hashes.
+        # parent inside the grace window is answered with the same child, the store holds only
+        # hashes, and an older token of the family can be recognised by deriving forward from
+        # it. It keeps the parent's family id in front.
         digest = hmac.new(self._child_key, parent.encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        return _b64(_raw(parent)[:_FAMILY_BYTES] + digest[:_SECRET_BYTES])
+
+    def _descends(self, token: str, head: str | None, generation: int) -> bool:
+        """Whether ``token`` is an older token of the family whose current one hashes to
+        ``head``: derive forward from it, at most ``generation`` (and _MAX_WALK) steps."""
+        for _ in range(min(generation, _MAX_WALK)):
+            token = self._child(token)
+            if self._hash(token) == head:
+                return True
+        return False
 
     def _access(self, record: Mapping[str, Any], family: str) -> str:
         # The app's extras function sees the record as the app does: never the password hash.
@@ -95,8 +105,8 @@ class Sessions:
     def start(self, record: Mapping[str, Any]) -> EndpointFlow:
         """A new session for ``record``: a token pair."""
         now = self._clock()
-        family = secrets.token_urlsafe(16)
-        refresh = secrets.token_urlsafe(32)  # 256 bits of randomness
+        raw = secrets.token_bytes(_FAMILY_BYTES + _SECRET_BYTES)  # 256 bits of randomness
+        family, refresh = _b64(raw[:_FAMILY_BYTES]), _b64(raw)
         session = Session(family, self.table.name, str(record["id"]), now)
         yield self._add(
             self._hash(refresh), session, expires_at=now + self.table.refresh_ttl, now=now
@@ -109,12 +119,21 @@ class Sessions:
         child = self._child(token)
         now = self._clock()
         rotation = yield self._rotate(
+            _family_of(token),
             self._hash(token),
             self._hash(child),
             now=now,
             expires_at=now + self.table.refresh_ttl,
             grace=self._grace,
         )
+        if (
+            rotation.outcome is Outcome.STALE
+            and rotation.session is not None
+            and self._descends(token, rotation.head, rotation.generation)
+        ):
+            # An older token of the family presented again: a reuse, like the parent's.
+            yield from self._revoke_family(rotation.session.family)
+            rotation = Rotation(Outcome.REUSED, rotation.session)
         if rotation.outcome is Outcome.REUSED and rotation.session is not None:
             self._forget(rotation.session.family)  # the store revoked it: its tokens too
         if rotation.outcome is Outcome.REUSED:
@@ -156,7 +175,7 @@ class Sessions:
             if "refreshToken" not in data:
                 raise Refused(refusals.MISSING)
             token = inputs.refresh_token(data)
-            session = yield self._revoke(self._hash(token))
+            session = yield self._revoke(_family_of(token), self._hash(token))
             if session is None or session.table != self.table.name:
                 raise Refused(refusals.REFRESH_INVALID)
             family, subject = session.family, session.subject
@@ -174,6 +193,28 @@ class Sessions:
         """End every session of record ``subject`` (but ``keep``)."""
         yield self._revoke_subject(self.table.name, subject, keep=keep)
         self._forget()
+
+
+_FAMILY_BYTES = 16
+"""A refresh token is 32 random bytes, base64url (43 characters): its first 16 name its family
+(the session), so a store keeps one record per session however often it is refreshed."""
+_SECRET_BYTES = 16
+_MAX_WALK = 4096
+"""How many generations back an older token is still recognised as a reuse (at ~3 µs a step);
+older ones are refused as invalid, without revoking the family."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _raw(token: str) -> bytes:
+    return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+
+
+def _family_of(token: str) -> str:
+    """The family a (well-formed, 43-character) refresh token names."""
+    return _b64(_raw(token)[:_FAMILY_BYTES])
 
 
 def _logout_body(request: HandlerRequest) -> dict[str, Any]:

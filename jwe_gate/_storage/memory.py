@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from ..exceptions import ConfigurationError, DuplicateRecordError
 from ..types import Record
 from .protocols import Outcome, Rotation, Session
-from .state import Step, TokenState, rotation, window_hit, window_take
+from .state import FamilyState, Step, rotation, window_hit, window_take
 
 __all__ = ["MemoryBackend", "MemoryRefreshStore", "MemoryThrottleStore"]
 
@@ -97,102 +97,112 @@ class MemoryBackend:
 
 
 @dataclass(slots=True)
-class _Token:
-    family: str
+class _Family:
+    session: Session
+    head: str
+    prev: str | None
+    rotated_at: float
     expires_at: float
-    spent_at: float | None = None
-    child: str | None = None
+    generation: int = 0
+    revoked: bool = False
+
+    def state(self) -> FamilyState:
+        return FamilyState(self.head, self.prev, self.rotated_at, self.expires_at, self.revoked)
 
 
 class MemoryRefreshStore:
-    """Refresh-token hashes in a dict."""
+    """Sessions in a dict: one entry per family, however often it is refreshed."""
 
     inline: ClassVar[bool] = True
 
     def __init__(self, *, purge_every: int = 1000) -> None:
-        self._tokens: dict[str, _Token] = {}
-        self._families: dict[str, Session] = {}
-        self._revoked: set[str] = set()
+        self._families: dict[str, _Family] = {}
+        self._by_subject: dict[tuple[str, str], set[str]] = {}
         self._lock = threading.Lock()
         self._purge_every = purge_every
         self._adds = 0
 
     def add(self, token_hash: str, session: Session, *, expires_at: float, now: float) -> None:
         with self._lock:
-            self._families[session.family] = session
-            self._tokens[token_hash] = _Token(session.family, expires_at)
+            self._families[session.family] = _Family(session, token_hash, None, now, expires_at)
+            self._by_subject.setdefault((session.table, session.subject), set()).add(session.family)
             self._adds += 1
             if self._adds % self._purge_every == 0:
                 self._purge(now)
 
     def _purge(self, now: float) -> None:
-        """Forget expired tokens and families left without a token (memory stays bounded)."""
-        self._tokens = {h: t for h, t in self._tokens.items() if t.expires_at > now}
-        live = {t.family for t in self._tokens.values()}
-        self._families = {f: s for f, s in self._families.items() if f in live}
-        self._revoked &= live
+        """Forget expired families (memory stays bounded by the live sessions)."""
+        for family, fam in list(self._families.items()):
+            if fam.expires_at <= now:
+                del self._families[family]
+                key = (fam.session.table, fam.session.subject)
+                subjects = self._by_subject.get(key, set())
+                subjects.discard(family)
+                if not subjects:
+                    self._by_subject.pop(key, None)
 
     def rotate(
-        self, token_hash: str, child_hash: str, *, now: float, expires_at: float, grace: float
+        self,
+        family: str,
+        token_hash: str,
+        child_hash: str,
+        *,
+        now: float,
+        expires_at: float,
+        grace: float,
     ) -> Rotation:
         with self._lock:
-            tok = self._tokens.get(token_hash)
-            state = (
-                None
-                if tok is None
-                else TokenState(
-                    tok.expires_at, tok.spent_at, tok.child, tok.family in self._revoked
-                )
-            )
-            child = self._tokens.get(child_hash)
+            fam = self._families.get(family)
             outcome, step = rotation(
-                state,
+                None if fam is None else fam.state(),
+                token_hash=token_hash,
                 child_hash=child_hash,
                 now=now,
                 grace=grace,
-                child_unspent=child is not None and child.spent_at is None,
             )
-            if tok is None or outcome is Outcome.INVALID:
+            if fam is None or outcome is Outcome.INVALID:
                 return Rotation(Outcome.INVALID)
-            if step is Step.SPEND:
-                tok.spent_at, tok.child = now, child_hash
-                self._tokens[child_hash] = _Token(tok.family, expires_at)
+            if step is Step.ADVANCE:
+                fam.prev, fam.head, fam.rotated_at = fam.head, child_hash, now
+                fam.expires_at, fam.generation = expires_at, fam.generation + 1
             elif step is Step.REVOKE:
-                self._revoked.add(tok.family)
-            return Rotation(outcome, self._families[tok.family])
+                fam.revoked = True
+            return Rotation(outcome, fam.session, fam.head, fam.generation)
 
-    def revoke(self, token_hash: str) -> Session | None:
+    def revoke(self, family: str, token_hash: str) -> Session | None:
         with self._lock:
-            tok = self._tokens.get(token_hash)
-            if tok is None:
+            fam = self._families.get(family)
+            if fam is None or token_hash not in (fam.head, fam.prev):
                 return None
-            self._revoked.add(tok.family)
-            return self._families[tok.family]
+            fam.revoked = True
+            return fam.session
 
     def revoke_family(self, family: str) -> None:
         with self._lock:
-            self._revoked.add(family)
+            fam = self._families.get(family)
+            if fam is not None:
+                fam.revoked = True
 
     def revoke_subject(self, table: str, subject: str, *, keep: str | None = None) -> None:
         with self._lock:
-            for fam, s in self._families.items():
-                if s.table == table and s.subject == subject and fam != keep:
-                    self._revoked.add(fam)
+            for family in self._by_subject.get((table, subject), ()):
+                if family != keep:
+                    self._families[family].revoked = True
 
     def session(self, family: str) -> Session | None:
         with self._lock:
-            return None if family in self._revoked else self._families.get(family)
+            fam = self._families.get(family)
+            return None if fam is None or fam.revoked else fam.session
 
     def unspent(self, family: str, *, now: float) -> int:
-        """How many live, unspent tokens ``family`` has (for inspection and tests)."""
+        """How many live, unspent tokens ``family`` has: its head, or none (for tests)."""
         with self._lock:
-            if family in self._revoked:
-                return 0
-            return sum(
-                1
-                for t in self._tokens.values()
-                if t.family == family and t.spent_at is None and t.expires_at > now
-            )
+            fam = self._families.get(family)
+            return int(fam is not None and not fam.revoked and fam.expires_at > now)
+
+    def __len__(self) -> int:
+        """How many families it holds (live or not yet purged)."""
+        return len(self._families)
 
 
 class MemoryThrottleStore:

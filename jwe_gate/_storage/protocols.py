@@ -5,15 +5,22 @@ each is then used natively by its colour of adapter).
 Every store operation is atomic by design (one conditional update, a transaction, or a lock),
 never read-then-write across calls, so several workers or hosts sharing a store behave as one.
 
-:class:`RefreshStore` contract (token values are never stored, only their SHA-256 hashes):
+:class:`RefreshStore` contract (token values are never stored, only their SHA-256 hashes). A
+family (a session) is one record of O(1) size however often it is refreshed: its session, the
+hash of its current token (the head) and of the head's parent, when the head was made and
+expires, a generation count, and whether it is revoked.
 
-* ``add(token_hash, session, expires_at=, now=)``: record the first token of a new family, and
-  the family's :class:`Session` with its ``created_at``.
-* ``rotate(token_hash, child_hash, now=, expires_at=, grace=)``: in one atomic step --
-  unknown, expired or revoked: ``INVALID``; unspent: mark it spent, store the child, ``ROTATED``;
-  spent at most ``grace`` seconds ago with that same child still unspent: ``GRACE`` (the caller
-  answers with the same child); otherwise it is a reuse: revoke the family, ``REUSED``.
-* ``revoke(token_hash)``: revoke that token's family; return its session, or None.
+* ``add(token_hash, session, expires_at=, now=)``: record a new family whose head is
+  ``token_hash``, with the family's :class:`Session` and its ``created_at``.
+* ``rotate(family, token_hash, child_hash, now=, expires_at=, grace=)``: in one atomic step, the
+  state machine of :func:`jwe_gate._storage.state.rotation` -- unknown, expired or revoked:
+  ``INVALID``; the head: the child becomes the head, ``ROTATED``; the parent, at most ``grace``
+  seconds after it was spent and with that same child: ``GRACE`` (the caller answers with the
+  same child); the parent otherwise: revoke the family, ``REUSED``; anything else: ``STALE``,
+  with the head's hash and the generation, so the caller can tell an older token of the family
+  (a reuse: it revokes the family) from a stranger's guess (invalid).
+* ``revoke(family, token_hash)``: revoke the family if ``token_hash`` is its head or parent;
+  return its session, or None.
 * ``revoke_family(family)``; ``revoke_subject(table, subject, keep=family or None)``: revoke
   every family of that record except ``keep``.
 * ``session(family)``: the family's :class:`Session` while it is live, else None. The gate asks
@@ -23,8 +30,8 @@ never read-then-write across calls, so several workers or hosts sharing a store 
 Every :class:`Session` a store returns carries the ``created_at`` it was added with: the
 endpoints refuse a family started before the record's last password change.
 
-Stores forget expired tokens on their own (every so many ``add`` calls), so they stay bounded by
-the number of live sessions; a spent token is kept until it expires, for reuse detection.
+Stores forget expired families on their own (every so many ``add`` calls), so they stay bounded
+by the number of live sessions.
 
 :class:`ThrottleStore` contract: counters in fixed windows, each starting at the key's first
 count.
@@ -93,6 +100,9 @@ class Outcome(enum.Enum):
     """The token was spent before: its family is revoked now (RFC 9700 §4.14.2)."""
     INVALID = "invalid"
     """Unknown, expired or revoked: nothing was changed."""
+    STALE = "stale"
+    """Neither the head nor its parent: an older token of the family, or a guess. Nothing was
+    changed; the :class:`Rotation` carries the head and the generation to tell which."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +112,10 @@ class Rotation:
 
     outcome: Outcome
     session: Session | None = None
+    head: str | None = None
+    """With ``STALE``: the hash of the family's current token."""
+    generation: int = 0
+    """With ``STALE``: how many times the family has been rotated."""
 
 
 @runtime_checkable
@@ -116,14 +130,22 @@ class RefreshStore(Protocol):
         ...
 
     def rotate(
-        self, token_hash: str, child_hash: str, *, now: float, expires_at: float, grace: float
+        self,
+        family: str,
+        token_hash: str,
+        child_hash: str,
+        *,
+        now: float,
+        expires_at: float,
+        grace: float,
     ) -> Rotation:
         """Spend ``token_hash`` for ``child_hash`` in one step: ROTATED, GRACE, REUSED or
         INVALID."""
         ...
 
-    def revoke(self, token_hash: str) -> Session | None:
-        """Revoke the family of ``token_hash`` (spent or not); return its session, or None."""
+    def revoke(self, family: str, token_hash: str) -> Session | None:
+        """Revoke ``family`` if ``token_hash`` is its head or parent; return its session, or
+        None."""
         ...
 
     def revoke_family(self, family: str) -> None:
@@ -167,10 +189,17 @@ class AsyncRefreshStore(Protocol):
     ) -> None: ...
 
     async def arotate(
-        self, token_hash: str, child_hash: str, *, now: float, expires_at: float, grace: float
+        self,
+        family: str,
+        token_hash: str,
+        child_hash: str,
+        *,
+        now: float,
+        expires_at: float,
+        grace: float,
     ) -> Rotation: ...
 
-    async def arevoke(self, token_hash: str) -> Session | None: ...
+    async def arevoke(self, family: str, token_hash: str) -> Session | None: ...
 
     async def arevoke_family(self, family: str) -> None: ...
 

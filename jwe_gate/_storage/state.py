@@ -9,47 +9,52 @@ from dataclasses import dataclass
 
 from .protocols import Outcome
 
-__all__ = ["Step", "TokenState", "rotation", "window_hit", "window_take"]
+__all__ = ["FamilyState", "Step", "rotation", "window_hit", "window_take"]
 
 
 class Step(enum.Enum):
     """What a store writes after a rotation decision."""
 
     NONE = "none"
-    SPEND = "spend"
-    """Mark the presented token spent (with its child) and store the child, unspent."""
+    ADVANCE = "advance"
+    """The presented head becomes the parent, the child the new head: generation + 1."""
     REVOKE = "revoke"
     """Revoke the whole family."""
 
 
 @dataclass(frozen=True, slots=True)
-class TokenState:
-    """A stored refresh token as a store reads it."""
+class FamilyState:
+    """A session as a refresh store keeps it: O(1), however often it is refreshed. Only the
+    current token (the head) and its parent are stored, as hashes; older tokens of the family
+    are recognised by the endpoints, which can derive the chain forward from them."""
 
+    head: str
+    prev: str | None
+    rotated_at: float
+    """When the head was made (the parent spent)."""
     expires_at: float
-    spent_at: float | None
-    child: str | None
+    """When the head expires."""
     revoked: bool
-    """Whether its family is revoked."""
 
 
 def rotation(
-    token: TokenState | None, *, child_hash: str, now: float, grace: float, child_unspent: bool
+    family: FamilyState | None, *, token_hash: str, child_hash: str, now: float, grace: float
 ) -> tuple[Outcome, Step]:
-    """The refresh-token state machine (RFC 9700 §4.14.2), once for every store.
-
-    ``child_unspent`` says whether the token's recorded child is still stored and unspent (a
-    store need only look it up when the token is spent and its child is ``child_hash``)."""
-    if token is None or token.revoked or token.expires_at <= now:
+    """The refresh-token state machine (RFC 9700 §4.14.2), once for every store."""
+    if family is None or family.revoked or family.expires_at <= now:
         return Outcome.INVALID, Step.NONE
-    if token.spent_at is None:
-        return Outcome.ROTATED, Step.SPEND
-    if grace > 0 and now - token.spent_at <= grace and token.child == child_hash and child_unspent:
-        # Two tabs refreshing at once: the second gets the same child, and the family never
-        # forks (the child is derived from the parent, so it is the one already stored).
-        return Outcome.GRACE, Step.NONE
-    # A spent token presented again: the thief or the victim holds a copy (RFC 9700).
-    return Outcome.REUSED, Step.REVOKE
+    if token_hash == family.head:
+        return Outcome.ROTATED, Step.ADVANCE
+    if token_hash == family.prev:
+        if grace > 0 and now - family.rotated_at <= grace and child_hash == family.head:
+            # Two tabs refreshing at once: the second gets the same child, and the family never
+            # forks (the child is derived from the parent, so it is the head already stored).
+            return Outcome.GRACE, Step.NONE
+        # A spent token presented again: the thief or the victim holds a copy (RFC 9700).
+        return Outcome.REUSED, Step.REVOKE
+    # Older than the parent, or not of this family at all: the store cannot tell which; the
+    # endpoint derives the chain forward from it to find out (see Outcome.STALE).
+    return Outcome.STALE, Step.NONE
 
 
 def window_hit(

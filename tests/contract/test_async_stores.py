@@ -42,14 +42,23 @@ class AsyncRefresh:
         self._s.add(token_hash, session, expires_at=expires_at, now=now)
 
     async def arotate(
-        self, token_hash: str, child_hash: str, *, now: float, expires_at: float, grace: float
+        self,
+        family: str,
+        token_hash: str,
+        child_hash: str,
+        *,
+        now: float,
+        expires_at: float,
+        grace: float,
     ) -> Rotation:
         self.calls += 1
         await asyncio.sleep(0)
-        return self._s.rotate(token_hash, child_hash, now=now, expires_at=expires_at, grace=grace)
+        return self._s.rotate(
+            family, token_hash, child_hash, now=now, expires_at=expires_at, grace=grace
+        )
 
-    async def arevoke(self, token_hash: str) -> Session | None:
-        return self._s.revoke(token_hash)
+    async def arevoke(self, family: str, token_hash: str) -> Session | None:
+        return self._s.revoke(family, token_hash)
 
     async def arevoke_family(self, family: str) -> None:
         self._s.revoke_family(family)

@@ -10,10 +10,13 @@ profile so hashing costs nothing.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import multiprocessing
+import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -654,9 +657,11 @@ def test_password_change_is_not_made_if_revoking_fails(
 def test_sqlite_refresh_store_upgrades_an_old_file(
     tmp_path: Path, keys: KeyRing, hasher: Hasher
 ) -> None:
-    """A refresh store file without created_at gains the column; its old families read as begun
-    at 0: they refresh until the password changes, and not after."""
+    """A file of the first format (a row per token, no created_at) is moved to one row per
+    session: a live old session keeps refreshing with its old token, read as begun at 0, so the
+    record's next password change refuses it while new sessions work."""
     db = tmp_path / "old.db"
+    legacy = secrets.token_urlsafe(32)  # an old refresh token: 43 random characters
     conn = sqlite3.connect(db)
     conn.executescript("""
         CREATE TABLE jwe_gate_refresh_family (
@@ -665,11 +670,18 @@ def test_sqlite_refresh_store_upgrades_an_old_file(
             token_hash TEXT PRIMARY KEY, family TEXT NOT NULL, expires_at REAL NOT NULL,
             spent_at REAL, child_hash TEXT);
     """)
+    with conn:
+        conn.execute("INSERT INTO jwe_gate_refresh_family VALUES ('old-fam', 'user', '1', NULL)")
+        conn.execute(
+            "INSERT INTO jwe_gate_refresh_token VALUES (?, 'old-fam', ?, NULL, NULL)",
+            (hashlib.sha256(f"user:{legacy}".encode()).hexdigest(), time.time() + 3600),
+        )
     conn.close()
     backend = SQLiteBackend(db)
     stores = [SQLiteRefreshStore(db), SQLiteRefreshStore(db)]  # the second finds it upgraded
     throttle = SQLiteThrottleStore(db)
     clock = Clock()
+    clock.t = time.time()
     try:
         gate = Gate(
             keys=keys,
@@ -680,25 +692,29 @@ def test_sqlite_refresh_store_upgrades_an_old_file(
             clock=clock,
         )
         world = World(gate, gate.auth_service("user"), stores[0], clock, db)
-        ann = _signup(world)
-        conn = sqlite3.connect(db)
-        with conn:  # as an old version left it: no created_at recorded
-            conn.execute("UPDATE jwe_gate_refresh_family SET created_at = 0")
-        conn.close()
-        ok = _sync(world, "refresh", _refresh_request(ann.refresh))
+        _signup(world)  # record 1, the old session's subject
+        ok = _sync(world, "refresh", _refresh_request(legacy))
         assert ok.status == 200, ok
+        assert _family(world, ok.access) == "old-fam"
+        again = _sync(world, "refresh", _refresh_request(ok.refresh))  # the chain goes on
+        assert again.status == 200, again
         bob = _signup(world, "bob@example.com", "bob password 2")
         clock.t += 1
         changed = _sync(
             world,
             "password",
             _request(
-                {"password": PASSWORD, "newPassword": "new password 3"}, access=ok.access, gate=gate
+                {"password": PASSWORD, "newPassword": "new password 3"},
+                access=again.access,
+                gate=gate,
             ),
         )
         assert changed.status == 200
+        assert _sync(world, "refresh", _refresh_request(again.refresh)).status == 401
         assert _sync(world, "refresh", _refresh_request(changed.refresh)).status == 200
         assert _sync(world, "refresh", _refresh_request(bob.refresh)).status == 200
+        names = {r[0] for r in sqlite3.connect(db).execute("SELECT name FROM sqlite_master")}
+        assert "jwe_gate_refresh_token" not in names  # moved, then dropped
     finally:
         for store in stores:
             store.close()

@@ -5,6 +5,7 @@ on the process that ended them, within one second on every process sharing the s
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -224,3 +225,54 @@ def test_liveness_forgets_and_stays_bounded() -> None:
         store.add(f"h{i}", Session(f"f{i}", "user", "1", 0.0), expires_at=100.0, now=0.0)
         assert live.check(f"f{i}")
     assert len(live._known) <= 3
+
+
+def test_an_older_token_presented_again_ends_the_session(auth_client: RawClient) -> None:
+    """A refresh token two or more rotations old (not only the parent) is a reuse: the whole
+    session ends, its newest refresh token and its access tokens too."""
+    first = signup(auth_client)
+    chain = [first]
+    for _ in range(3):
+        res = refresh(auth_client, chain[-1]["refreshToken"])
+        assert res.status == 200
+        chain.append(res.json)
+    assert refresh(auth_client, chain[0]["refreshToken"]).status == 401  # three rotations old
+    assert refresh(auth_client, chain[-1]["refreshToken"]).status == 401
+    assert not _ok(auth_client, chain[-1]["authToken"])
+
+
+def test_a_guess_naming_a_family_ends_nothing(auth_client: RawClient) -> None:
+    """A token with a real session's family id but a made-up secret is refused (401) and
+    ends nothing: knowing a session's id is no way to log its owner out."""
+    pair = signup(auth_client)
+    real = pair["refreshToken"]
+    raw = base64.urlsafe_b64decode(real + "=")
+    forged = base64.urlsafe_b64encode(raw[:16] + bytes(16)).rstrip(b"=").decode()
+    assert forged != real
+    assert refresh(auth_client, forged).status == 401
+    assert post(auth_client, "/auth/logout", {"refreshToken": forged}).status == 401
+    assert _ok(auth_client, pair["authToken"])
+    assert refresh(auth_client, real).status == 200
+
+
+@pytest.mark.parametrize(
+    "kind", [pytest.param("memory", id="memory"), pytest.param("sqlite", id="sqlite")]
+)
+def test_a_session_is_one_record_however_often_refreshed(
+    make_auth_gate: Callable[..., Gate], tmp_path: Path, kind: str
+) -> None:
+    """A session refreshed 300 times is still one record in the store (O(1) per session)."""
+    store = MemoryRefreshStore() if kind == "memory" else SQLiteRefreshStore(tmp_path / "s.db")
+    gate = make_auth_gate(refresh_store=store)
+    client = wrap(gate, "wsgi")
+    token = signup(client)["refreshToken"]
+    for _ in range(300):
+        res = refresh(client, token)
+        assert res.status == 200
+        token = res.json["refreshToken"]
+    if isinstance(store, MemoryRefreshStore):
+        assert len(store) == 1
+    else:
+        with store._use() as conn:
+            assert conn.execute("SELECT COUNT(*) FROM jwe_gate_session").fetchone()[0] == 1
+        store.close()

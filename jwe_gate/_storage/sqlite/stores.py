@@ -10,24 +10,37 @@ import time
 from typing import ClassVar
 
 from ..protocols import Outcome, Rotation, Session
-from ..state import Step, TokenState, rotation, window_take
+from ..state import FamilyState, Step, rotation, window_take
 from .file import SQLiteFile
 
 __all__ = ["SQLiteRefreshStore", "SQLiteThrottleStore"]
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS jwe_gate_refresh_family (
-    family TEXT PRIMARY KEY, tbl TEXT NOT NULL, subject TEXT NOT NULL, revoked_at REAL,
-    created_at REAL NOT NULL DEFAULT 0);
-CREATE INDEX IF NOT EXISTS jwe_gate_refresh_family_subject
-    ON jwe_gate_refresh_family (tbl, subject);
-CREATE TABLE IF NOT EXISTS jwe_gate_refresh_token (
-    token_hash TEXT PRIMARY KEY, family TEXT NOT NULL, expires_at REAL NOT NULL,
-    spent_at REAL, child_hash TEXT);
-CREATE INDEX IF NOT EXISTS jwe_gate_refresh_token_family ON jwe_gate_refresh_token (family);
+CREATE TABLE IF NOT EXISTS jwe_gate_session (
+    family TEXT PRIMARY KEY, tbl TEXT NOT NULL, subject TEXT NOT NULL, created_at REAL NOT NULL,
+    revoked_at REAL, head TEXT NOT NULL, prev TEXT, rotated_at REAL NOT NULL,
+    expires_at REAL NOT NULL, generation INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS jwe_gate_session_subject ON jwe_gate_session (tbl, subject);
+CREATE INDEX IF NOT EXISTS jwe_gate_session_head ON jwe_gate_session (head);
 CREATE TABLE IF NOT EXISTS jwe_gate_throttle (
     key TEXT PRIMARY KEY, count INTEGER NOT NULL, reset_at REAL NOT NULL);
 """
+
+_LEGACY = ("jwe_gate_refresh_family", "jwe_gate_refresh_token")
+"""The tables of the first format: one row per refresh token ever minted."""
+
+_MOVE = (
+    "INSERT OR IGNORE INTO jwe_gate_session (family, tbl, subject, created_at, head, rotated_at, "
+    "expires_at) SELECT f.family, f.tbl, f.subject, {created}, t.token_hash, ?, t.expires_at "
+    "FROM jwe_gate_refresh_family f JOIN jwe_gate_refresh_token t ON t.family = f.family "
+    "WHERE f.revoked_at IS NULL AND t.spent_at IS NULL"
+)
+"""Each live family of the first format, from its unspent token ({created}: its start, or 0)."""
+
+_FAMILY = (
+    "SELECT family, tbl, subject, created_at, revoked_at, head, prev, rotated_at, expires_at, "
+    "generation FROM jwe_gate_session WHERE "
+)
 
 
 class _SQLiteStore(SQLiteFile):
@@ -39,27 +52,33 @@ class _SQLiteStore(SQLiteFile):
         self._migrate()
 
     def _migrate(self) -> None:
-        """Bring a file made by an older version up to the current schema."""
+        """Bring a file of the first format (a row per token) to one row per session: each
+        live family keeps working from its unspent token; the old tables are dropped."""
         with self._use() as conn:
-            if "created_at" in self._columns(conn):
+            if not self._legacy(conn):
                 return
-        with self._tx() as conn:  # the write lock, then look again: racing openers add it once
-            if "created_at" not in self._columns(conn):
-                # Older files did not record when a family began. Their families read as begun
-                # at 0: after the record's next password change they are refused (fail closed),
-                # and until then they work as before.
-                conn.execute(
-                    "ALTER TABLE jwe_gate_refresh_family "
-                    "ADD COLUMN created_at REAL NOT NULL DEFAULT 0"
-                )
+        with self._tx() as conn:  # the write lock, then look again: racing openers move it once
+            if not self._legacy(conn):
+                return
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(jwe_gate_refresh_family)")}
+            # Families of files older still did not record when they began: they read as begun
+            # at 0, so the record's next password change refuses them (fail closed).
+            created = "f.created_at" if "created_at" in columns else "0"
+            conn.execute(_MOVE.replace("{created}", created), (time.time(),))
+            for table in _LEGACY:
+                conn.execute(f"DROP TABLE {table}")
 
     @staticmethod
-    def _columns(conn: sqlite3.Connection) -> set[str]:
-        return {row[1] for row in conn.execute("PRAGMA table_info(jwe_gate_refresh_family)")}
+    def _legacy(conn: sqlite3.Connection) -> bool:
+        found = conn.execute(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)", _LEGACY
+        ).fetchone()
+        return bool(found[0] == len(_LEGACY))
 
 
 class SQLiteRefreshStore(_SQLiteStore):
-    """Refresh-token hashes in SQLite tables ``jwe_gate_refresh_family`` and ``_token``."""
+    """Sessions in the SQLite table ``jwe_gate_session``: one row per family, however often it
+    is refreshed."""
 
     # Writes can wait on another writer's lock: keep them off the event loop.
     inline: ClassVar[bool] = False
@@ -68,101 +87,91 @@ class SQLiteRefreshStore(_SQLiteStore):
     """Every so many ``add`` calls (per instance), expired rows are deleted."""
 
     def add(self, token_hash: str, session: Session, *, expires_at: float, now: float) -> None:
-        with self._tx() as conn:
+        with self._use() as conn:
             conn.execute(
-                "INSERT INTO jwe_gate_refresh_family (family, tbl, subject, created_at)"
-                " VALUES (?, ?, ?, ?)",
-                (session.family, session.table, session.subject, session.created_at),
-            )
-            conn.execute(
-                "INSERT INTO jwe_gate_refresh_token (token_hash, family, expires_at) "
-                "VALUES (?, ?, ?)",
-                (token_hash, session.family, expires_at),
+                "INSERT INTO jwe_gate_session (family, tbl, subject, created_at, head, "
+                "rotated_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    session.family,
+                    session.table,
+                    session.subject,
+                    session.created_at,
+                    token_hash,
+                    now,
+                    expires_at,
+                ),
             )
         self._adds += 1
         if self._adds % self.purge_every == 0:
             self.purge(now)
 
     def purge(self, now: float) -> None:
-        """Delete expired tokens and the families left without one."""
-        with self._tx() as conn:
-            conn.execute("DELETE FROM jwe_gate_refresh_token WHERE expires_at <= ?", (now,))
-            conn.execute(
-                "DELETE FROM jwe_gate_refresh_family WHERE family NOT IN "
-                "(SELECT family FROM jwe_gate_refresh_token)"
-            )
+        """Delete expired sessions."""
+        with self._use() as conn:
+            conn.execute("DELETE FROM jwe_gate_session WHERE expires_at <= ?", (now,))
 
     def rotate(
-        self, token_hash: str, child_hash: str, *, now: float, expires_at: float, grace: float
+        self,
+        family: str,
+        token_hash: str,
+        child_hash: str,
+        *,
+        now: float,
+        expires_at: float,
+        grace: float,
     ) -> Rotation:
         with self._tx() as conn:
-            row = conn.execute(
-                "SELECT t.family, t.expires_at, t.spent_at, t.child_hash, f.tbl, f.subject, "
-                "f.revoked_at, f.created_at, c.spent_at IS NULL AND c.token_hash IS NOT NULL "
-                "FROM jwe_gate_refresh_token t "
-                "JOIN jwe_gate_refresh_family f ON f.family = t.family "
-                "LEFT JOIN jwe_gate_refresh_token c ON c.token_hash = t.child_hash "
-                "WHERE t.token_hash = ?",
-                (token_hash,),
-            ).fetchone()
+            row = conn.execute(_FAMILY + "family = ?", (family,)).fetchone()
+            if row is None:
+                # A token of the first format names no family: its family is found by its hash.
+                row = conn.execute(_FAMILY + "head = ?", (token_hash,)).fetchone()
             if row is None:
                 return Rotation(Outcome.INVALID)
-            family, expires, spent_at, child, tbl, subject, revoked_at, created, live = row
+            fam, tbl, subject, created, revoked, head, prev, rotated_at, expires, gen = row
             outcome, step = rotation(
-                TokenState(expires, spent_at, child, revoked_at is not None),
+                FamilyState(head, prev, rotated_at, expires, revoked is not None),
+                token_hash=token_hash,
                 child_hash=child_hash,
                 now=now,
                 grace=grace,
-                child_unspent=bool(live),
             )
             if outcome is Outcome.INVALID:
                 return Rotation(outcome)
-            if step is Step.SPEND:
+            if step is Step.ADVANCE:
                 conn.execute(
-                    "UPDATE jwe_gate_refresh_token SET spent_at = ?, child_hash = ? "
-                    "WHERE token_hash = ?",
-                    (now, child_hash, token_hash),
+                    "UPDATE jwe_gate_session SET prev = head, head = ?, rotated_at = ?, "
+                    "expires_at = ?, generation = generation + 1 WHERE family = ?",
+                    (child_hash, now, expires_at, fam),
                 )
-                conn.execute(
-                    "INSERT INTO jwe_gate_refresh_token (token_hash, family, expires_at)"
-                    " VALUES (?, ?, ?)",
-                    (child_hash, family, expires_at),
-                )
+                head, gen = child_hash, gen + 1
             elif step is Step.REVOKE:
                 conn.execute(
-                    "UPDATE jwe_gate_refresh_family SET revoked_at = ? WHERE family = ?",
-                    (now, family),
+                    "UPDATE jwe_gate_session SET revoked_at = ? WHERE family = ?", (now, fam)
                 )
-            return Rotation(outcome, Session(family, tbl, subject, float(created)))
+            return Rotation(outcome, Session(fam, tbl, subject, float(created)), head, int(gen))
 
-    def revoke(self, token_hash: str) -> Session | None:
-        with self._tx() as conn:
-            row = conn.execute(
-                "SELECT f.family, f.tbl, f.subject, f.created_at FROM jwe_gate_refresh_token t "
-                "JOIN jwe_gate_refresh_family f ON f.family = t.family WHERE t.token_hash = ?",
-                (token_hash,),
-            ).fetchone()
-            if row is None:
-                return None
-            conn.execute(
-                "UPDATE jwe_gate_refresh_family SET revoked_at = "
-                "COALESCE(revoked_at, ?) WHERE family = ?",
-                (time.time(), row[0]),
-            )
-            return Session(row[0], row[1], row[2], float(row[3]))
+    def revoke(self, family: str, token_hash: str) -> Session | None:
+        with self._use() as conn:
+            rows = conn.execute(
+                "UPDATE jwe_gate_session SET revoked_at = COALESCE(revoked_at, ?) "
+                # The second test finds a first-format token's family by its hash.
+                "WHERE (family = ? AND ? IN (head, prev)) OR head = ? "
+                "RETURNING family, tbl, subject, created_at",
+                (time.time(), family, token_hash, token_hash),
+            ).fetchall()
+        return Session(rows[0][0], rows[0][1], rows[0][2], float(rows[0][3])) if rows else None
 
     def revoke_family(self, family: str) -> None:
         with self._use() as conn:
             conn.execute(
-                "UPDATE jwe_gate_refresh_family SET revoked_at = "
-                "COALESCE(revoked_at, ?) WHERE family = ?",
+                "UPDATE jwe_gate_session SET revoked_at = COALESCE(revoked_at, ?) WHERE family = ?",
                 (time.time(), family),
             )
 
     def revoke_subject(self, table: str, subject: str, *, keep: str | None = None) -> None:
         with self._use() as conn:
             conn.execute(
-                "UPDATE jwe_gate_refresh_family SET revoked_at = COALESCE(revoked_at, ?) "
+                "UPDATE jwe_gate_session SET revoked_at = COALESCE(revoked_at, ?) "
                 "WHERE tbl = ? AND subject = ? AND family IS NOT ?",
                 (time.time(), table, subject, keep),
             )
@@ -170,19 +179,18 @@ class SQLiteRefreshStore(_SQLiteStore):
     def session(self, family: str) -> Session | None:
         with self._use() as conn:
             row = conn.execute(
-                "SELECT tbl, subject, created_at FROM jwe_gate_refresh_family "
+                "SELECT tbl, subject, created_at FROM jwe_gate_session "
                 "WHERE family = ? AND revoked_at IS NULL",
                 (family,),
             ).fetchone()
         return None if row is None else Session(family, row[0], row[1], float(row[2]))
 
     def unspent(self, family: str, *, now: float) -> int:
-        """How many live, unspent tokens ``family`` has (for inspection and tests)."""
+        """How many live, unspent tokens ``family`` has: its head, or none (for tests)."""
         with self._use() as conn:
             row = conn.execute(
-                "SELECT COUNT(*) FROM jwe_gate_refresh_token t JOIN jwe_gate_refresh_family f "
-                "ON f.family = t.family WHERE t.family = ? AND t.spent_at IS NULL "
-                "AND t.expires_at > ? AND f.revoked_at IS NULL",
+                "SELECT COUNT(*) FROM jwe_gate_session WHERE family = ? AND revoked_at IS NULL "
+                "AND expires_at > ?",
                 (family, now),
             ).fetchone()
         return int(row[0])

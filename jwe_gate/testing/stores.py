@@ -1,19 +1,4 @@
-"""Contract suites a backend or store proves itself with (as ``asgiref.testing`` does for ASGI
-servers). They need pytest, which jwe_gate itself does not.
-
-Subclass one and give it a fixture that makes a fresh, empty instance::
-
-    import pytest
-    from jwe_gate.testing import BackendContract
-
-    class TestMyBackend(BackendContract):
-        @pytest.fixture
-        def backend(self):
-            return MyBackend(...)
-
-Every suite drives its subject through the same bridges the gate uses (:mod:`jwe_gate._twins`),
-so a sync, an async, or a two-sided implementation is tested by the one suite.
-"""
+"""The contract suites of refresh and throttle stores (SPEC §Sessions, §Handlers)."""
 
 from __future__ import annotations
 
@@ -22,184 +7,15 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .exceptions import MissingDependencyError
+import pytest
 
-try:
-    import pytest
-except ImportError as exc:  # pragma: no cover - the suites are for test runs
-    raise MissingDependencyError("pytest", "test") from exc
+from .._storage.protocols import Outcome, Rotation, Session
+from .._twins import twin
 
-from ._storage.protocols import Outcome, Rotation, Session
-from ._storage.table import Table
-from ._twins import twin
-from .exceptions import BackendError, DuplicateRecordError
-
-__all__ = ["BackendContract", "RefreshStoreContract", "ThrottleStoreContract"]
+__all__ = ["RefreshStoreContract", "ThrottleStoreContract"]
 
 _NOW = 1_700_000_000.0
 _TTL = 3600.0
-
-
-def _ms() -> int:
-    import time
-
-    return int(time.time() * 1000)
-
-
-class BackendContract:
-    """SPEC §Storage for a table backend: give a ``backend`` fixture (a fresh, empty one).
-
-    Records are created and read through :class:`~jwe_gate.Table`, as the gate does, so the
-    invariants the table keeps (``id`` and ``created_at`` are never the caller's) are part of
-    what is proven."""
-
-    @pytest.fixture
-    def table(self, backend: Any) -> Table:
-        return Table("user", backend)
-
-    def test_create_assigns_id_and_created_at_in_ms(self, table: Table) -> None:
-        """create stores the fields and assigns an int id and a created_at in epoch ms."""
-        before = _ms()
-        record = table.create({"email": "ann@example.com", "name": "Ann"})
-        after = _ms()
-        assert record["email"] == "ann@example.com"
-        assert record["name"] == "Ann"
-        assert isinstance(record["id"], int | str)  # integer or UUID keys
-        assert str(record["id"])
-        assert isinstance(record["created_at"], int)
-        assert before <= record["created_at"] <= after
-
-    def test_create_ignores_caller_id_and_created_at(self, table: Table) -> None:
-        """The storage layer, not the caller, decides id and created_at."""
-        before = _ms()
-        record = table.create({"email": "a@x.io", "id": 999, "created_at": 5})
-        assert record["id"] != 999
-        assert record["created_at"] >= before
-        assert table.get("999") is None
-
-    def test_ids_are_distinct(self, table: Table) -> None:
-        """Every create gets a new id."""
-        ids = {str(table.create({"email": f"u{i}@x.io"})["id"]) for i in range(5)}
-        assert len(ids) == 5
-
-    def test_get_by_string_id(self, table: Table) -> None:
-        """get takes the id as a string and returns the stored record."""
-        created = table.create({"email": "ann@example.com", "name": "Ann"})
-        assert table.get(str(created["id"])) == created
-
-    @pytest.mark.parametrize(
-        "bad_id",
-        [
-            pytest.param("abc", id="letters"),
-            pytest.param("1.0", id="float"),
-            pytest.param("", id="empty"),
-            pytest.param(" 1", id="leading-space"),
-            pytest.param("1 ", id="trailing-space"),
-            pytest.param("01", id="leading-zero"),
-            pytest.param("+1", id="plus-sign"),
-            pytest.param("-1", id="negative"),
-            pytest.param("\u0661", id="arabic-indic-one"),
-            pytest.param("9" * 19, id="beyond-int64"),
-            pytest.param("9" * 40, id="huge"),
-            pytest.param("2", id="unknown"),
-        ],
-    )
-    def test_get_of_a_non_id_is_none(self, table: Table, bad_id: str) -> None:
-        """Only the exact string of an existing id names a record; anything else is None."""
-        created = table.create({"email": "ann@example.com"})
-        if str(created["id"]) != bad_id:
-            assert table.get(bad_id) is None
-
-    def test_find_by_field(self, table: Table) -> None:
-        """find returns the record whose field equals the value, or None."""
-        table.create({"email": "ann@example.com", "name": "Ann"})
-        bob = table.create({"email": "bob@example.com", "name": "Bob"})
-        assert table.find("bob@example.com") == bob
-        assert table.find("nobody@example.com") is None
-
-    def test_duplicate_login_raises(self, table: Table) -> None:
-        """A second create with the same unique value raises DuplicateRecordError (a
-        BackendError) and leaves the first record alone."""
-        first = table.create({"email": "ann@example.com", "name": "Ann"})
-        with pytest.raises(DuplicateRecordError) as info:
-            table.create({"email": "ann@example.com", "name": "Eve"})
-        assert isinstance(info.value, BackendError)
-        assert table.get(str(first["id"])) == first
-
-    def test_concurrent_creates_of_one_login_make_one_record(self, table: Table) -> None:
-        """20 threads creating one email at once: exactly one succeeds."""
-        barrier = threading.Barrier(20, timeout=10)
-
-        def create(i: int) -> str:
-            barrier.wait()
-            try:
-                table.create({"email": "same@example.com", "n": i})
-            except DuplicateRecordError:
-                return "duplicate"
-            return "created"
-
-        with ThreadPoolExecutor(max_workers=20) as pool:
-            outcomes = list(pool.map(create, range(20)))
-        assert outcomes.count("created") == 1
-        assert outcomes.count("duplicate") == 19
-
-    def test_update_merges_and_returns(self, table: Table) -> None:
-        """update merges the changes into the record, returns it, and stores it."""
-        rec = table.create({"email": "ann@example.com", "name": "Ann", "n": 1})
-        updated = table.update(str(rec["id"]), {"name": "Annie", "plan": "pro"})
-        assert updated == {**rec, "name": "Annie", "plan": "pro"}
-        assert table.get(str(rec["id"])) == updated
-
-    def test_update_is_shallow(self, table: Table) -> None:
-        """update replaces a field's value as given: None is stored, a dict is not merged."""
-        rec = table.create({"email": "a@x.io", "name": "Ann", "prefs": {"a": 1}})
-        updated = table.update(str(rec["id"]), {"name": None, "prefs": {"b": 2}})
-        assert updated is not None
-        assert updated["name"] is None
-        assert updated["prefs"] == {"b": 2}
-        assert table.get(str(rec["id"])) == updated
-
-    def test_update_keeps_id_and_created_at(self, table: Table) -> None:
-        """id and created_at belong to the storage layer: update does not change them."""
-        rec = table.create({"email": "a@x.io"})
-        updated = table.update(str(rec["id"]), {"id": 77, "created_at": 1, "x": 2})
-        assert updated == {**rec, "x": 2}
-        assert table.get("77") is None
-
-    @pytest.mark.parametrize(
-        "missing",
-        [
-            pytest.param("42", id="unknown"),
-            pytest.param("abc", id="not-an-id"),
-            pytest.param("", id="empty"),
-        ],
-    )
-    def test_update_of_missing_id_is_none(self, table: Table, backend: Any, missing: str) -> None:
-        """update of an id that names no record returns None and creates nothing."""
-        table.create({"email": "a@x.io"})
-        assert table.update(missing, {"name": "ghost"}) is None
-        assert Table("user", backend, login_field="name").find("ghost") is None
-
-    def test_tables_are_kept_apart(self, backend: Any) -> None:
-        """Two tables on one backend never see each other's records."""
-        users, admins = Table("user", backend), Table("admin", backend)
-        ann = users.create({"email": "ann@example.com"})
-        assert admins.find("ann@example.com") is None
-        assert admins.get(str(ann["id"])) is None
-        admins.create({"email": "ann@example.com"})  # the same login in another table is fine
-        assert users.get(str(ann["id"])) == ann
-
-    def test_the_async_side_sees_the_same_records(self, table: Table) -> None:
-        """aget/afind/aupdate answer as get/find/update do."""
-        import asyncio
-
-        async def run() -> None:
-            rec = await table.acreate({"email": "ann@example.com"})
-            assert await table.aget(str(rec["id"])) == rec
-            assert await table.afind("ann@example.com") == rec
-            assert await table.aupdate(str(rec["id"]), {"n": 1}) == {**rec, "n": 1}
-
-        asyncio.run(run())
 
 
 def _h(name: str) -> str:
@@ -210,6 +26,11 @@ class RefreshStoreContract:
     """SPEC §Sessions for a refresh store: give a ``refresh_store`` fixture (a fresh one)."""
 
     session = Session("fam-ann", "user", "1", _NOW - 5.25)
+
+    @pytest.fixture(autouse=True)
+    def _families(self) -> None:
+        self.family_of: dict[str, str] = {}
+        """Each token name's family, as the endpoints read it from the token itself."""
 
     def _call(self, store: Any, op: str, *args: Any, **kwargs: Any) -> Any:
         return twin(store, op).fn(*args, **kwargs)
@@ -222,16 +43,25 @@ class RefreshStoreContract:
         *,
         expires_at: float = _NOW + _TTL,
     ) -> None:
-        self._call(
-            store, "add", _h(token), session or self.session, expires_at=expires_at, now=_NOW
-        )
+        session = session or self.session
+        self.family_of[token] = session.family
+        self._call(store, "add", _h(token), session, expires_at=expires_at, now=_NOW)
 
     def _rotate(
         self, store: Any, token: str, child: str, *, at: float = 0.0, grace: float = 10.0
     ) -> Rotation:
         now = _NOW + at
+        family = self.family_of.get(token, "fam-unknown")
+        self.family_of.setdefault(child, family)
         rotation: Rotation = self._call(
-            store, "rotate", _h(token), _h(child), now=now, expires_at=now + _TTL, grace=grace
+            store,
+            "rotate",
+            family,
+            _h(token),
+            _h(child),
+            now=now,
+            expires_at=now + _TTL,
+            grace=grace,
         )
         return rotation
 
@@ -239,7 +69,7 @@ class RefreshStoreContract:
         """add, then rotate: ROTATED with the session; the child rotates next."""
         self._add(refresh_store, "a")
         first = self._rotate(refresh_store, "a", "b")
-        assert first == Rotation(Outcome.ROTATED, self.session)
+        assert (first.outcome, first.session) == (Outcome.ROTATED, self.session)
         assert self._rotate(refresh_store, "b", "c", at=20).outcome is Outcome.ROTATED
 
     def test_unknown_and_expired_tokens_are_invalid(self, refresh_store: Any) -> None:
@@ -253,6 +83,17 @@ class RefreshStoreContract:
         self._add(refresh_store, "a")
         self._rotate(refresh_store, "a", "b")
         assert self._rotate(refresh_store, "a", "b", at=5).outcome is Outcome.GRACE
+
+    def test_an_older_token_is_stale_with_the_head_to_check_it(self, refresh_store: Any) -> None:
+        """A token older than the parent is STALE: nothing changes, and the answer names the
+        head and the generation (the endpoint derives forward from the token to judge it)."""
+        self._add(refresh_store, "a")
+        self._rotate(refresh_store, "a", "b")
+        self._rotate(refresh_store, "b", "c", at=1)
+        stale = self._rotate(refresh_store, "a", "b", at=2)
+        assert (stale.outcome, stale.session) == (Outcome.STALE, self.session)
+        assert (stale.head, stale.generation) == (_h("c"), 2)
+        assert self._rotate(refresh_store, "c", "d", at=3).outcome is Outcome.ROTATED
 
     def test_reuse_revokes_the_family(self, refresh_store: Any) -> None:
         """A spent token presented after the grace window is REUSED; the family is gone."""
@@ -285,9 +126,11 @@ class RefreshStoreContract:
     def test_revoke_returns_the_session_and_ends_the_family(self, refresh_store: Any) -> None:
         """revoke names the token's session; its family rotates no more."""
         self._add(refresh_store, "a")
-        assert self._call(refresh_store, "revoke", _h("a")) == self.session
-        assert self._rotate(refresh_store, "a", "b").outcome is Outcome.INVALID
-        assert self._call(refresh_store, "revoke", _h("unknown")) is None
+        family = self.session.family
+        assert self._call(refresh_store, "revoke", family, _h("unknown")) is None
+        assert self._rotate(refresh_store, "a", "b").outcome is Outcome.ROTATED  # not revoked
+        assert self._call(refresh_store, "revoke", family, _h("a")) == self.session  # the parent
+        assert self._rotate(refresh_store, "b", "c").outcome is Outcome.INVALID
 
     def test_revoke_family_and_subject(self, refresh_store: Any) -> None:
         """revoke_family ends one family; revoke_subject every family of a record but keep."""
