@@ -19,6 +19,8 @@ from .flow import Refused
 __all__ = ["Throttle", "Throttler", "client_bucket"]
 
 _MINUTES_15 = 15 * 60
+_READ_WINDOW = 1.0
+"""The window a read of a mark opens when there is none: short, so reads leave nothing lasting."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,10 +196,9 @@ class Throttler:
         now = self._clock()
         known = False
         if self.limits.trust_window > 0:
-            # amount=0 reads the mark without counting (an unknown pair reads 0).
-            marks, _ = yield self._hit(
-                keys.known, window=self.limits.trust_window, now=now, amount=0
-            )
+            # amount=0 reads the mark without counting; the 1 s window means an unknown pair
+            # (every stranger's address) leaves a 0 behind for a second, not for 30 days.
+            marks, _ = yield self._hit(keys.known, window=_READ_WINDOW, now=now, amount=0)
             known = marks > 0
         for i, (key, (limit, window)) in enumerate(
             zip(self._counters(keys), self._limits, strict=True)
@@ -250,10 +251,10 @@ class Throttler:
         if trust <= 0:
             return
         now = self._clock()
-        marks, until = yield self._hit(keys.known, window=trust, now=now, amount=1)
-        if marks > 1 and until - now < trust / 2:
-            # A fixed window would end 30 days after the first success, however often the owner
-            # logs in since: renewed at half-life, an owner who keeps logging in stays known.
+        _, until = yield self._hit(keys.known, window=trust, now=now, amount=1)
+        if until - now < trust / 2:
+            # A fixed window would end 30 days after the first success (or a second after the
+            # read's), however often the owner logs in: renewed at half-life, it stays known.
             yield self._take(keys.known, now=now)
             yield self._hit(keys.known, window=trust, now=now, amount=1)
 

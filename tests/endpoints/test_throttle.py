@@ -24,6 +24,7 @@ from support.spies import Clock, SpyHasher
 from jwe_gate import ConfigurationError, Gate, Throttle
 from jwe_gate._sansio.http import Response
 from jwe_gate._sansio.request import HandlerRequest, RequestView
+from jwe_gate._storage.memory import MemoryThrottleStore
 
 JSON = ("Content-Type", "application/json")
 PASSWORD = "correct horse 1"
@@ -387,6 +388,22 @@ def test_the_owners_mark_is_renewed_by_logging_in(
     for addr in ipv4_addresses(5):
         login(client, "owner", addr, WRONG)
     assert login(client, "owner", OWNER_ADDR).status == 200
+
+
+def test_strangers_attempts_leave_no_lasting_mark(
+    make_auth_gate: Callable[..., Gate], adapter: str
+) -> None:
+    """Reading whether an address is known leaves nothing that outlives the counters' own
+    windows: only the owner's success holds a mark for the trust window."""
+    store = MemoryThrottleStore()
+    clock = Clock()
+    client = wrap(make_auth_gate(clock=clock, throttle_store=store), adapter)
+    signup(client, "owner")
+    for addr in ipv4_addresses(50):
+        login(client, "owner", addr, WRONG)
+    horizon = clock() + 60 * 60 + 1  # past every counter's window but the marks'
+    lasting = [k for k, (_, reset_at) in store._counts.items() if reset_at > horizon]
+    assert lasting == [f"known:user:userowner@x.com:{OWNER_ADDR}"]
 
 
 # -- 3. the per-address limit is larger than the per-(account, address) one --------------------
