@@ -56,7 +56,7 @@ class SessionSettings:
             SQLite (or, later, SQLAlchemy and Redis) stores when several workers serve one app.
         refresh_grace: seconds during which a just-spent refresh token may be presented again
             (two tabs refreshing at once) and gets the same child; 0 turns it off.
-        throttle: the login throttle's limits.
+        throttle: the throttle's limits (logins, per address, per account; signups).
     """
 
     refresh_store: object | None = None
