@@ -21,7 +21,7 @@ from support.clients import ASGIClient, wrap
 from support.results import RawClient, Result
 from support.spies import Clock, SpyHasher
 
-from jwe_gate import ConfigurationError, Gate, Throttle
+from jwe_gate import ConfigurationError, Gate, MemoryBackend, Table, Throttle
 from jwe_gate._sansio.http import Response
 from jwe_gate._sansio.request import HandlerRequest, RequestView
 from jwe_gate._storage.memory import MemoryThrottleStore
@@ -139,20 +139,35 @@ def spy() -> SpyHasher:
 # -- 1. signups per address, and the hasher shared fairly ------------------------------------
 
 
+class CountingBackend(MemoryBackend):
+    """A memory backend that records every lookup by login."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.finds: list[Any] = []
+
+    def find(self, table: str, field: str, value: Any) -> Any:
+        self.finds.append(value)
+        return super().find(table, field, value)
+
+
 def test_signups_are_throttled_per_address(
     make_auth_gate: Callable[..., Gate], adapter: str
 ) -> None:
     """The 21st signup from one address in 15 minutes is a 429 with Retry-After, before any
     lookup or hash; another address still signs up, and after the window so does the first."""
-    spy, clock = SpyHasher(), Clock()
-    gate = make_auth_gate(hasher=spy, clock=clock)
+    spy, clock, backend = SpyHasher(), Clock(), CountingBackend()
+    tables = [Table("user", backend), Table("admin", MemoryBackend())]
+    gate = make_auth_gate(hasher=spy, clock=clock, tables=tables)
     client = wrap(gate, adapter)
     for i in range(20):
         signup(client, i, addr=FLOODER)
     spy.reset()
+    assert len(backend.finds) == 20  # control: each admitted signup looked its email up
+    backend.finds.clear()
     for data in (body("signup", "new"), body("signup", 0)):  # a new email; one in use
         assert_429(post(client, "signup", data, FLOODER))
-    assert (spy.calls, spy.work) == ([], [])
+    assert (spy.calls, spy.work, backend.finds) == ([], [], [])
     assert gate.table("user").find("usernew@x.com") is None
     signup(client, "other", addr="203.0.113.67")
     clock.advance(15 * 60 + 1)
