@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from jwe_gate import ConfigurationError, Gate, MemoryBackend, Table, Throttle
 from jwe_gate._sansio.http import Response
 from jwe_gate._sansio.request import HandlerRequest, RequestView
 from jwe_gate._storage.memory import MemoryThrottleStore
+from jwe_gate._storage.sqlite import SQLiteThrottleStore
 
 JSON = ("Content-Type", "application/json")
 PASSWORD = "correct horse 1"
@@ -419,6 +421,38 @@ def test_strangers_attempts_leave_no_lasting_mark(
     horizon = clock() + 60 * 60 + 1  # past every counter's window but the marks'
     lasting = [k for k, (_, reset_at) in store._counts.items() if reset_at > horizon]
     assert lasting == [f"known:user:userowner@x.com:{OWNER_ADDR}"]
+
+
+def test_the_throttle_is_shared_by_gates_on_one_store(
+    make_auth_gate: Callable[..., Gate], tmp_path: Path
+) -> None:
+    """Two gates (two workers) on one SQLite throttle file count as one: signups, the
+    account-wide counter and the owner's mark made on one hold on the other."""
+    db = tmp_path / "throttle.db"
+    stores = [SQLiteThrottleStore(db), SQLiteThrottleStore(db)]
+    users = MemoryBackend()
+    try:
+        one, two = (
+            wrap(
+                make_auth_gate(
+                    throttle_store=store,
+                    throttle=Throttle(signup_max=2, account_max_failures=3),
+                    tables=[Table("user", users), Table("admin", MemoryBackend())],
+                ),
+                adapter,
+            )
+            for store, adapter in zip(stores, ("asgi", "wsgi"), strict=True)
+        )
+        signup(one, "owner")
+        signup(two, "other")
+        assert_429(post(one, "signup", body("signup", "third"), OWNER_ADDR))
+        for addr in ipv4_addresses(3):
+            assert login(one, "owner", addr, WRONG).status == 403
+        assert_429(login(two, "owner", "192.0.2.200"))
+        assert login(two, "owner", OWNER_ADDR).status == 200
+    finally:
+        for store in stores:
+            store.close()
 
 
 # -- 3. the per-address limit is larger than the per-(account, address) one --------------------
