@@ -2,7 +2,8 @@
 
 Hashing is memory-hard on purpose (the default profile takes 64 MiB and tens of milliseconds), so
 it runs on a dedicated pool of ``max_concurrent`` threads -- never on the event loop -- and at
-most ``max_queue`` more wait; past that :class:`HasherBusyError` becomes a 429.
+most ``max_queue`` more wait; past that :class:`HasherBusyError` becomes a 429. No one client
+holds more than ``max_per_client`` of those slots, so one address cannot starve the others.
 """
 
 from __future__ import annotations
@@ -66,6 +67,11 @@ class Hasher:
             default; ``argon2.profiles.CHEAPEST`` for tests only).
         max_concurrent: hashes running at once (memory: each takes ``memory_cost`` KiB).
         max_queue: hashes allowed to wait beyond those; more is :class:`HasherBusyError`.
+        max_per_client: how many of those ``max_concurrent + max_queue`` slots (running or
+            waiting) one client (the ``client=`` the endpoints pass: an address, an IPv6 /64)
+            may hold at once; more from that client is :class:`HasherBusyError`, while others
+            still find room. Default: a quarter of the slots (at least 1). With a single slot
+            no share can be kept: fairness needs ``max_concurrent + max_queue >= 2``.
     """
 
     def __init__(
@@ -74,6 +80,7 @@ class Hasher:
         *,
         max_concurrent: int | None = None,
         max_queue: int = 32,
+        max_per_client: int | None = None,
     ) -> None:
         if parameters.type is not Type.ID:
             raise ConfigurationError("only argon2id is supported")
@@ -85,7 +92,12 @@ class Hasher:
         self._ph = PasswordHasher.from_parameters(parameters)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jwe_gate-hash")
         self._limit = workers + max_queue
+        share = max(1, self._limit // 4) if max_per_client is None else max_per_client
+        if share < 1:
+            raise ConfigurationError("max_per_client must be >= 1")
+        self.max_per_client = min(share, self._limit)
         self._pending = 0
+        self._by_client: dict[str, int] = {}
         self._lock = threading.Lock()
         self._dummy: str | None = None
 
@@ -123,39 +135,65 @@ class Hasher:
 
     # -- admission -------------------------------------------------------------------------
 
-    def _submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
-        """Run ``fn`` on the pool, or raise :class:`HasherBusyError` if the queue is full."""
+    def _submit(self, fn: Callable[..., T], *args: Any, client: str | None = None) -> Future[T]:
+        """Run ``fn`` on the pool, or raise :class:`HasherBusyError` if the queue is full or
+        ``client`` already holds its share of it."""
         with self._lock:
             if self._pending >= self._limit:
                 raise HasherBusyError("password hashing queue is full")
+            held = self._by_client.get(client, 0) if client is not None else 0
+            # One address may hold only its share of the slots: a flood from it is refused
+            # while every other address still finds room (SPEC: no client starves others).
+            if client is not None and held >= self.max_per_client:
+                raise HasherBusyError("this client's share of the hashing queue is full")
             self._pending += 1
+            if client is not None:
+                self._by_client[client] = held + 1
         try:
             future = self._pool.submit(fn, *args)
         except BaseException:
-            self._done()  # a closed pool must not keep the slot: it would leak into a 429
+            self._done(client)  # a closed pool must not keep the slot: it would leak into a 429
             raise
-        future.add_done_callback(self._done)
+        future.add_done_callback(lambda _: self._done(client))
         return future
 
-    def _done(self, _: object = None) -> None:
+    def _done(self, client: str | None = None) -> None:
         with self._lock:
             self._pending -= 1
+            if client is not None:
+                left = self._by_client[client] - 1
+                if left:
+                    self._by_client[client] = left
+                else:
+                    del self._by_client[client]  # bounded by the slots, not by clients ever seen
+
+    def held_by(self, client: str) -> int:
+        """How many slots ``client`` holds now, running or waiting (for inspection and tests)."""
+        with self._lock:
+            return self._by_client.get(client, 0)
 
     # -- the twin API ----------------------------------------------------------------------
 
-    def hash(self, password: str) -> str:
-        return self._submit(self._hash, password).result()
+    def hash(self, password: str, *, client: str | None = None) -> str:
+        """Hash ``password`` (argon2id), counted against ``client``'s share when given."""
+        return self._submit(self._hash, password, client=client).result()
 
-    async def ahash(self, password: str) -> str:
-        return await asyncio.wrap_future(self._submit(self._hash, password))
+    async def ahash(self, password: str, *, client: str | None = None) -> str:
+        return await asyncio.wrap_future(self._submit(self._hash, password, client=client))
 
-    def verify(self, stored: str | None, password: str) -> tuple[bool, bool]:
+    def verify(
+        self, stored: str | None, password: str, *, client: str | None = None
+    ) -> tuple[bool, bool]:
         """Check ``password`` against ``stored`` (None: an unknown user, checked against a dummy
         hash so it takes the same time). Returns (matches, needs_rehash)."""
-        return self._submit(self._verify, stored, password).result()
+        return self._submit(self._verify, stored, password, client=client).result()
 
-    async def averify(self, stored: str | None, password: str) -> tuple[bool, bool]:
-        return await asyncio.wrap_future(self._submit(self._verify, stored, password))
+    async def averify(
+        self, stored: str | None, password: str, *, client: str | None = None
+    ) -> tuple[bool, bool]:
+        return await asyncio.wrap_future(
+            self._submit(self._verify, stored, password, client=client)
+        )
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

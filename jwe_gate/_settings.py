@@ -56,7 +56,7 @@ class SessionSettings:
             SQLite (or, later, SQLAlchemy and Redis) stores when several workers serve one app.
         refresh_grace: seconds during which a just-spent refresh token may be presented again
             (two tabs refreshing at once) and gets the same child; 0 turns it off.
-        throttle: the login throttle's limits.
+        throttle: the throttle's limits (logins, per address, per account; signups).
         check_sessions: refuse an access token whose session has ended (logout, reuse
             detection, a password change, ``gate.revoke``), seen within a second on every
             process sharing the refresh store. False makes access tokens purely stateless: one

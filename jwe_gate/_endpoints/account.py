@@ -15,7 +15,7 @@ from ..exceptions import DuplicateRecordError
 from . import inputs
 from .flow import NO_STORE, EndpointFlow, Refused
 from .sessions import Sessions
-from .throttle import Throttler
+from .throttle import Throttler, hasher_client
 
 __all__ = ["Account"]
 
@@ -45,8 +45,11 @@ class Account:
     def _secret(self, data: dict[str, object], name: str) -> str:
         return inputs.text(data, name, max_len=self._policy.max_length)
 
-    def _hash(self, password: str) -> Effect[str]:
-        return Effect(self._hasher.hash, self._hasher.ahash, (password,))
+    def _hash(self, password: str, client: str | None) -> Effect[str]:
+        # Counted against the client's share of the hasher: one address cannot take it all.
+        return Effect(
+            self._hasher.hash, self._hasher.ahash, (password,), {"client": hasher_client(client)}
+        )
 
     def signup(self, request: HandlerRequest) -> EndpointFlow:
         data = inputs.json_object(request.body)
@@ -56,15 +59,19 @@ class Account:
         problem = self._policy.problem(password)
         if problem:
             raise Refused(refusals.input_error("password", problem))
+        # Counted per address before the lookup and the hash: a signup flood costs a counter.
+        yield from self._throttler.count_signup(request.client)
         existing = yield self.table.effect("find", login)
         if existing is not None:
             raise Refused(refusals.ACCOUNT_IN_USE)  # checked first so a taken email costs no hash
-        hashed = yield self._hash(password)
+        hashed = yield self._hash(password, request.client)
         fields = {"name": name, self.table.login_field: login, self.table.password_field: hashed}
         try:
             record = yield self.table.effect("create", fields)
         except DuplicateRecordError:
             raise Refused(refusals.ACCOUNT_IN_USE) from None  # lost a race with another signup
+        # The creator knows the password: the signup's address is the owner's own from now on.
+        yield from self._throttler.trust(self._throttler.keys(login, request.client))
         return (yield from self._sessions.start(record))
 
     def login(self, request: HandlerRequest) -> EndpointFlow:
@@ -76,7 +83,7 @@ class Account:
             keys, self.table.effect("find", login), password
         )
         if rehash:
-            new_hash = yield self._hash(password)
+            new_hash = yield self._hash(password, request.client)
             yield self.table.effect(
                 "update", str(record["id"]), {self.table.password_field: new_hash}
             )
@@ -100,7 +107,7 @@ class Account:
         subject = request.user.identity
         keys = self._throttler.keys(f"id:{subject}", request.client)
         yield from self._throttler.check_password(keys, self.table.effect("get", subject), old)
-        hashed = yield self._hash(new)
+        hashed = yield self._hash(new, request.client)
         # Every session of the record ends *before* the password changes: if revoking fails,
         # the change is not made, rather than made with a thief's session still alive. (A family
         # started in between is refused at refresh: it predates the change.) This client gets

@@ -1,11 +1,13 @@
-"""The login throttle: three fixed-window counters per attempt, counted before the password is
-checked, so however many attempts race, at most the limit reach a hash."""
+"""The throttle: fixed-window counters per attempt, counted before the password is checked, so
+however many attempts race, at most the limit reach a hash; signups counted per address; and the
+marks of recent successes that keep an account's owner from being locked out by strangers."""
 
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
 from .._passwords import Hasher
@@ -16,40 +18,88 @@ from .flow import Refused
 
 __all__ = ["Throttle", "Throttler", "client_bucket"]
 
+_MINUTES_15 = 15 * 60
+_READ_WINDOW = 1.0
+"""The window a read of a mark opens when there is none: short, so reads leave nothing lasting."""
+
 
 @dataclass(frozen=True, slots=True)
 class Throttle:
-    """Login throttling. An attempt counts against the client address (an IPv6 address by its
-    /64) and against the account *from that address*; a third, account-wide counter has a short
-    window so a stranger can hold an owner's account for ``account_window`` seconds at most. The
-    attempt is counted before the password is checked, and refused (429) past a limit; a
-    success takes the account's count for that address off all three counters."""
+    """The throttle's limits (SPEC §Handlers), each a count per fixed window in seconds.
+
+    Every login attempt is counted before its password is checked, and refused (429, with
+    ``Retry-After``, before any lookup or hash) once a count passes its limit:
+
+    * ``max_failures`` / ``window``: the account *from one client address* (an IPv6 address by
+      its /64): the owner's own failures, forgiven by a success. 10 per 15 minutes.
+    * ``address_max_failures`` / ``address_window``: the client address, whatever the account:
+      larger, since many users share one NAT. 100 per 15 minutes.
+    * ``account_max_failures`` / ``account_window``: the account from every address, so guesses
+      spread over many addresses are limited too. 100 per hour. An address where the account
+      logged in (or signed up) within ``trust_window`` (30 days; 0 turns it off) is exempt from
+      this one counter, so however many addresses a stranger fills it from, the owner's own
+      address keeps working.
+    * ``signup_max`` / ``signup_window``: signups per client address. 20 per 15 minutes.
+
+    Checked once, when built: a ``ConfigurationError`` names what is wrong."""
 
     max_failures: int = 10
-    window: float = 15 * 60
+    window: float = _MINUTES_15
     account_max_failures: int = 100
-    account_window: float = 60
+    account_window: float = 60 * 60
+    address_max_failures: int = 100
+    address_window: float = _MINUTES_15
+    signup_max: int = 20
+    signup_window: float = _MINUTES_15
+    trust_window: float = 30 * 24 * 60 * 60
 
     def __post_init__(self) -> None:
-        if (
-            min(self.max_failures, self.account_max_failures) < 1
-            or min(self.window, self.account_window) <= 0
-        ):
-            raise ConfigurationError("throttle limits and windows must be positive")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type == "int":
+                # bool is an int to Python, never a limit a user meant.
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise ConfigurationError(f"Throttle.{f.name} must be an int >= 1")
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigurationError(f"Throttle.{f.name} must be a number of seconds")
+            minimum_ok = value >= 0 if f.name == "trust_window" else value > 0
+            if not (minimum_ok and math.isfinite(value)):
+                raise ConfigurationError(f"Throttle.{f.name} must be finite and positive")
+        if self.address_max_failures < self.max_failures:
+            # The address count includes every (account, address) count: a smaller limit there
+            # would lock a whole NAT out before any one account's limit is reached.
+            raise ConfigurationError(
+                "Throttle.address_max_failures must be >= max_failures (many users share an "
+                "address)"
+            )
 
 
 class Keys(NamedTuple):
-    """The throttle's three counters for one attempt, in the order they are counted."""
+    """The throttle's keys for one attempt at one account from one client address."""
 
     addr: str
-    """The client address (an IPv6 one by its /64)."""
+    """The client address (an IPv6 one by its /64), whatever the account."""
     account: str
-    """The account, from every address (a short window)."""
+    """The account, from every address."""
     own: str
     """The account from this address: the owner's own failures, forgiven on a success."""
+    known: str
+    """The mark of a recent success at this account from this address."""
+    bucket: str | None
+    """The client's bucket (see :func:`client_bucket`), None when the address is unknown: the
+    hasher's share is counted per bucket."""
 
 
 Checked = tuple[Mapping[str, Any], bool]
+
+
+def hasher_client(client: str | None) -> str | None:
+    """The hasher's name for a client: its throttle bucket, or None when the server gave no
+    address (every such client is one bucket to the throttle; the hasher cannot tell them apart,
+    so it applies no per-client share to them)."""
+    bucket = client_bucket(client)
+    return None if bucket == "-" else bucket
 
 
 class Throttler:
@@ -70,9 +120,10 @@ class Throttler:
         self._hasher = hasher
         self._password_field = password_field
         self._clock = clock
-        # (limit, window) of each counter, in the order of Keys.
+        self.limits = limits
+        # (limit, window) of each counter, in the order they are counted: addr, account, own.
         self._limits = (
-            (limits.max_failures, limits.window),
+            (limits.address_max_failures, limits.address_window),
             (limits.account_max_failures, limits.account_window),
             (limits.max_failures, limits.window),
         )
@@ -80,7 +131,29 @@ class Throttler:
     def keys(self, login: str, client: str | None) -> Keys:
         addr = client_bucket(client)
         account = f"{self._table}:{login}"
-        return Keys(f"addr:{addr}", f"acct:{account}", f"acct:{account}:{addr}")
+        return Keys(
+            f"addr:{addr}",
+            f"acct:{account}",
+            f"acct:{account}:{addr}",
+            f"known:{account}:{addr}",
+            hasher_client(client),
+        )
+
+    @staticmethod
+    def _counters(keys: Keys) -> tuple[str, str, str]:
+        return keys.addr, keys.account, keys.own
+
+    def count_signup(self, client: str | None) -> Generator[Effect[Any], Any, None]:
+        """Count a signup from ``client``'s address, or refuse it (429) past the limit. Run
+        before the lookup and the hash: a flood of signups costs one counter each."""
+        key = f"signup:{client_bucket(client)}"
+        window = self.limits.signup_window
+        now = self._clock()
+        count, reset_at = yield self._hit(key, window=window, now=now)
+        if count > self.limits.signup_max:
+            # Given back: a refused signup costs nothing, so retrying does not extend the wait.
+            yield self._hit(key, window=window, now=now, amount=-1)
+            raise Refused(refusals.busy(int(reset_at - now) + 1))
 
     def check_password(
         self, keys: Keys, find: Effect[Any], password: str
@@ -92,7 +165,12 @@ class Throttler:
             record = yield find
             stored = record.get(self._password_field) if record is not None else None
             # An unknown login is checked against a dummy hash: the same work, the same answer.
-            ok, rehash = yield Effect(self._hasher.verify, self._hasher.averify, (stored, password))
+            ok, rehash = yield Effect(
+                self._hasher.verify,
+                self._hasher.averify,
+                (stored, password),
+                {"client": keys.bucket},
+            )
         except Exception:
             # Nothing was checked (the table failed, the hasher was too busy): no guess was
             # answered, so the attempt gives its count back.
@@ -101,6 +179,7 @@ class Throttler:
         if not ok or record is None:
             raise Refused(refusals.INVALID_CREDENTIALS)  # the attempt stays counted: a failure
         yield from self._forgive(keys)
+        yield from self.trust(keys)
         return record, bool(rehash)
 
     def _reserve(self, keys: Keys) -> Generator[Effect[Any], Any, None]:
@@ -111,11 +190,23 @@ class Throttler:
         the check let 60 racing guesses all peek a count of 0.)
 
         ``own`` is counted last, so whatever it holds is held by the other two counters as
-        well: taking it off them (:meth:`_forgive`) never takes off anything else."""
+        well: taking it off them (:meth:`_forgive`) never takes off anything else. A known
+        address (a recent success) is still *counted* on the account-wide counter -- so that
+        stays exact -- but never *refused* by it."""
         now = self._clock()
-        for i, (key, (limit, window)) in enumerate(zip(keys, self._limits, strict=True)):
+        known = False
+        if self.limits.trust_window > 0:
+            # amount=0 reads the mark without counting; the 1 s window means an unknown pair
+            # (every stranger's address) leaves a 0 behind for a second, not for 30 days.
+            marks, _ = yield self._hit(keys.known, window=_READ_WINDOW, now=now, amount=0)
+            known = marks > 0
+        for i, (key, (limit, window)) in enumerate(
+            zip(self._counters(keys), self._limits, strict=True)
+        ):
             count, reset_at = yield self._hit(key, window=window, now=now)
-            if count > limit:
+            # Strangers can fill the account-wide counter from any number of addresses; the
+            # owner's address (a recent success there) is exempt from it, so never locked out.
+            if count > limit and not (i == 1 and known):
                 # Refused before any hashing: a locked-out attempt costs the server nothing,
                 # and, given back, it costs the client nothing either -- so the owner retrying
                 # while a stranger holds the account does not lock out the owner's address.
@@ -133,7 +224,9 @@ class Throttler:
             # there a second time, it would take a guess on another account off the count.
             back = yield self._take(keys.own, now=now, at_most=1)
         if back:
-            for key, (_, window) in zip(keys[: min(counted, 2)], self._limits, strict=False):
+            for key, (_, window) in zip(
+                self._counters(keys)[: min(counted, 2)], self._limits, strict=False
+            ):
                 yield self._hit(key, window=window, now=now, amount=-back)
 
     def _forgive(self, keys: Keys) -> Generator[Effect[Any], Any, None]:
@@ -148,8 +241,22 @@ class Throttler:
         now = self._clock()
         own = yield self._take(keys.own, now=now)
         if own:
-            for key, (_, window) in zip(keys[:2], self._limits, strict=False):
+            for key, (_, window) in zip(self._counters(keys)[:2], self._limits, strict=False):
                 yield self._hit(key, window=window, now=now, amount=-own)
+
+    def trust(self, keys: Keys) -> Generator[Effect[Any], Any, None]:
+        """Mark this address as the account's own for ``trust_window`` seconds (after a login
+        or signup with the right password): it is then exempt from the account-wide counter."""
+        trust = self.limits.trust_window
+        if trust <= 0:
+            return
+        now = self._clock()
+        _, until = yield self._hit(keys.known, window=trust, now=now, amount=1)
+        if until - now < trust / 2:
+            # A fixed window would end 30 days after the first success (or a second after the
+            # read's), however often the owner logs in: renewed at half-life, it stays known.
+            yield self._take(keys.known, now=now)
+            yield self._hit(keys.known, window=trust, now=now, amount=1)
 
 
 def client_bucket(client: str | None) -> str:

@@ -5,6 +5,7 @@ stores to share state between workers."""
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -206,22 +207,54 @@ class MemoryRefreshStore:
 
 
 class MemoryThrottleStore:
-    """Failure counters in a dict."""
+    """Failure counters in a dict, forgotten incrementally as their windows end.
+
+    Each new window is queued by its end, one queue per window length (a throttle uses a
+    handful), so each queue is in end order; every call drops at most :attr:`prune_per_call`
+    ended counters from the queues' heads. Each call is O(1) amortized (however many counters
+    are live) and memory stays bounded by the counters whose windows are still running: a
+    window is queued once and dropped once, and pruning outpaces queueing."""
 
     inline: ClassVar[bool] = True
 
+    prune_per_call = 4
+    """How many ended counters one call drops at most (bounded work per call)."""
+
     def __init__(self) -> None:
         self._counts: dict[str, tuple[int, float]] = {}
+        self._ends: dict[float, deque[tuple[float, str]]] = {}
         self._lock = threading.Lock()
 
     def hit(self, key: str, *, window: float, now: float, amount: int = 1) -> tuple[int, float]:
         with self._lock:
             count, reset_at = self._counts.get(key, (0, 0.0))
-            count, reset_at = window_hit(count, reset_at, window=window, now=now, amount=amount)
-            self._counts[key] = (count, reset_at)
-            if len(self._counts) > 100_000:  # bound memory: drop windows that have ended
-                self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
-            return count, reset_at
+            count, new_reset = window_hit(count, reset_at, window=window, now=now, amount=amount)
+            if new_reset != reset_at:  # a new window: queued by its end, to be forgotten then
+                queue = self._ends.get(window)
+                if queue is None:
+                    queue = self._ends[window] = deque()
+                queue.append((new_reset, key))
+            self._counts[key] = (count, new_reset)
+            self._prune(now)
+            return count, new_reset
+
+    def _prune(self, now: float) -> None:
+        """Drop at most :attr:`prune_per_call` counters whose windows have ended (under the
+        lock). A queued entry whose key was taken or restarted since is skipped: the dict,
+        not the queue, says when a counter ends."""
+        budget = self.prune_per_call
+        for window in list(self._ends):
+            queue = self._ends[window]
+            while budget and queue and queue[0][0] <= now:
+                _, key = queue.popleft()
+                budget -= 1
+                held = self._counts.get(key)
+                if held is not None and held[1] <= now:
+                    del self._counts[key]
+            if not queue:
+                del self._ends[window]  # only the window lengths in use keep a queue
+            if not budget:
+                return
 
     def take(self, key: str, *, now: float, at_most: int | None = None) -> int:
         with self._lock:

@@ -39,10 +39,14 @@ count.
 * ``hit(key, window=, now=, amount=1)``: add ``amount`` (a negative amount takes some off; the
   count never goes below 0) and return ``(count, reset_at)`` -- the count *including* this hit,
   so a caller can count an attempt and learn whether it is over the limit in one atomic step.
+  ``amount=0`` reads a count (0 for an unknown key or an ended window) without counting.
 * ``take(key, now=, at_most=None)``: read and delete the key in one atomic step and return its
   count (0 if unknown or its window has ended); with ``at_most``, take no more than that and
   leave the rest. Racing takes of one key share its count (one gets it all, the others 0), so
   what was taken can be subtracted elsewhere exactly once.
+
+A throttle store forgets ended windows on its own, with bounded work per call (a few at a
+time), so it stays bounded by the windows still running however many keys it has seen.
 
 The async protocols are the same methods, ``a``-prefixed coroutines. Every protocol declares
 ``inline``: True only where every call returns in microseconds without blocking (an in-process

@@ -191,6 +191,23 @@ class ThrottleStoreContract:
         self._hit(throttle_store, "k")
         assert self._hit(throttle_store, "k", at=60) == (1, _NOW + 120)
 
+    def test_a_zero_hit_reads_without_counting(self, throttle_store: Any) -> None:
+        """hit with amount 0 returns the count as it is; an unknown key reads 0."""
+        self._hit(throttle_store, "k")
+        self._hit(throttle_store, "k")
+        assert self._hit(throttle_store, "k", at=10, amount=0) == (2, _NOW + 60)
+        assert self._hit(throttle_store, "k", at=20, amount=0) == (2, _NOW + 60)
+        assert self._hit(throttle_store, "unknown", amount=0)[0] == 0
+        assert self._hit(throttle_store, "k", at=61, amount=0)[0] == 0  # an ended window
+
+    def test_ended_windows_leave_the_live_counts_alone(self, throttle_store: Any) -> None:
+        """Ended windows of another length, forgotten as the store goes, leave live counts."""
+        self._hit(throttle_store, "live", window=1000)
+        for i in range(100):
+            self._hit(throttle_store, f"k{i}", at=0 if i < 50 else 10, window=5)
+        assert self._hit(throttle_store, "live", at=10) == (2, _NOW + 1000)
+        assert self._hit(throttle_store, "k0", at=10, amount=0)[0] == 0
+
     def test_negative_amounts_never_go_below_zero(self, throttle_store: Any) -> None:
         """Giving back more than was counted leaves 0."""
         self._hit(throttle_store, "k")

@@ -108,6 +108,11 @@ class SpyHasher(Hasher):
         self.spy_lock = threading.Lock()
         self._ph = _Argon2Spy(self._ph, self)  # type: ignore[assignment]
 
+    def pending(self) -> int:
+        """How many hashes hold a slot now, running or queued."""
+        with self._lock:
+            return self._pending
+
     def reset(self) -> None:
         """Forget what was recorded so far."""
         with self.spy_lock:
@@ -116,18 +121,22 @@ class SpyHasher(Hasher):
             self.peak = self.running
         self.entered.clear()
 
-    def hash(self, password: str) -> str:
+    def hash(self, password: str, *, client: str | None = None) -> str:
         self.calls.append("hash")
-        return super().hash(password)
+        return super().hash(password, client=client)
 
-    async def ahash(self, password: str) -> str:
+    async def ahash(self, password: str, *, client: str | None = None) -> str:
         self.calls.append("ahash")
-        return await super().ahash(password)
+        return await super().ahash(password, client=client)
 
-    def verify(self, stored: str | None, password: str) -> tuple[bool, bool]:
+    def verify(
+        self, stored: str | None, password: str, *, client: str | None = None
+    ) -> tuple[bool, bool]:
         self.calls.append("verify")
-        return super().verify(stored, password)
+        return super().verify(stored, password, client=client)
 
-    async def averify(self, stored: str | None, password: str) -> tuple[bool, bool]:
+    async def averify(
+        self, stored: str | None, password: str, *, client: str | None = None
+    ) -> tuple[bool, bool]:
         self.calls.append("averify")
-        return await super().averify(stored, password)
+        return await super().averify(stored, password, client=client)

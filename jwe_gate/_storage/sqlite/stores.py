@@ -24,6 +24,7 @@ CREATE INDEX IF NOT EXISTS jwe_gate_session_subject ON jwe_gate_session (tbl, su
 CREATE INDEX IF NOT EXISTS jwe_gate_session_head ON jwe_gate_session (head);
 CREATE TABLE IF NOT EXISTS jwe_gate_throttle (
     key TEXT PRIMARY KEY, count INTEGER NOT NULL, reset_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS jwe_gate_throttle_reset ON jwe_gate_throttle (reset_at);
 """
 
 _LEGACY = ("jwe_gate_refresh_family", "jwe_gate_refresh_token")
@@ -197,9 +198,14 @@ class SQLiteRefreshStore(_SQLiteStore):
 
 
 class SQLiteThrottleStore(_SQLiteStore):
-    """Login-failure counters in the SQLite table ``jwe_gate_throttle``."""
+    """Login-failure counters in the SQLite table ``jwe_gate_throttle``. Each ``hit`` also
+    deletes at most :attr:`prune_per_call` rows whose windows have ended (found through an index
+    on ``reset_at``): bounded work per call, and the table stays bounded by the live windows."""
 
     inline: ClassVar[bool] = False
+
+    prune_per_call = 4
+    """How many ended rows one ``hit`` deletes at most."""
 
     def hit(self, key: str, *, window: float, now: float, amount: int = 1) -> tuple[int, float]:
         # One upsert: a new or ended window restarts at `amount`, else the count moves by it.
@@ -214,6 +220,13 @@ class SQLiteThrottleStore(_SQLiteStore):
                 "RETURNING count, reset_at",
                 (key, first, now + window, now, first, amount, now),
             ).fetchall()
+            # Ended windows are forgotten a few at a time (the index finds them): an ended row
+            # counts as nothing anyway, so deleting it never changes an answer.
+            conn.execute(
+                "DELETE FROM jwe_gate_throttle WHERE key IN (SELECT key FROM jwe_gate_throttle "
+                "WHERE reset_at <= ? ORDER BY reset_at LIMIT ?)",
+                (now, self.prune_per_call),
+            )
         return int(rows[0][0]), float(rows[0][1])
 
     def take(self, key: str, *, now: float, at_most: int | None = None) -> int:
