@@ -21,7 +21,7 @@ from ._sansio.request import HandlerRequest, RequestView
 from ._sansio.rules import Mode, Rule, RuleSet
 from ._sansio.transports import HeaderNames, XanoHeaders
 from ._sansio.user import Claims
-from ._settings import EndpointSettings, ExtrasFn, SessionSettings, TokenSettings, merge
+from ._settings import EndpointSettings, ExtrasFn, SessionSettings, TokenSettings, groups
 from ._storage.memory import MemoryRefreshStore, MemoryThrottleStore
 from ._storage.table import Table
 from ._tokens import KeyRing, TokenCodec
@@ -106,54 +106,34 @@ class Gate:
             if table.name in by_name:
                 raise ConfigurationError(f"duplicate table name {table.name!r}")
             by_name[table.name] = table
-        tok = merge(
+        tok, ses, ends = groups(
             tokens,
-            TokenSettings(),
-            {
-                "algorithms": None if algorithms is None else tuple(algorithms),
-                "issuer": issuer,
-                "audience": audience,
-                "leeway": leeway,
-                "max_token_bytes": max_token_bytes,
-                "compress": compress,
-                "cache_size": token_cache_size,
-            },
-        )
-        ses = merge(
             sessions,
-            SessionSettings(),
-            {
-                "refresh_store": refresh_store,
-                "throttle_store": throttle_store,
-                "refresh_grace": refresh_grace,
-                "check_sessions": check_sessions,
-                "throttle": throttle,
-            },
-        )
-        ends = merge(
             endpoints,
-            EndpointSettings(),
-            {
-                "hasher": hasher,
-                "password_policy": password_policy,
-                "extras": extras,
-                "max_body_bytes": max_body_bytes,
-            },
+            dict(
+                algorithms=algorithms,
+                issuer=issuer,
+                audience=audience,
+                leeway=leeway,
+                max_token_bytes=max_token_bytes,
+                compress=compress,
+                token_cache_size=token_cache_size,
+                refresh_store=refresh_store,
+                throttle_store=throttle_store,
+                refresh_grace=refresh_grace,
+                check_sessions=check_sessions,
+                throttle=throttle,
+                hasher=hasher,
+                password_policy=password_policy,
+                extras=extras,
+                max_body_bytes=max_body_bytes,
+            ),
         )
         unknown = set(ends.extras) - set(by_name)
         if unknown:
             raise ConfigurationError(f"extras names unknown tables {sorted(unknown)}")
         self.tables: Mapping[str, Table] = by_name
-        self.codec = TokenCodec(
-            keys,
-            algorithms=tok.algorithms,
-            issuer=tok.issuer,
-            audience=tok.audience,
-            leeway=tok.leeway,
-            max_token_bytes=tok.max_token_bytes,
-            compress=tok.compress,
-            cache_size=tok.cache_size,
-        )
+        self.codec = TokenCodec(keys, **tok.codec_options())
         self.settings = (tok, ses, ends)
         self.render = on_error
         self.clock = clock

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -13,7 +13,7 @@ from ._passwords import Hasher, PasswordPolicy
 from ._tokens import DEFAULT_ALGORITHMS
 from .exceptions import ConfigurationError
 
-__all__ = ["EndpointSettings", "SessionSettings", "TokenSettings", "merge"]
+__all__ = ["EndpointSettings", "SessionSettings", "TokenSettings", "groups", "merge"]
 
 ExtrasFn = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 S = TypeVar("S", "TokenSettings", "SessionSettings", "EndpointSettings")
@@ -45,6 +45,10 @@ class TokenSettings:
     def __post_init__(self) -> None:
         # Checked where they are used, once: the TokenCodec the Gate builds from these.
         object.__setattr__(self, "algorithms", tuple(self.algorithms))
+
+    def codec_options(self) -> dict[str, Any]:
+        """These settings as ``TokenCodec`` keywords."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,3 +118,30 @@ def merge(group: S | None, default: S, flat: Mapping[str, Any]) -> S:
             f"give {sorted(given)} inside {type(group).__name__}, or as keywords, not both"
         )
     return group
+
+
+_ALIASES = {"token_cache_size": "cache_size"}
+"""Flat keywords whose group field has another name."""
+
+
+def groups(
+    tokens: TokenSettings | None,
+    sessions: SessionSettings | None,
+    endpoints: EndpointSettings | None,
+    flat: Mapping[str, Any],
+) -> tuple[TokenSettings, SessionSettings, EndpointSettings]:
+    """The three groups, each with the flat keywords of its fields applied (see :func:`merge`).
+    Every flat keyword belongs to exactly one group."""
+    named = {_ALIASES.get(k, k): v for k, v in flat.items()}
+    if named.get("algorithms") is not None:
+        named["algorithms"] = tuple(named["algorithms"])
+    tok = merge(tokens, TokenSettings(), _take(TokenSettings, named))
+    ses = merge(sessions, SessionSettings(), _take(SessionSettings, named))
+    ends = merge(endpoints, EndpointSettings(), _take(EndpointSettings, named))
+    if named:  # pragma: no cover - the Gate's keywords and the groups' fields are written together
+        raise ConfigurationError(f"keywords of no settings group: {sorted(named)}")
+    return tok, ses, ends
+
+
+def _take(cls: type, named: dict[str, Any]) -> dict[str, Any]:
+    return {f.name: named.pop(f.name) for f in fields(cls) if f.name in named}
