@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import unquote
 
 from ..exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from .user import AuthUser
 
-__all__ = ["Condition", "Mode", "PathSegments", "Rule", "RuleSet", "path_segments"]
+__all__ = [
+    "Condition",
+    "Mode",
+    "PathSegments",
+    "Rule",
+    "RuleSet",
+    "casefold",
+    "path_readings",
+    "path_segments",
+]
 
 Mode = Literal["required", "optional", "public"]
 Condition = Mapping[str, Any] | Callable[["AuthUser"], bool]
@@ -25,6 +35,41 @@ _METHOD = re.compile(r"[A-Za-z]+")
 # Control characters (a CR/LF smuggled as %0d%0a, NUL) and backslashes are spelled differently by
 # different routers and servers; no legitimate route needs them.
 _BAD_PATH_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
+# 'http://host/admin' (absolute form), as a router that parses the target reads it: '/admin'.
+_ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/]*")
+
+
+def _re_folding() -> Callable[[str], str]:
+    """The case folding of ``re.IGNORECASE`` on str patterns: each character's simple lower case
+    (``_sre.unicode_tolower``: ``İ`` -> ``i``, the Kelvin sign -> ``k``), then the extra
+    equivalences ``re`` knows (``re._casefix``: U+0131 ~ ``i``, U+017F ~ ``s``, ...) mapped to
+    one representative. ``str.lower`` misses those; a Django ``(?i)`` route matches them."""
+    try:
+        import importlib
+
+        sre = importlib.import_module("_sre")
+        casefix = importlib.import_module("re._casefix")
+        tolower: Callable[[int], int] = sre.unicode_tolower
+        extra: Mapping[int, tuple[int, ...]] = casefix._EXTRA_CASES
+    except (ImportError, AttributeError):  # pragma: no cover - another Python implementation
+        return str.lower
+    canon = {k: min(k, *v) for k, v in extra.items()}
+
+    def fold(text: str) -> str:
+        if text.isascii():
+            return text.lower()  # the same as re's folding on ASCII, and fast
+        out = []
+        for ch in text:
+            low = tolower(ord(ch))
+            out.append(chr(canon.get(low, low)))
+        return "".join(out)
+
+    return fold
+
+
+casefold = _re_folding()
+"""Fold a string as ``re.IGNORECASE`` compares it: ``casefold(a) == casefold(b)`` exactly when
+``re.fullmatch(re.escape(a), b, re.IGNORECASE)`` matches (character by character)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +79,11 @@ class Rule:
     Args:
         pattern: ``/auth/me`` (exact; a trailing slash is the same path), ``/api/**`` (prefix:
             ``/api`` and everything below it) or ``/orgs/*/billing`` (``*`` is one segment).
-            A path is read literally (as Starlette routes it, and without its leading slashes
-            as Werkzeug does) and leniently (case folded, empty segments and ``;params``
-            dropped, as the most lenient router would). When the readings pick different rules
-            the strictest applies, and a path for which none is strictest (say, rules of two
-            tables) is refused.
+            A trailing slash is meaningful as written: ``/health/`` opens ``/health/`` (Django's
+            style), ``/health`` opens ``/health``. A request is read every way a router or
+            server could (:func:`path_readings`), each literally and leniently; when the
+            readings pick different rules the strictest applies, and a path for which none is
+            strictest (say, rules of two tables) is refused.
         mode: ``required`` (a valid token for ``table`` or 401), ``optional`` (no token is
             anonymous; a bad token is 401) or ``public`` (token headers are not read).
         methods: the HTTP methods this rule covers (all when omitted); ``GET`` implies ``HEAD``.
@@ -92,7 +137,8 @@ class PathSegments(tuple[str, ...]):
 def path_segments(path: str) -> PathSegments | None:
     """The matching forms of a request path, or None when the path must be refused.
 
-    Leniently: lower-cased, ``;params`` stripped from each segment, empty segments dropped; and
+    Leniently: case folded as ``re.IGNORECASE`` does (:data:`casefold`), ``;params`` stripped
+    from each segment, empty segments dropped; and
     literally (:attr:`PathSegments.literal`). Dot segments (``.``/``..``, also as ``..;x``),
     control characters and backslashes give None: routers disagree on them, so no rule can be
     trusted to cover them.
@@ -100,7 +146,7 @@ def path_segments(path: str) -> PathSegments | None:
     if _BAD_PATH_CHARS.search(path):
         return None
     out = []
-    for raw in path.lower().split("/"):
+    for raw in casefold(path).split("/"):
         seg = raw.split(";", 1)[0]
         if seg in (".", ".."):
             return None
@@ -108,6 +154,43 @@ def path_segments(path: str) -> PathSegments | None:
             out.append(seg)
     literal = () if path == "/" else tuple(path.removeprefix("/").split("/"))
     return PathSegments(out, literal)
+
+
+def path_readings(path: str, root: str = "", target: str | None = None) -> tuple[str, ...]:
+    """Every path a router could route this request on (ASGI ``path`` and ``root_path``).
+
+    ``path`` is the server's decoded path (ASGI ``path``, which should but need not start with
+    ``root_path``; WSGI ``PATH_INFO``), ``root`` the ASGI ``root_path`` when ``path`` still holds
+    it, ``target`` the raw request target when the server gives it (ASGI ``raw_path``).
+    Each reading is then read literally and leniently by :func:`path_segments`.
+    """
+    bases = [path]
+    if target is not None:
+        # The target as sent, decoded once: a server may parse it differently from ``path``.
+        bases.append(unquote(target.partition("?")[0], errors="replace"))
+    found: dict[str, None] = {}
+    for base in bases:
+        spellings = [base]
+        if "%" in base:
+            # A router or framework that decodes again reads '%2561dmin' as '/admin'.
+            spellings.append(unquote(base, errors="replace"))
+        for spelled in spellings:
+            variants = [spelled]
+            absolute = _ABSOLUTE.match(spelled)
+            if absolute:
+                # An absolute-form target some routers parse: its path is what they route.
+                variants.append(spelled[absolute.end() :])
+            for variant in variants:
+                if root:
+                    # root_path, which a server may take from a client header (daphne), is
+                    # stripped at a segment boundary (Starlette), without one (Quart, Django,
+                    # gunicorn), wherever it first occurs (Litestar), or ignored (Falcon).
+                    if variant.startswith(root):
+                        found.setdefault(variant[len(root) :] or "/", None)
+                    if root in variant:
+                        found.setdefault(variant.split(root, 1)[1] or "/", None)
+                found.setdefault(variant or "/", None)
+    return tuple(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +225,15 @@ def _compile_pattern(pattern: str) -> _Pattern:
             "without '%', backslashes or control characters"
         )
     written = [p for p in pattern.split("/") if p]
-    parts = [p.lower() for p in written]
+    parts = [casefold(p) for p in written]
     prefix = bool(parts) and parts[-1] == "**"
     if prefix:
         parts.pop()
         written.pop()
+    elif written and pattern.endswith("/"):
+        # A trailing slash is meaningful as written (SPEC §Rules): '/health/' is Django's
+        # '/health/', not '/health'. The lenient form has none (it drops empty segments).
+        written.append("")
     for part in parts:
         if part in (".", "..") or "**" in part or (part != "*" and "*" in part) or ";" in part:
             raise ConfigurationError(
@@ -175,7 +262,7 @@ class CompiledRule:
 class RuleSet:
     """The compiled rules, in order, plus the default for paths no rule matches."""
 
-    __slots__ = ("_case_free", "default", "rules")
+    __slots__ = ("_explicit", "default", "rules")
 
     def __init__(
         self,
@@ -189,8 +276,8 @@ class RuleSet:
         served = tuple(self._compile(r, tables, first_table, e) for r, e in endpoints)
         self.rules = served + tuple(self._compile(r, tables, first_table) for r in rules)
         self.default = self._compile(default, tables, first_table)
-        # Lower-case patterns read the same literally and leniently: see match's fast path.
-        self._case_free = all(c.pattern.literal == c.pattern.segments for c in self.rules)
+        # The user's rules, for the tails of a path (an app-set root path, see match).
+        self._explicit = tuple(c for c in self.rules if c.endpoint is None)
 
     @staticmethod
     def _compile(
@@ -208,31 +295,75 @@ class RuleSet:
                 methods |= {"HEAD"}  # routers answer HEAD with the GET handler
         return CompiledRule(rule, table, _compile_pattern(rule.pattern), methods, endpoint)
 
-    def match(self, method: str, segments: tuple[str, ...]) -> CompiledRule | None:
-        """The first rule covering ``method`` and the path, else the default.
+    def match(
+        self,
+        method: str,
+        segments: tuple[str, ...],
+        others: Sequence[PathSegments] = (),
+    ) -> CompiledRule | None:
+        """The rule for ``method`` and a path read every plausible way, or None (refuse).
 
-        For :class:`PathSegments`, both readings of the path are matched; when they pick
-        different rules, the stricter applies, and when neither is stricter (two tables, two
-        conditions) None: the path is ambiguous and must be refused.
+        ``segments`` is the path Starlette routes on; ``others`` the other readings of the
+        request (:func:`path_readings`). Each is matched literally, without its leading
+        slashes and leniently; the strictest rule of all applies, and when none is strictest
+        (two tables, two conditions) None: the path is ambiguous and must be refused.
+        A bare tuple (unit tests of the patterns) is matched leniently only.
         """
         lenient = self._first(method, segments, literal=False)
         if not isinstance(segments, PathSegments):
-            return lenient  # a bare tuple (unit tests of the patterns): the lenient reading only
-        if self._case_free and segments.literal == segments:
-            return lenient  # a canonical path: every reading is this one, no need to rescan
-        strict = self._first(method, segments.literal, literal=True)
+            return lenient
+        literal = self._first(method, segments.literal, literal=True)
+        if literal.endpoint is not None:
+            # The gate answers its own endpoint itself: no router reads this request.
+            return literal
         # Leniency is safe for a rule that protects, not for one that exempts: '/api/status'
         # public must not exempt '/api/STATUS', '/api/status;x' or '/api/status/', which a
         # literal router sends to '/api/{rest}'; '/orgs/;x/billing' must keep its condition.
-        picked = _stricter(lenient, strict)
-        if picked is not None and segments.stripped != segments.literal:
-            # Werkzeug strips leading slashes: '//orgs/;/billing' is its '/orgs/{org}/billing',
-            # which neither other reading matches (the lenient one drops the ';' segment).
-            picked = _stricter(picked, self._first(method, segments.stripped, literal=True))
+        picked: CompiledRule | None = _stricter(lenient, literal)
+        for reading in (segments, *others):
+            if picked is None:
+                return None
+            if reading is not segments:
+                picked = _stricter(picked, self._first(method, reading, literal=False))
+                if picked is not None:
+                    picked = _stricter(picked, self._first(method, reading.literal, literal=True))
+            if picked is not None and reading.stripped != reading.literal:
+                # Werkzeug strips leading slashes: '//orgs/;/billing' is its
+                # '/orgs/{org}/billing', which neither other reading matches.
+                picked = _stricter(picked, self._first(method, reading.stripped, literal=True))
+            if picked is not None:
+                picked = self._tails(method, reading, picked)
         return picked
 
-    def _first(self, method: str, segments: tuple[str, ...], *, literal: bool) -> CompiledRule:
-        for compiled in self.rules:
+    def _tails(
+        self, method: str, reading: PathSegments, picked: CompiledRule
+    ) -> CompiledRule | None:
+        """``picked``, made at least as strict as the user's rules for every tail of the path.
+
+        An app may strip a root path of its own (``FastAPI(root_path=...)``, Django's
+        ``FORCE_SCRIPT_NAME``) and route ``/x/admin/stats`` as ``/admin/stats``. The gate
+        cannot know that prefix, so each tail is matched against the user's rules (never the
+        default: the prefix is the app's, not the client's, choice).
+        """
+        found: CompiledRule | None = picked
+        for form, literal in ((tuple(reading), False), (reading.literal, True)):
+            for start in range(1, len(form)):
+                rule = self._first(method, form[start:], literal=literal, rules=self._explicit)
+                if rule is not self.default:
+                    found = _stricter(found, rule) if found is not None else None
+                    if found is None:
+                        return None
+        return found
+
+    def _first(
+        self,
+        method: str,
+        segments: tuple[str, ...],
+        *,
+        literal: bool,
+        rules: tuple[CompiledRule, ...] | None = None,
+    ) -> CompiledRule:
+        for compiled in self.rules if rules is None else rules:
             if (
                 compiled.methods is None or method in compiled.methods
             ) and compiled.pattern.matches(segments, literal=literal):

@@ -35,6 +35,7 @@ from werkzeug.exceptions import HTTPException
 
 from jwe_gate import Gate, KeyRing, MemoryBackend, Refusal, RequestView, Rule, Table, TokenError
 from jwe_gate._sansio.decision import Allow, Lookup
+from jwe_gate._sansio.http import Response
 from jwe_gate._tokens import TokenCodec
 
 FIXTURES_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
@@ -512,8 +513,13 @@ def test_decide_answers_anything(
     """Policy.decide (and conclude) answers any method, path and headers with a decision."""
     gate = make_auth_gate(keys=KEYS)
     decision = gate.policy.decide(RequestView(method, path, headers), now=time.time())
-    assert isinstance(decision, Allow | Refusal | Lookup)
-    if isinstance(decision, Refusal):
+    assert isinstance(decision, Allow | Refusal | Lookup | Response)
+    if isinstance(decision, Response):
+        # SPEC §Rules: the gate itself answers a preflight on a path anonymous may not use.
+        assert method == "OPTIONS"
+        assert decision.status == 200
+        assert not decision.body
+    elif isinstance(decision, Refusal):
         assert decision.status in (400, 401, 403)
         assert decision.code in GATE_CODES
     elif isinstance(decision, Allow):
