@@ -114,9 +114,8 @@ class Policy:
         self.tables = tables
         self.transport = transport
         self.scopes = scopes
-        self._routes: dict[
-            tuple[str, str, str | None, str, str | None], CompiledRule | Refusal
-        ] = {}
+        # (method, path, server path, root, target) -> the answer.
+        self._routes: dict[tuple[str | None, ...], CompiledRule | Refusal] = {}
 
     def decide(self, view: RequestView, *, now: float) -> Decision:
         """Everything that needs no record: the rule, the token's source, and the token."""
