@@ -17,9 +17,10 @@ from typing import Any, Protocol
 from ..exceptions import ExpiredTokenError, TokenError
 from . import refusals
 from .http import Refusal, Response
+from .paths import PathSegments, path_readings, path_segments
 from .records import PASSWORD_STAMP, password_stamp
 from .request import RequestView
-from .rules import CompiledRule, PathSegments, RuleSet, path_readings, path_segments
+from .rules import CompiledRule, RuleSet
 from .transports import Transport
 from .user import ANONYMOUS, ANONYMOUS_AUTH, AnonymousUser, AuthInfo, AuthUser, Claims
 

@@ -1,4 +1,5 @@
-"""Protected-path rules: patterns, compilation once, and first-match lookup per request."""
+"""Protected-path rules: patterns, compilation once, and first-match lookup per request over
+every reading of a path (:mod:`.paths`)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import unquote
 
 from ..exceptions import ConfigurationError
+from .paths import _BAD_PATH_CHARS, PathSegments, casefold, path_readings, path_segments
 
 if TYPE_CHECKING:
     from .user import AuthUser
@@ -32,44 +33,6 @@ the authenticated user and returns True to allow."""
 
 _MODES = ("required", "optional", "public")
 _METHOD = re.compile(r"[A-Za-z]+")
-# Control characters (a CR/LF smuggled as %0d%0a, NUL) and backslashes are spelled differently by
-# different routers and servers; no legitimate route needs them.
-_BAD_PATH_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
-# 'http://host/admin' (absolute form), as a router that parses the target reads it: '/admin'.
-_ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/]*")
-
-
-def _re_folding() -> Callable[[str], str]:
-    """The case folding of ``re.IGNORECASE`` on str patterns: each character's simple lower case
-    (``_sre.unicode_tolower``: ``İ`` -> ``i``, the Kelvin sign -> ``k``), then the extra
-    equivalences ``re`` knows (``re._casefix``: U+0131 ~ ``i``, U+017F ~ ``s``, ...) mapped to
-    one representative. ``str.lower`` misses those; a Django ``(?i)`` route matches them."""
-    try:
-        import importlib
-
-        sre = importlib.import_module("_sre")
-        casefix = importlib.import_module("re._casefix")
-        tolower: Callable[[int], int] = sre.unicode_tolower
-        extra: Mapping[int, tuple[int, ...]] = casefix._EXTRA_CASES
-    except (ImportError, AttributeError):  # pragma: no cover - another Python implementation
-        return str.lower
-    canon = {k: min(k, *v) for k, v in extra.items()}
-
-    def fold(text: str) -> str:
-        if text.isascii():
-            return text.lower()  # the same as re's folding on ASCII, and fast
-        out = []
-        for ch in text:
-            low = tolower(ord(ch))
-            out.append(chr(canon.get(low, low)))
-        return "".join(out)
-
-    return fold
-
-
-casefold = _re_folding()
-"""Fold a string as ``re.IGNORECASE`` compares it: ``casefold(a) == casefold(b)`` exactly when
-``re.fullmatch(re.escape(a), b, re.IGNORECASE)`` matches (character by character)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,86 +76,6 @@ class Rule:
         _compile_pattern(self.pattern)
 
 
-class PathSegments(tuple[str, ...]):
-    """The lenient matching form of a path (the tuple itself), with its literal form beside it.
-
-    ``literal`` is the path split on ``/`` as the router sees it: case kept, ``;params`` kept,
-    empty segments (``//``, a trailing slash) kept; ``()`` for ``/``.
-    """
-
-    literal: tuple[str, ...]
-    stripped: tuple[str, ...]
-    """``literal`` without its leading empty segments, as Werkzeug routes ``//a/b`` (``/a/b``)."""
-
-    def __new__(cls, lenient: Iterable[str], literal: tuple[str, ...]) -> PathSegments:
-        self = super().__new__(cls, lenient)
-        self.literal = literal
-        lead = 0
-        while lead < len(literal) and not literal[lead]:
-            lead += 1
-        self.stripped = literal[lead:]
-        return self
-
-
-def path_segments(path: str) -> PathSegments | None:
-    """The matching forms of a request path, or None when the path must be refused.
-
-    Leniently: case folded as ``re.IGNORECASE`` does (:data:`casefold`), ``;params`` stripped
-    from each segment, empty segments dropped; and
-    literally (:attr:`PathSegments.literal`). Dot segments (``.``/``..``, also as ``..;x``),
-    control characters and backslashes give None: routers disagree on them, so no rule can be
-    trusted to cover them.
-    """
-    if _BAD_PATH_CHARS.search(path):
-        return None
-    out = []
-    for raw in casefold(path).split("/"):
-        seg = raw.split(";", 1)[0]
-        if seg in (".", ".."):
-            return None
-        if seg:
-            out.append(seg)
-    literal = () if path == "/" else tuple(path.removeprefix("/").split("/"))
-    return PathSegments(out, literal)
-
-
-def path_readings(path: str, root: str = "", target: str | None = None) -> tuple[str, ...]:
-    """Every path a router could route this request on (ASGI ``path`` and ``root_path``).
-
-    ``path`` is the server's decoded path (ASGI ``path``, which should but need not start with
-    ``root_path``; WSGI ``PATH_INFO``), ``root`` the ASGI ``root_path`` when ``path`` still holds
-    it, ``target`` the raw request target when the server gives it (ASGI ``raw_path``).
-    Each reading is then read literally and leniently by :func:`path_segments`.
-    """
-    bases = [path]
-    if target is not None:
-        # The target as sent, decoded once: a server may parse it differently from ``path``.
-        bases.append(unquote(target.partition("?")[0], errors="replace"))
-    found: dict[str, None] = {}
-    for base in bases:
-        spellings = [base]
-        if "%" in base:
-            # A router or framework that decodes again reads '%2561dmin' as '/admin'.
-            spellings.append(unquote(base, errors="replace"))
-        for spelled in spellings:
-            variants = [spelled]
-            absolute = _ABSOLUTE.match(spelled)
-            if absolute:
-                # An absolute-form target some routers parse: its path is what they route.
-                variants.append(spelled[absolute.end() :])
-            for variant in variants:
-                if root:
-                    # root_path, which a server may take from a client header (daphne), is
-                    # stripped at a segment boundary (Starlette), without one (Quart, Django,
-                    # gunicorn), wherever it first occurs (Litestar), or ignored (Falcon).
-                    if variant.startswith(root):
-                        found.setdefault(variant[len(root) :] or "/", None)
-                    if root in variant:
-                        found.setdefault(variant.split(root, 1)[1] or "/", None)
-                found.setdefault(variant or "/", None)
-    return tuple(found)
-
-
 @dataclass(frozen=True, slots=True)
 class _Pattern:
     segments: tuple[str, ...]
@@ -201,15 +84,16 @@ class _Pattern:
     literal: tuple[str, ...] = ()
     """The segments as written (case kept), for matching a literal path."""
 
-    def matches(self, path: tuple[str, ...], *, literal: bool = False) -> bool:
+    def matches(self, path: tuple[str, ...], *, literal: bool = False, start: int = 0) -> bool:
+        """Whether ``path[start:]`` matches (``start`` spares a long path's tails a copy)."""
         want = self.literal if literal else self.segments
         n = len(want)
         if self.prefix:
-            if len(path) < n:
+            if len(path) - start < n:
                 return False
-            path = path[:n]
-        elif len(path) != n:
+        elif len(path) - start != n:
             return False
+        path = path[start : start + n]
         if not self.wildcard:
             return path == want
         # '*' is one non-empty segment, like a router's {param}: '/a//b' has no segment there.
@@ -262,7 +146,7 @@ class CompiledRule:
 class RuleSet:
     """The compiled rules, in order, plus the default for paths no rule matches."""
 
-    __slots__ = ("_explicit", "default", "rules")
+    __slots__ = ("_heads", "default", "rules")
 
     def __init__(
         self,
@@ -276,8 +160,11 @@ class RuleSet:
         served = tuple(self._compile(r, tables, first_table, e) for r, e in endpoints)
         self.rules = served + tuple(self._compile(r, tables, first_table) for r in rules)
         self.default = self._compile(default, tables, first_table)
-        # The user's rules, for the tails of a path (an app-set root path, see match).
-        self._explicit = tuple(c for c in self.rules if c.endpoint is None)
+        # The user's rules, for the tails of a path (an app-set root path, see match), indexed
+        # by the segment a tail must start with, so a long path costs O(segments), not
+        # O(segments x rules): per reading, a segment -> the rules (in order) that can match.
+        explicit = tuple(c for c in self.rules if c.endpoint is None)
+        self._heads = (_index(explicit, literal=False), _index(explicit, literal=True))
 
     @staticmethod
     def _compile(
@@ -345,14 +232,19 @@ class RuleSet:
         cannot know that prefix, so each tail is matched against the user's rules (never the
         default: the prefix is the app's, not the client's, choice).
         """
-        found: CompiledRule | None = picked
+        found = picked
         for form, literal in ((tuple(reading), False), (reading.literal, True)):
+            heads, anywhere = self._heads[literal]
             for start in range(1, len(form)):
-                rule = self._first(method, form[start:], literal=literal, rules=self._explicit)
+                rules = heads.get(form[start], anywhere)
+                if not rules:
+                    continue
+                rule = self._first(method, form, literal=literal, rules=rules, start=start)
                 if rule is not self.default:
-                    found = _stricter(found, rule) if found is not None else None
-                    if found is None:
+                    stricter = _stricter(found, rule)
+                    if stricter is None:
                         return None
+                    found = stricter
         return found
 
     def _first(
@@ -362,13 +254,30 @@ class RuleSet:
         *,
         literal: bool,
         rules: tuple[CompiledRule, ...] | None = None,
+        start: int = 0,
     ) -> CompiledRule:
         for compiled in self.rules if rules is None else rules:
             if (
                 compiled.methods is None or method in compiled.methods
-            ) and compiled.pattern.matches(segments, literal=literal):
+            ) and compiled.pattern.matches(segments, literal=literal, start=start):
                 return compiled
         return self.default
+
+
+def _index(
+    rules: tuple[CompiledRule, ...], *, literal: bool
+) -> tuple[dict[str, tuple[CompiledRule, ...]], tuple[CompiledRule, ...]]:
+    """``rules`` by the first segment a path must have to match them: for each first segment,
+    the rules (in order) that can match a path starting with it; and the rules that can match
+    whatever the first segment is (``/*/x``, ``/**``)."""
+
+    def head(c: CompiledRule) -> str | None:
+        segments = c.pattern.literal if literal else c.pattern.segments
+        return segments[0] if segments and segments[0] != "*" else None
+
+    anywhere = tuple(c for c in rules if head(c) is None)
+    heads = {h: tuple(c for c in rules if head(c) in (h, None)) for h in map(head, rules) if h}
+    return heads, anywhere
 
 
 _STRICTNESS = {"public": 0, "optional": 1, "required": 2}

@@ -484,7 +484,8 @@ def test_options_without_preflight_headers_follows_the_rules(
     "target", [*PROTECTED_GET_ROUTES, "/public/../admin/stats", "//admin/stats", "/admin/stats%00"]
 )
 def test_cors_preflight_passes_to_the_app_without_a_token(client: RawClient, target: str) -> None:
-    """A real preflight (OPTIONS, Origin, Access-Control-Request-Method) is the app's to answer."""
+    """A real preflight (OPTIONS, Origin, Access-Control-Request-Method) gets no gate error and
+    runs no handler: on these protected paths the gate itself answers it (SPEC §Rules)."""
     r = client("OPTIONS", target, PREFLIGHT)
     assert not (r.json and str(r.json.get("code", "")).startswith("ERROR_CODE_")), r.body
     assert r.status != 401
@@ -492,7 +493,9 @@ def test_cors_preflight_passes_to_the_app_without_a_token(client: RawClient, tar
 
 
 def test_cors_middleware_answers_the_preflight_behind_the_gate(gate: Gate) -> None:
-    """Starlette's CORSMiddleware behind the gate answers a preflight for an admin route."""
+    """With Starlette's CORSMiddleware behind the gate, a preflight for an admin route still
+    succeeds for the browser (the gate answers it: no handler may run) and the real request
+    meets the rules."""
     app = CORSMiddleware(
         starlette_app(),
         allow_origins=["https://app.example"],
