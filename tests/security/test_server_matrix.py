@@ -1,7 +1,7 @@
 """§Rules under real routers and real servers: raw-socket requests (no client library that
 normalizes paths) against Starlette, FastAPI, Litestar, Quart, Falcon and Django (ASGI) under
-uvicorn (h11, httptools), hypercorn, daphne and granian, and Flask, Django and Falcon (WSGI)
-under gunicorn, waitress, Werkzeug's server and granian.
+uvicorn (h11, httptools, and h11 with ``--root-path``), hypercorn, daphne and granian, and
+Flask, Django and Falcon (WSGI) under gunicorn, waitress, Werkzeug's server and granian.
 
 Every pair gets positive controls (the right token reaches the handler; public paths open) and
 every attack spelling, sent with no token and with a token of the user table, must never reach
@@ -110,7 +110,16 @@ def test_the_right_request_reaches_its_handler(
     """Positive control: the right token (or none, on a public path) reaches the handler."""
     token = _bearer(minter, table) if table else ""
     reply = _send(fleet, server, framework, f"{request_line}\r\nHost: {{host}}{token}")
-    assert (reply.status, reply.handled) == (200, handler), reply
+    if server == "uvicorn-root" and framework in ROUTES_ELSEWHERE_UNDER_A_SERVER_ROOT:
+        assert (reply.status, reply.handled) == (404, None), reply  # passed by the gate
+    else:
+        assert (reply.status, reply.handled) == (200, handler), reply
+
+
+ROUTES_ELSEWHERE_UNDER_A_SERVER_ROOT = {"falcon", "fastapi", "django"}
+"""Under ``--root-path /srv`` these route ``/srv/admin/stats`` as it is (Falcon ignores
+root_path; FastAPI and Django put their own ``/x`` in its place), so the request the gate lets
+through finds no route: the app's 404."""
 
 
 PREFLIGHT = "\r\nOrigin: https://app.example\r\nAccess-Control-Request-Method: GET"

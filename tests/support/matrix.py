@@ -15,7 +15,9 @@ Each app routes the same paths, and its handlers answer ``X-Handled: <name>``:
   the dotless i, the long s and the Kelvin sign (U+0131, U+017F, U+212A) reach them there.
 
 Two apps strip a root path of their own: FastAPI (``FastAPI(root_path="/x")``) and Django
-(``FORCE_SCRIPT_NAME = "/x"``, which Django's ASGI handler strips from the path).
+(``FORCE_SCRIPT_NAME = "/x"``, which Django's ASGI handler strips from the path). One server,
+``uvicorn-root``, runs with ``--root-path /srv`` (uvicorn then puts ``/srv`` in front of every
+path and in ``root_path``).
 
 Run as ``python -m support.matrix werkzeug PORT`` for Werkzeug's development server; the other
 servers are started through their own command lines (:data:`COMMANDS`).
@@ -46,6 +48,7 @@ __all__ = [
     "COMMANDS",
     "RULES",
     "SERVERS",
+    "SERVER_ROOT",
     "WSGI_FRAMEWORKS",
     "WSGI_SERVERS",
     "Fleet",
@@ -56,13 +59,19 @@ __all__ = [
     "wsgi_app",
 ]
 
-RULES = (
+SERVER_ROOT = "/srv"
+"""The root path ``uvicorn-root`` is started with (``--root-path``)."""
+
+_RULES = (
     Rule("/health", "public"),
     Rule("/status/", "public"),
     Rule("/admin/**", "required", table="admin"),
     Rule("/api/**", "required"),
 )
-"""The gate's rules in every app; everything else needs a user-table token (the default)."""
+RULES = (*_RULES, *(Rule(SERVER_ROOT + r.pattern, r.mode, table=r.table) for r in _RULES))
+"""The gate's rules in every app, each also under :data:`SERVER_ROOT`: behind a server's
+root_path, a router that ignores it (Falcon) routes the full path, so the README tells users to
+write both spellings. Everything else needs a user-table token (the default)."""
 
 ADMIN = "admin"
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -71,7 +80,14 @@ APP_ROOT = "/x"
 
 ASGI_FRAMEWORKS = ("starlette", "fastapi", "litestar", "quart", "falcon", "django")
 WSGI_FRAMEWORKS = ("flask", "django", "falcon")
-ASGI_SERVERS = ("uvicorn-h11", "uvicorn-httptools", "hypercorn", "daphne", "granian-asgi")
+ASGI_SERVERS = (
+    "uvicorn-h11",
+    "uvicorn-httptools",
+    "hypercorn",
+    "daphne",
+    "granian-asgi",
+    "uvicorn-root",
+)
 WSGI_SERVERS = ("gunicorn", "waitress", "werkzeug", "granian-wsgi")
 SERVERS = ASGI_SERVERS + WSGI_SERVERS
 
@@ -85,6 +101,7 @@ MODULES = {
     "flask": "flask",
     "uvicorn-h11": "uvicorn",
     "uvicorn-httptools": "httptools",
+    "uvicorn-root": "uvicorn",
     "hypercorn": "hypercorn",
     "daphne": "daphne",
     "granian-asgi": "granian",
@@ -108,6 +125,11 @@ COMMANDS: Mapping[str, Callable[[int], list[str]]] = {
     "uvicorn-httptools": lambda p: [
         *(sys.executable, "-m", "uvicorn", "support.matrix:asgi_app", "--http", "httptools"),
         *("--host", "127.0.0.1", "--port", str(p), "--log-level", "warning"),
+    ],
+    "uvicorn-root": lambda p: [
+        *(sys.executable, "-m", "uvicorn", "support.matrix:asgi_app", "--http", "h11"),
+        *("--root-path", SERVER_ROOT, "--host", "127.0.0.1", "--port", str(p)),
+        *("--log-level", "warning"),
     ],
     "hypercorn": lambda p: [
         *(sys.executable, "-m", "hypercorn", "support.matrix:asgi_app"),
