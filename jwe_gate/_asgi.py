@@ -42,12 +42,16 @@ def view_of(scope: Scope, wanted: frozenset[bytes]) -> RequestView:
     # is a GET.
     method = scope["method"].upper() if scope["type"] == "http" else "GET"
     client = scope.get("client")
+    raw = scope.get("raw_path")
     return RequestView(
         method,
         route_path(scope),
         collect_headers(scope["headers"], wanted),
         scope.get("query_string", b"").decode("latin-1"),
         client[0] if client else None,
+        root=scope.get("root_path", ""),
+        server_path=scope["path"],
+        target=raw.decode("utf-8", "replace") if isinstance(raw, bytes) else None,
     )
 
 
@@ -115,6 +119,9 @@ class GateASGIMiddleware:
         decision = await self.gate.aauthenticate(view)
         if isinstance(decision, Refusal):
             await self._refuse(scope, receive, send, self.gate.render(decision))
+            return
+        if isinstance(decision, Response):
+            await send_response(send, decision)  # the gate's answer to a CORS preflight
             return
         scope["user"] = decision.user
         scope["auth"] = decision.auth

@@ -195,7 +195,7 @@ class Gate:
 
     # -- authenticating a request: decide -> fetch -> conclude, once per colour -----------------
 
-    def authenticate(self, view: RequestView) -> Allow | Refusal:
+    def authenticate(self, view: RequestView) -> Allow | Refusal | Response:
         """Authenticate ``view`` with blocking I/O (WSGI, sync integrations)."""
         decision: Decision = self.policy.decide(view, now=self.clock())
         if not isinstance(decision, Lookup):
@@ -215,7 +215,7 @@ class Gate:
             record = exc
         return self.policy.conclude(decision, record)
 
-    async def aauthenticate(self, view: RequestView) -> Allow | Refusal:
+    async def aauthenticate(self, view: RequestView) -> Allow | Refusal | Response:
         """Authenticate ``view`` without blocking the event loop (ASGI, async integrations)."""
         decision: Decision = self.policy.decide(view, now=self.clock())
         if not isinstance(decision, Lookup):

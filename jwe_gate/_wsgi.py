@@ -55,6 +55,8 @@ class GateWSGIMiddleware:
         decision = self.gate.authenticate(view)
         if isinstance(decision, Refusal):
             return start(self.gate.render(decision), start_response)
+        if isinstance(decision, Response):
+            return start(decision, start_response)  # the gate's answer to a CORS preflight
         environ["jwe_gate.user"] = decision.user
         environ["jwe_gate.auth"] = decision.auth
         if decision.endpoint is not None:

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..exceptions import ExpiredTokenError, TokenError
 from . import refusals
-from .http import Refusal
+from .http import Refusal, Response
+from .paths import PathSegments, path_readings, path_segments
 from .records import PASSWORD_STAMP, password_stamp
 from .request import RequestView
-from .rules import CompiledRule, RuleSet, path_segments
+from .rules import CompiledRule, RuleSet
 from .transports import Transport
 from .user import ANONYMOUS, ANONYMOUS_AUTH, AnonymousUser, AuthInfo, AuthUser, Claims
 
@@ -37,8 +39,9 @@ logger = logging.getLogger("jwe_gate")
 
 _ROUTE_CACHE = 4096
 """How many (method, path) -> rule answers a policy remembers."""
-_ROUTE_CACHE_PATH = 512
-"""Longer paths are matched every time, never remembered."""
+_ROUTE_CACHE_PATH = 2048
+"""Longer spellings (path, server path, root and target together) are matched every time,
+never remembered."""
 
 
 class Decoder(Protocol):
@@ -82,7 +85,8 @@ class Lookup:
         return sid if isinstance(sid, str) else None
 
 
-Decision = Allow | Refusal | Lookup
+Decision = Allow | Refusal | Lookup | Response
+"""A :class:`Response` is sent as it is: the gate's answer to a CORS preflight."""
 ScopesFn = Callable[[Mapping[str, Any]], Iterable[str]]
 
 ALLOW_ANONYMOUS = Allow(ANONYMOUS, ANONYMOUS_AUTH)
@@ -117,15 +121,21 @@ class Policy:
         self.tables = tables
         self.transport = transport
         self.scopes = scopes
-        self._routes: dict[tuple[str, str], CompiledRule | Refusal] = {}
+        # (method, path, server path, root, target) -> the answer.
+        self._routes: dict[tuple[str | None, ...], CompiledRule | Refusal] = {}
 
     def decide(self, view: RequestView, *, now: float) -> Decision:
         """Everything that needs no record: the rule, the token's source, and the token."""
         h = view.headers
+        rule = self._route(view.method, view.path, view.server_path, view.root, view.target)
         if view.method == "OPTIONS" and "origin" in h and "access-control-request-method" in h:
-            # A CORS preflight never carries credentials; let the CORS middleware answer it.
-            return ALLOW_ANONYMOUS
-        rule = self._route(view.method, view.path or "/")
+            if isinstance(rule, CompiledRule) and rule.mode != "required":
+                # Anonymous may run this path's handlers anyway: the app (its CORS middleware)
+                # answers, and a preflight never carries credentials.
+                return ALLOW_ANONYMOUS
+            # A preflight carries no credentials, so no handler of a protected (or refused)
+            # path may run for it: the gate answers, and the real request meets the rules.
+            return preflight(view)
         if isinstance(rule, Refusal):
             return rule
         if rule.mode == "public":
@@ -150,31 +160,54 @@ class Policy:
             return refusals.INVALID
         return Lookup(rule.table, claims, rule, token)
 
-    def _route(self, method: str, path: str) -> CompiledRule | Refusal:
-        """The rule for ``(method, path)``: a pure function of the two, so remembered. Bounded
-        in entries and in path length, and emptied when full: a flood of new or long paths
-        costs at most ~2 MB, never more."""
-        if len(path) > _ROUTE_CACHE_PATH:
-            return self._match(method, path)
-        key = (method, path)
+    def _route(
+        self,
+        method: str,
+        path: str,
+        server_path: str | None = None,
+        root: str = "",
+        target: str | None = None,
+    ) -> CompiledRule | Refusal:
+        """The rule for a method and a path's spellings (:class:`RequestView`): a pure function
+        of them, so remembered. Bounded in entries and in length, and emptied when full: a flood
+        of new or long paths costs at most ~10 MB, never more."""
+        key = (method, path, server_path, root, target)
+        if len(path) + len(server_path or "") + len(root) + len(target or "") > _ROUTE_CACHE_PATH:
+            return self._match(*key)
         found = self._routes.get(key)
         if found is None:
-            found = self._match(method, path)
+            found = self._match(*key)
             if len(self._routes) >= _ROUTE_CACHE:
                 self._routes.clear()
             self._routes[key] = found
         return found
 
-    def _match(self, method: str, path: str) -> CompiledRule | Refusal:
+    def _match(
+        self,
+        method: str,
+        path: str,
+        server_path: str | None = None,
+        root: str = "",
+        target: str | None = None,
+    ) -> CompiledRule | Refusal:
+        path = path or "/"
         segments = path_segments(path)
+        others: list[PathSegments] = []
+        for reading in path_readings(server_path or path, root, target):
+            if reading != path:
+                other = path_segments(reading)
+                if other is None:
+                    segments = None
+                    break
+                others.append(other)
         if segments is None:
-            # Dot segments and control characters are resolved differently by different
-            # routers, so no rule can be trusted to cover them.
+            # Dot segments and control characters, in any reading, are resolved differently by
+            # different routers, so no rule can be trusted to cover them.
             return refusals.BAD_PATH
-        rule = self.rules.match(method, segments)
+        rule = self.rules.match(method, segments, others)
         if rule is None:
-            # Its literal and lenient spellings name rules of which neither is stricter (say
-            # "/ADMIN/x": admin table, or the default's user table): no answer is safe.
+            # Its spellings name rules of which none is stricter (say "/ADMIN/x": admin table,
+            # or the default's user table): no answer is safe.
             return refusals.BAD_PATH
         return rule
 
@@ -229,6 +262,40 @@ class Policy:
         return Allow(
             user, AuthInfo(scopes, lookup.table, claims, claims.extras, lookup.token), endpoint
         )
+
+
+_PREFLIGHT_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def preflight(view: RequestView) -> Response:
+    """The gate's answer to a CORS preflight on a path whose rule needs a token.
+
+    It lets the browser send the real request, which the gate then authenticates like any
+    other, and whose response the browser lets a page read only if the app's CORS middleware
+    allows the origin. It never allows credentials (cookies): a cross-origin cookie app puts
+    its CORS middleware outside the gate, which then answers preflights itself.
+    """
+    headers: list[tuple[str, str]] = [
+        ("vary", "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"),
+        ("content-length", "0"),
+        ("cache-control", "no-store"),
+    ]
+    origin = view.header("origin") or ""
+    method = view.header("access-control-request-method") or ""
+    asked = view.header("access-control-request-headers") or ""
+    names = [n.strip() for n in asked.split(",") if n.strip()]
+    # Only well-formed values are echoed: nothing the client sent can split a header.
+    if _PREFLIGHT_ORIGIN.fullmatch(origin) and _PREFLIGHT_TOKEN.fullmatch(method):
+        headers += [
+            ("access-control-allow-origin", origin),
+            ("access-control-allow-methods", method),
+        ]
+        if names and all(_PREFLIGHT_TOKEN.fullmatch(n) for n in names):
+            headers.append(("access-control-allow-headers", ", ".join(names)))
+    return Response(200, tuple(headers))
+
+
+_PREFLIGHT_ORIGIN = re.compile(r"(?:null|[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9.:\[\]-]+)")
 
 
 def unavailable(what: str, exc: BaseException) -> Refusal:

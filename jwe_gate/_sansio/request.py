@@ -35,6 +35,14 @@ class RequestView:
     """The raw query string, without the ``?``."""
     client: str | None = None
     """The client address (for the throttle), when the server gives one."""
+    root: str = ""
+    """ASGI ``root_path`` (which a server may take from a client header): routers strip it in
+    different ways or ignore it, so the gate reads :attr:`server_path` every way."""
+    server_path: str | None = None
+    """ASGI ``path`` as the server gave it (``root_path`` included or not); None: ``path``."""
+    target: str | None = None
+    """The raw request target (ASGI ``raw_path``), still percent-encoded, when the
+    server gives it; it may be absolute-form (``http://host/admin``)."""
 
     def header(self, name: str) -> str | None:
         """The single value of header ``name`` (lower-case), or None when absent."""

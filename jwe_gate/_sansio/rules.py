@@ -1,18 +1,29 @@
-"""Protected-path rules: patterns, compilation once, and first-match lookup per request."""
+"""Protected-path rules: patterns, compilation once, and first-match lookup per request over
+every reading of a path (:mod:`.paths`)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..exceptions import ConfigurationError
+from .paths import _BAD_PATH_CHARS, PathSegments, casefold, path_readings, path_segments
 
 if TYPE_CHECKING:
     from .user import AuthUser
 
-__all__ = ["Condition", "Mode", "PathSegments", "Rule", "RuleSet", "path_segments"]
+__all__ = [
+    "Condition",
+    "Mode",
+    "PathSegments",
+    "Rule",
+    "RuleSet",
+    "casefold",
+    "path_readings",
+    "path_segments",
+]
 
 Mode = Literal["required", "optional", "public"]
 Condition = Mapping[str, Any] | Callable[["AuthUser"], bool]
@@ -22,9 +33,6 @@ the authenticated user and returns True to allow."""
 
 _MODES = ("required", "optional", "public")
 _METHOD = re.compile(r"[A-Za-z]+")
-# Control characters (a CR/LF smuggled as %0d%0a, NUL) and backslashes are spelled differently by
-# different routers and servers; no legitimate route needs them.
-_BAD_PATH_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +42,11 @@ class Rule:
     Args:
         pattern: ``/auth/me`` (exact; a trailing slash is the same path), ``/api/**`` (prefix:
             ``/api`` and everything below it) or ``/orgs/*/billing`` (``*`` is one segment).
-            A path is read literally (as Starlette routes it, and without its leading slashes
-            as Werkzeug does) and leniently (case folded, empty segments and ``;params``
-            dropped, as the most lenient router would). When the readings pick different rules
-            the strictest applies, and a path for which none is strictest (say, rules of two
-            tables) is refused.
+            A trailing slash is meaningful as written: ``/health/`` opens ``/health/`` (Django's
+            style), ``/health`` opens ``/health``. A request is read every way a router or
+            server could (:func:`path_readings`), each literally and leniently; when the
+            readings pick different rules the strictest applies, and a path for which none is
+            strictest (say, rules of two tables) is refused.
         mode: ``required`` (a valid token for ``table`` or 401), ``optional`` (no token is
             anonymous; a bad token is 401) or ``public`` (token headers are not read).
         methods: the HTTP methods this rule covers (all when omitted); ``GET`` implies ``HEAD``.
@@ -68,48 +76,6 @@ class Rule:
         _compile_pattern(self.pattern)
 
 
-class PathSegments(tuple[str, ...]):
-    """The lenient matching form of a path (the tuple itself), with its literal form beside it.
-
-    ``literal`` is the path split on ``/`` as the router sees it: case kept, ``;params`` kept,
-    empty segments (``//``, a trailing slash) kept; ``()`` for ``/``.
-    """
-
-    literal: tuple[str, ...]
-    stripped: tuple[str, ...]
-    """``literal`` without its leading empty segments, as Werkzeug routes ``//a/b`` (``/a/b``)."""
-
-    def __new__(cls, lenient: Iterable[str], literal: tuple[str, ...]) -> PathSegments:
-        self = super().__new__(cls, lenient)
-        self.literal = literal
-        lead = 0
-        while lead < len(literal) and not literal[lead]:
-            lead += 1
-        self.stripped = literal[lead:]
-        return self
-
-
-def path_segments(path: str) -> PathSegments | None:
-    """The matching forms of a request path, or None when the path must be refused.
-
-    Leniently: lower-cased, ``;params`` stripped from each segment, empty segments dropped; and
-    literally (:attr:`PathSegments.literal`). Dot segments (``.``/``..``, also as ``..;x``),
-    control characters and backslashes give None: routers disagree on them, so no rule can be
-    trusted to cover them.
-    """
-    if _BAD_PATH_CHARS.search(path):
-        return None
-    out = []
-    for raw in path.lower().split("/"):
-        seg = raw.split(";", 1)[0]
-        if seg in (".", ".."):
-            return None
-        if seg:
-            out.append(seg)
-    literal = () if path == "/" else tuple(path.removeprefix("/").split("/"))
-    return PathSegments(out, literal)
-
-
 @dataclass(frozen=True, slots=True)
 class _Pattern:
     segments: tuple[str, ...]
@@ -118,15 +84,16 @@ class _Pattern:
     literal: tuple[str, ...] = ()
     """The segments as written (case kept), for matching a literal path."""
 
-    def matches(self, path: tuple[str, ...], *, literal: bool = False) -> bool:
+    def matches(self, path: tuple[str, ...], *, literal: bool = False, start: int = 0) -> bool:
+        """Whether ``path[start:]`` matches (``start`` spares a long path's tails a copy)."""
         want = self.literal if literal else self.segments
         n = len(want)
         if self.prefix:
-            if len(path) < n:
+            if len(path) - start < n:
                 return False
-            path = path[:n]
-        elif len(path) != n:
+        elif len(path) - start != n:
             return False
+        path = path[start : start + n]
         if not self.wildcard:
             return path == want
         # '*' is one non-empty segment, like a router's {param}: '/a//b' has no segment there.
@@ -142,11 +109,15 @@ def _compile_pattern(pattern: str) -> _Pattern:
             "without '%', backslashes or control characters"
         )
     written = [p for p in pattern.split("/") if p]
-    parts = [p.lower() for p in written]
+    parts = [casefold(p) for p in written]
     prefix = bool(parts) and parts[-1] == "**"
     if prefix:
         parts.pop()
         written.pop()
+    elif written and pattern.endswith("/"):
+        # A trailing slash is meaningful as written (SPEC §Rules): '/health/' is Django's
+        # '/health/', not '/health'. The lenient form has none (it drops empty segments).
+        written.append("")
     for part in parts:
         if part in (".", "..") or "**" in part or (part != "*" and "*" in part) or ";" in part:
             raise ConfigurationError(
@@ -175,7 +146,7 @@ class CompiledRule:
 class RuleSet:
     """The compiled rules, in order, plus the default for paths no rule matches."""
 
-    __slots__ = ("_case_free", "default", "rules")
+    __slots__ = ("_heads", "default", "rules")
 
     def __init__(
         self,
@@ -189,8 +160,11 @@ class RuleSet:
         served = tuple(self._compile(r, tables, first_table, e) for r, e in endpoints)
         self.rules = served + tuple(self._compile(r, tables, first_table) for r in rules)
         self.default = self._compile(default, tables, first_table)
-        # Lower-case patterns read the same literally and leniently: see match's fast path.
-        self._case_free = all(c.pattern.literal == c.pattern.segments for c in self.rules)
+        # The user's rules, for the tails of a path (an app-set root path, see match), indexed
+        # by the segment a tail must start with, so a long path costs O(segments), not
+        # O(segments x rules): per reading, a segment -> the rules (in order) that can match.
+        explicit = tuple(c for c in self.rules if c.endpoint is None)
+        self._heads = (_index(explicit, literal=False), _index(explicit, literal=True))
 
     @staticmethod
     def _compile(
@@ -208,36 +182,102 @@ class RuleSet:
                 methods |= {"HEAD"}  # routers answer HEAD with the GET handler
         return CompiledRule(rule, table, _compile_pattern(rule.pattern), methods, endpoint)
 
-    def match(self, method: str, segments: tuple[str, ...]) -> CompiledRule | None:
-        """The first rule covering ``method`` and the path, else the default.
+    def match(
+        self,
+        method: str,
+        segments: tuple[str, ...],
+        others: Sequence[PathSegments] = (),
+    ) -> CompiledRule | None:
+        """The rule for ``method`` and a path read every plausible way, or None (refuse).
 
-        For :class:`PathSegments`, both readings of the path are matched; when they pick
-        different rules, the stricter applies, and when neither is stricter (two tables, two
-        conditions) None: the path is ambiguous and must be refused.
+        ``segments`` is the path Starlette routes on; ``others`` the other readings of the
+        request (:func:`path_readings`). Each is matched literally, without its leading
+        slashes and leniently; the strictest rule of all applies, and when none is strictest
+        (two tables, two conditions) None: the path is ambiguous and must be refused.
+        A bare tuple (unit tests of the patterns) is matched leniently only.
         """
         lenient = self._first(method, segments, literal=False)
         if not isinstance(segments, PathSegments):
-            return lenient  # a bare tuple (unit tests of the patterns): the lenient reading only
-        if self._case_free and segments.literal == segments:
-            return lenient  # a canonical path: every reading is this one, no need to rescan
-        strict = self._first(method, segments.literal, literal=True)
+            return lenient
+        literal = self._first(method, segments.literal, literal=True)
+        if literal.endpoint is not None:
+            # The gate answers its own endpoint itself: no router reads this request.
+            return literal
         # Leniency is safe for a rule that protects, not for one that exempts: '/api/status'
         # public must not exempt '/api/STATUS', '/api/status;x' or '/api/status/', which a
         # literal router sends to '/api/{rest}'; '/orgs/;x/billing' must keep its condition.
-        picked = _stricter(lenient, strict)
-        if picked is not None and segments.stripped != segments.literal:
-            # Werkzeug strips leading slashes: '//orgs/;/billing' is its '/orgs/{org}/billing',
-            # which neither other reading matches (the lenient one drops the ';' segment).
-            picked = _stricter(picked, self._first(method, segments.stripped, literal=True))
+        picked: CompiledRule | None = _stricter(lenient, literal)
+        for reading in (segments, *others):
+            if picked is None:
+                return None
+            if reading is not segments:
+                picked = _stricter(picked, self._first(method, reading, literal=False))
+                if picked is not None:
+                    picked = _stricter(picked, self._first(method, reading.literal, literal=True))
+            if picked is not None and reading.stripped != reading.literal:
+                # Werkzeug strips leading slashes: '//orgs/;/billing' is its
+                # '/orgs/{org}/billing', which neither other reading matches.
+                picked = _stricter(picked, self._first(method, reading.stripped, literal=True))
+            if picked is not None:
+                picked = self._tails(method, reading, picked)
         return picked
 
-    def _first(self, method: str, segments: tuple[str, ...], *, literal: bool) -> CompiledRule:
-        for compiled in self.rules:
+    def _tails(
+        self, method: str, reading: PathSegments, picked: CompiledRule
+    ) -> CompiledRule | None:
+        """``picked``, made at least as strict as the user's rules for every tail of the path.
+
+        An app may strip a root path of its own (``FastAPI(root_path=...)``, Django's
+        ``FORCE_SCRIPT_NAME``) and route ``/x/admin/stats`` as ``/admin/stats``. The gate
+        cannot know that prefix, so each tail is matched against the user's rules (never the
+        default: the prefix is the app's, not the client's, choice).
+        """
+        found = picked
+        for form, literal in ((tuple(reading), False), (reading.literal, True)):
+            heads, anywhere = self._heads[literal]
+            for start in range(1, len(form)):
+                rules = heads.get(form[start], anywhere)
+                if not rules:
+                    continue
+                rule = self._first(method, form, literal=literal, rules=rules, start=start)
+                if rule is not self.default:
+                    stricter = _stricter(found, rule)
+                    if stricter is None:
+                        return None
+                    found = stricter
+        return found
+
+    def _first(
+        self,
+        method: str,
+        segments: tuple[str, ...],
+        *,
+        literal: bool,
+        rules: tuple[CompiledRule, ...] | None = None,
+        start: int = 0,
+    ) -> CompiledRule:
+        for compiled in self.rules if rules is None else rules:
             if (
                 compiled.methods is None or method in compiled.methods
-            ) and compiled.pattern.matches(segments, literal=literal):
+            ) and compiled.pattern.matches(segments, literal=literal, start=start):
                 return compiled
         return self.default
+
+
+def _index(
+    rules: tuple[CompiledRule, ...], *, literal: bool
+) -> tuple[dict[str, tuple[CompiledRule, ...]], tuple[CompiledRule, ...]]:
+    """``rules`` by the first segment a path must have to match them: for each first segment,
+    the rules (in order) that can match a path starting with it; and the rules that can match
+    whatever the first segment is (``/*/x``, ``/**``)."""
+
+    def head(c: CompiledRule) -> str | None:
+        segments = c.pattern.literal if literal else c.pattern.segments
+        return segments[0] if segments and segments[0] != "*" else None
+
+    anywhere = tuple(c for c in rules if head(c) is None)
+    heads = {h: tuple(c for c in rules if head(c) in (h, None)) for h in map(head, rules) if h}
+    return heads, anywhere
 
 
 _STRICTNESS = {"public": 0, "optional": 1, "required": 2}

@@ -35,6 +35,8 @@ from werkzeug.exceptions import HTTPException
 
 from jwe_gate import Gate, KeyRing, MemoryBackend, Refusal, RequestView, Rule, Table, TokenError
 from jwe_gate._sansio.decision import Allow, Lookup
+from jwe_gate._sansio.http import Response
+from jwe_gate._sansio.paths import path_readings
 from jwe_gate._tokens import TokenCodec
 
 FIXTURES_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
@@ -498,6 +500,39 @@ HEADER_DICTS = st.dictionaries(
 
 # -- the decision core -----------------------------------------------------------------------
 
+
+ROOTS = st.sampled_from(["", "/x", "/admin", "/health", "/public", "/api", "/x/"])
+
+
+@fuzz(300)
+@given(method=METHODS, path=PATHS, root=ROOTS, absolute=st.booleans())
+@example(method="GET", path="/admin/stats", root="/admin", absolute=False)
+@example(method="GET", path="/admin/stats", root="", absolute=True)
+def test_no_reading_is_looser_than_the_decision(
+    make_auth_gate: Callable[..., Gate], method: str, path: str, root: str, absolute: bool
+) -> None:
+    """With no token, a request any one of whose readings would be refused is refused: the
+    strictest reading wins (root_path, server path and raw target all read)."""
+    gate = make_auth_gate(keys=KEYS)
+    full = root + path
+    target = f"http://h{full}" if absolute else full
+    routed = full[len(root) :] if root and full.startswith(root + "/") else full
+    view = RequestView(method, routed or "/", root=root, server_path=full, target=target)
+    decision = gate.policy.decide(view, now=time.time())
+    if isinstance(decision, Response):
+        assert method == "OPTIONS"
+        return
+    assert isinstance(decision, Allow | Refusal), decision
+    if isinstance(decision, Refusal):
+        assert decision.status in (400, 401)
+        return
+    if decision.endpoint is not None:
+        return  # the gate answers its own endpoint: no router reads this request
+    for reading in path_readings(full, root, target):
+        alone = gate.policy.decide(RequestView(method, reading), now=time.time())
+        assert not isinstance(alone, Refusal), (reading, alone)
+
+
 GATE_CODES = {"ERROR_CODE_UNAUTHORIZED", "ERROR_CODE_BAD_REQUEST", "ERROR_CODE_ACCESS_DENIED"}
 
 
@@ -512,8 +547,13 @@ def test_decide_answers_anything(
     """Policy.decide (and conclude) answers any method, path and headers with a decision."""
     gate = make_auth_gate(keys=KEYS)
     decision = gate.policy.decide(RequestView(method, path, headers), now=time.time())
-    assert isinstance(decision, Allow | Refusal | Lookup)
-    if isinstance(decision, Refusal):
+    assert isinstance(decision, Allow | Refusal | Lookup | Response)
+    if isinstance(decision, Response):
+        # SPEC §Rules: the gate itself answers a preflight on a path anonymous may not use.
+        assert method == "OPTIONS"
+        assert decision.status == 200
+        assert not decision.body
+    elif isinstance(decision, Refusal):
         assert decision.status in (400, 401, 403)
         assert decision.code in GATE_CODES
     elif isinstance(decision, Allow):
@@ -645,7 +685,7 @@ def test_no_anonymous_allow_reaches_a_protected_route(
     routes = {"starlette": starlette_route(method, path), "werkzeug": werkzeug_route(method, path)}
     reaches = any(r is not None and protected(r, method) for r in routes.values())
     if preflight:
-        return  # passes to the app's CORS middleware by design
+        return  # answered by the gate, or by the app where anonymous may pass: test_decision
     event(f"{type(decision).__name__}, {'a protected' if reaches else 'no protected'} route")
     if not isinstance(decision, Allow):
         return

@@ -3,13 +3,21 @@ two readings of a path (literal and lenient) are resolved into one rule."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from typing import Any
 
 import pytest
 
 from jwe_gate import ConfigurationError, Rule
-from jwe_gate._sansio.rules import CompiledRule, PathSegments, RuleSet, path_segments
+from jwe_gate._sansio.rules import (
+    CompiledRule,
+    PathSegments,
+    RuleSet,
+    casefold,
+    path_readings,
+    path_segments,
+)
 from jwe_gate._sansio.user import AuthUser
 
 TABLES = ("user", "admin")
@@ -397,3 +405,133 @@ def test_plain_tuple_is_matched_leniently_only() -> None:
     rs = ruleset(PUBLIC_STATUS)
     assert rule_of(rs.match("GET", ("api", "status"))) is PUBLIC_STATUS
     assert rs.match("GET", both("/api/STATUS")) is rs.default
+
+
+# -- a pattern's trailing slash (SPEC §Rules, revised) -----------------------------------------
+
+DJANGO_HEALTH = Rule("/health/", "public")
+
+
+@pytest.mark.parametrize(
+    ("rule", "path", "opened"),
+    [
+        pytest.param(DJANGO_HEALTH, "/health/", True, id="slash-pattern-opens-slash-path"),
+        pytest.param(DJANGO_HEALTH, "/health", False, id="slash-pattern-keeps-bare-path"),
+        pytest.param(DJANGO_HEALTH, "/health//", False, id="slash-pattern-keeps-double-slash"),
+        pytest.param(DJANGO_HEALTH, "/HEALTH/", False, id="slash-pattern-keeps-case"),
+        pytest.param(HEALTH, "/health", True, id="bare-pattern-opens-bare-path"),
+        pytest.param(HEALTH, "/health/", False, id="bare-pattern-keeps-slash-path"),
+        pytest.param(Rule("/", "public"), "/", True, id="root-pattern-opens-root"),
+        pytest.param(Rule("/api/**", "public"), "/api/", True, id="prefix-opens-its-slash"),
+    ],
+)
+def test_a_patterns_trailing_slash_is_meaningful(rule: Rule, path: str, opened: bool) -> None:
+    """``/health/`` opens ``/health/`` (Django's style) and ``/health`` opens ``/health``."""
+    rs = ruleset(rule)
+    matched = rs.match("GET", both(path))
+    assert (rule_of(matched) is rule) is opened
+
+
+# -- case folding as re.IGNORECASE does --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spelled", "folded"),
+    [
+        pytest.param("\u0131", "i", id="dotless-i"),
+        pytest.param("\u0130", "i", id="dotted-capital-I"),
+        pytest.param("\u017f", "s", id="long-s"),
+        pytest.param("\u212a", "k", id="kelvin"),
+        pytest.param("ADMIN", "admin", id="ascii"),
+        pytest.param("\u00c4", "\u00e4", id="a-umlaut"),
+    ],
+)
+def test_casefold_folds_as_re_ignorecase(spelled: str, folded: str) -> None:
+    """The lenient reading folds U+0131, U+017F and the Kelvin sign to ASCII, as ``(?i)`` does."""
+    assert casefold(spelled) == casefold(folded)
+    assert re.fullmatch(re.escape(folded), spelled, re.IGNORECASE)
+
+
+def test_casefold_agrees_with_re_on_the_whole_bmp() -> None:
+    """For every BMP character, the fold is a spelling ``re.IGNORECASE`` takes for it, and two
+    characters fold alike exactly when ``re`` matches one with the other (ASCII letters)."""
+    for code in range(0x10000):
+        if 0xD800 <= code < 0xE000:
+            continue
+        char = chr(code)
+        assert re.fullmatch(re.escape(casefold(char)), char, re.IGNORECASE), hex(code)
+        if casefold(char).isascii() and casefold(char).isalpha():
+            assert re.fullmatch(re.escape(char), casefold(char), re.IGNORECASE), hex(code)
+
+
+def test_dotless_i_reaches_the_admin_rule() -> None:
+    """``/adm\u0131n/stats`` is the admin area for a ``(?i)`` router: the admin rule holds."""
+    rs = ruleset(ADMIN_AREA)
+    assert rs.match("GET", both("/adm\u0131n/stats")) is None  # admin (lenient) vs user: 400
+    assert rule_of(ruleset(ADMIN_AREA, default="public").match("GET", both("/ADM\u0130N/x"))) is (
+        ADMIN_AREA
+    )
+
+
+# -- every plausible reading ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "root", "target", "expected"),
+    [
+        pytest.param("/a/b", "", None, ("/a/b",), id="plain"),
+        pytest.param("/x/a", "/x", None, ("/a", "/x/a"), id="root-stripped-or-ignored"),
+        pytest.param("/xa/b", "/x", None, ("a/b", "/xa/b"), id="root-without-boundary"),
+        pytest.param("/p/x/a", "/x", None, ("/a", "/p/x/a"), id="root-anywhere-litestar"),
+        pytest.param("/a", "/x", None, ("/a",), id="root-not-in-path-daphne"),
+        pytest.param("/x", "/x", None, ("/", "/x"), id="path-is-root"),
+        pytest.param("http://h/admin", "", None, ("http://h/admin", "/admin"), id="absolute-form"),
+        pytest.param("/%61dmin", "", None, ("/%61dmin", "/admin"), id="double-decoding"),
+        pytest.param("/a", "", "/%61?q=1", ("/a",), id="target-decoded-once"),
+        pytest.param("", "", None, ("/",), id="empty"),
+    ],
+)
+def test_path_readings(path: str, root: str, target: str | None, expected: tuple[str, ...]) -> None:
+    """The paths routers and servers could route a request on, each once."""
+    assert set(path_readings(path, root, target)) == set(expected)
+
+
+def readings(path: str, root: str = "", target: str | None = None) -> list[PathSegments]:
+    out = []
+    for reading in path_readings(path, root, target):
+        segments = path_segments(reading)
+        assert segments is not None
+        out.append(segments)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("rules", "default", "path", "root", "expected"),
+    [
+        # root_path ignored (Falcon): the full path's rule holds too.
+        pytest.param([ADMIN_AREA], "public", "/admin/stats", "/admin", ADMIN_AREA, id="ignored"),
+        pytest.param([HEALTH], "required", "/x/health", "/x", DEFAULT, id="ignored-default"),
+        # root_path stripped without a boundary (Quart, Django) or anywhere (Litestar).
+        pytest.param([ADMIN_AREA], "public", "/xadmin/s", "/x", ADMIN_AREA, id="no-boundary"),
+        pytest.param([ADMIN_AREA], "public", "/p/x/admin", "/x", ADMIN_AREA, id="anywhere"),
+        # An app-set root path (FastAPI(root_path=...)): a tail names a stricter user rule.
+        pytest.param([ADMIN_AREA], "public", "/x/admin/stats", "", ADMIN_AREA, id="app-root"),
+        pytest.param([ADMIN_AREA], "required", "/x/admin/stats", "", REFUSE, id="app-root-2t"),
+        pytest.param([HEALTH], "required", "/x/health", "", DEFAULT, id="tail-never-opens"),
+        pytest.param([ADMIN_AREA], "public", "http://h/admin/x", "", ADMIN_AREA, id="absolute"),
+        pytest.param([ADMIN_AREA], "public", "/%61dmin/x", "", ADMIN_AREA, id="double-decoded"),
+    ],
+)
+def test_every_reading_resolves_to_the_strictest_rule(
+    rules: list[Rule], default: str, path: str, root: str, expected: Rule | str
+) -> None:
+    """Readings of root_path, app root paths, absolute-form and encodings: strictest rule."""
+    rs = ruleset(*rules, default=default)
+    primary, *others = readings(path, root)
+    matched = rs.match("GET", primary, others)
+    if expected == DEFAULT:
+        assert matched is rs.default
+    elif expected == REFUSE:
+        assert_refuses(matched, rs)
+    else:
+        assert rule_of(matched) is expected

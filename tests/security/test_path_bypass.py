@@ -393,11 +393,28 @@ def test_root_path_spellings_are_refused(client: RawClient, root_path: str, targ
 
 
 @pytest.mark.parametrize("root_path", ["/prefix", "/api", "/admin"])
-def test_control_root_path_is_stripped_like_the_app_does(client: RawClient, root_path: str) -> None:
-    """Behind any root_path, /health is public: the gate strips root_path as the router does."""
-    r = client("GET", "/health", root_path=root_path)
+def test_control_root_path_is_stripped_like_the_app_does(
+    make_gate: Callable[..., Gate], adapter: str, root_path: str
+) -> None:
+    """Behind any root_path, /health is public once the rules also open the full path, which a
+    router ignoring root_path (Falcon) routes (SPEC §Rules, revised: strictest reading)."""
+    gate = make_gate(rules=(Rule(f"{root_path}/health", "public"), *DEFAULT_RULES))
+    r = wrap(gate, adapter)("GET", "/health", root_path=root_path)
     assert r.status == 200
     assert r.handled
+
+
+@pytest.mark.parametrize("root_path", ["/prefix", "/api", "/admin"])
+def test_root_path_ignoring_reading_keeps_its_rule(
+    client: RawClient, adapter: str, root_path: str
+) -> None:
+    """ASGI: the full path (root_path kept) is a plausible route too, so /health alone does not
+    open it; WSGI routers all route PATH_INFO, which the server already stripped."""
+    r = client("GET", "/health", root_path=root_path)
+    if adapter == "asgi":
+        assert_refused_by_gate(r)
+    else:
+        assert (r.status, r.handled) == (200, True)
 
 
 @pytest.mark.parametrize("target", ["/mounted/stats", "/mounted//stats", "/MOUNTED/stats"])
@@ -467,7 +484,8 @@ def test_options_without_preflight_headers_follows_the_rules(
     "target", [*PROTECTED_GET_ROUTES, "/public/../admin/stats", "//admin/stats", "/admin/stats%00"]
 )
 def test_cors_preflight_passes_to_the_app_without_a_token(client: RawClient, target: str) -> None:
-    """A real preflight (OPTIONS, Origin, Access-Control-Request-Method) is the app's to answer."""
+    """A real preflight (OPTIONS, Origin, Access-Control-Request-Method) gets no gate error and
+    runs no handler: on these protected paths the gate itself answers it (SPEC §Rules)."""
     r = client("OPTIONS", target, PREFLIGHT)
     assert not (r.json and str(r.json.get("code", "")).startswith("ERROR_CODE_")), r.body
     assert r.status != 401
@@ -475,7 +493,9 @@ def test_cors_preflight_passes_to_the_app_without_a_token(client: RawClient, tar
 
 
 def test_cors_middleware_answers_the_preflight_behind_the_gate(gate: Gate) -> None:
-    """Starlette's CORSMiddleware behind the gate answers a preflight for an admin route."""
+    """With Starlette's CORSMiddleware behind the gate, a preflight for an admin route still
+    succeeds for the browser (the gate answers it: no handler may run) and the real request
+    meets the rules."""
     app = CORSMiddleware(
         starlette_app(),
         allow_origins=["https://app.example"],
