@@ -428,4 +428,4 @@ def test_the_route_table_is_bounded_and_changes_no_answer() -> None:
     assert len(policy._routes) <= _ROUTE_CACHE
     long_path = "/blog/" + "x" * _ROUTE_CACHE_PATH
     assert policy._route("GET", long_path) == policy._match("GET", long_path)
-    assert ("GET", long_path) not in policy._routes
+    assert not any(key[1] == long_path for key in policy._routes)
