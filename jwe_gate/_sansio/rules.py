@@ -40,7 +40,7 @@ class Rule:
     """One protected-path rule.
 
     Args:
-        pattern: ``/auth/me`` (exact; a trailing slash is the same path), ``/api/**`` (prefix:
+        pattern: ``/auth/me`` (exact), ``/api/**`` (prefix:
             ``/api`` and everything below it) or ``/orgs/*/billing`` (``*`` is one segment).
             A trailing slash is meaningful as written: ``/health/`` opens ``/health/`` (Django's
             style), ``/health`` opens ``/health``. A request is read every way a router or
