@@ -141,7 +141,7 @@ class GateASGIMiddleware:
             return
         user = decision.user if isinstance(decision.user, AuthUser) else None
         response = await self.gate.aserve(
-            decision.endpoint, HandlerRequest(view, body, user, decision.auth)
+            decision.endpoint, HandlerRequest(view, body, user, decision.auth, decision.refused)
         )
         await send_response(send, response)
 

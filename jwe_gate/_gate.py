@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._asgi import GateASGIMiddleware, not_found
 from ._endpoints.liveness import Liveness
-from ._endpoints.registry import AuthRoutes, endpoint_rules
+from ._endpoints.registry import LENIENT, AuthRoutes, endpoint_rules
 from ._endpoints.service import AuthService
 from ._endpoints.throttle import Throttle
 from ._passwords import Hasher, PasswordPolicy
@@ -191,6 +191,7 @@ class Gate:
             tables=self.tables,
             transport=self.transport,
             scopes=self._scopes,
+            lenient=LENIENT,
         )
 
     # -- authenticating a request: decide -> fetch -> conclude, once per colour -----------------

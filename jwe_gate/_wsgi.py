@@ -65,7 +65,7 @@ class GateWSGIMiddleware:
                 return start(self.gate.render(refusals.BODY_TOO_LARGE), start_response)
             user = decision.user if isinstance(decision.user, AuthUser) else None
             response = self.gate.serve(
-                decision.endpoint, HandlerRequest(view, body, user, decision.auth)
+                decision.endpoint, HandlerRequest(view, body, user, decision.auth, decision.refused)
             )
             return start(response, start_response)
         return self.app(environ, start_response)

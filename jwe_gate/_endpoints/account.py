@@ -79,6 +79,9 @@ class Account:
         login = self._login(data)
         password = self._secret(data, "password")
         keys = self._throttler.keys(login, request.client)
+        # The session dates from before the record is read: a password change that lands while
+        # this (old) password is being checked is newer than the session, so it ends it.
+        read_at = self._clock()
         record, rehash = yield from self._throttler.check_password(
             keys, self.table.effect("find", login), password
         )
@@ -87,7 +90,7 @@ class Account:
             yield self.table.effect(
                 "update", str(record["id"]), {self.table.password_field: new_hash}
             )
-        return (yield from self._sessions.start(record))
+        return (yield from self._sessions.start(record, since=read_at))
 
     def me(self, request: HandlerRequest) -> EndpointFlow:
         if request.user is None:

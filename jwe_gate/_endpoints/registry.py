@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from .._sansio.rules import Mode, Rule
 from ..exceptions import ConfigurationError
 
-__all__ = ["ENDPOINTS", "AuthRoutes", "Endpoint", "endpoint_rules"]
+__all__ = ["ENDPOINTS", "LENIENT", "AuthRoutes", "Endpoint", "endpoint_rules"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +23,9 @@ class Endpoint:
     inputs: tuple[str, ...] = ()
     """The JSON body fields it reads."""
     summary: str = ""
+    lenient: bool = False
+    """Answered even when the access token that came is refused (expired, ended): the endpoint
+    has another credential to go on."""
 
 
 ENDPOINTS: Mapping[str, Endpoint] = {
@@ -40,14 +43,15 @@ ENDPOINTS: Mapping[str, Endpoint] = {
             "refresh", "POST", "public", ("refreshToken",), "Spend a refresh token for a new pair."
         ),
         Endpoint("me", "GET", "required", (), "The authenticated record."),
-        # Logout is "optional" so a client whose access token has expired can still log out with
-        # its refresh token alone.
+        # Logout is "optional" and lenient so a client whose access token has expired can still
+        # log out with its refresh token, whether or not it also sends the stale header.
         Endpoint(
             "logout",
             "POST",
             "optional",
-            ("refreshToken",),
+            ("refreshToken", "all"),
             "End this session (or every session of the record).",
+            lenient=True,
         ),
         Endpoint(
             "password",
@@ -58,6 +62,10 @@ ENDPOINTS: Mapping[str, Endpoint] = {
         ),
     )
 }
+
+
+LENIENT = frozenset(e.name for e in ENDPOINTS.values() if e.lenient)
+"""The endpoints that answer without a valid access token."""
 
 
 @dataclass(frozen=True, slots=True)

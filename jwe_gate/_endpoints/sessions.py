@@ -102,12 +102,15 @@ class Sessions:
             password_stamp=password_stamp(record),
         )
 
-    def start(self, record: Mapping[str, Any]) -> EndpointFlow:
-        """A new session for ``record``: a token pair."""
+    def start(self, record: Mapping[str, Any], *, since: float | None = None) -> EndpointFlow:
+        """A new session for ``record``: a token pair. ``since``: when the record it was proven
+        against was read (a login), so a password change made meanwhile still ends it."""
         now = self._clock()
         raw = secrets.token_bytes(_FAMILY_BYTES + _SECRET_BYTES)  # 256 bits of randomness
         family, refresh = _b64(raw[:_FAMILY_BYTES]), _b64(raw)
-        session = Session(family, self.table.name, str(record["id"]), now)
+        session = Session(
+            family, self.table.name, str(record["id"]), now if since is None else since
+        )
         yield self._add(
             self._hash(refresh), session, expires_at=now + self.table.refresh_ttl, now=now
         )
@@ -173,7 +176,8 @@ class Sessions:
         subject = request.user.identity if request.user is not None else None
         if (family is None and subject is None) or (family is None and "refreshToken" in data):
             if "refreshToken" not in data:
-                raise Refused(refusals.MISSING)
+                # No credential counts: the refused token's own answer (expired, invalid).
+                raise Refused(request.refused or refusals.MISSING)
             token = inputs.refresh_token(data)
             session = yield self._revoke(_family_of(token), self._hash(token))
             if session is None or session.table != self.table.name:

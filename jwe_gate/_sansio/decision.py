@@ -67,6 +67,9 @@ class Allow:
     auth: AuthInfo
     endpoint: tuple[str, str] | None = None
     """``(table, endpoint)`` when the gate itself answers (``("user", "login")``)."""
+    refused: Refusal | None = None
+    """For an endpoint that answers without a valid access token (logout): why the token that
+    came was refused, for the endpoint to answer with if nothing else lets it through."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +108,7 @@ def default_scopes(extras: Mapping[str, Any]) -> Iterable[str]:
 class Policy:
     """Rules, headers and token checks, precomputed once; per request it only looks things up."""
 
-    __slots__ = ("_routes", "codec", "rules", "scopes", "tables", "transport")
+    __slots__ = ("_routes", "codec", "lenient", "rules", "scopes", "tables", "transport")
 
     def __init__(
         self,
@@ -115,12 +118,15 @@ class Policy:
         tables: Mapping[str, RecordView],
         transport: Transport,
         scopes: ScopesFn = default_scopes,
+        lenient: frozenset[str] = frozenset(),
     ) -> None:
         self.codec = codec
         self.rules = rules
         self.tables = tables
         self.transport = transport
         self.scopes = scopes
+        self.lenient = lenient
+        """The gate's endpoints that answer without a valid access token (logout)."""
         # (method, path, server path, root, target) -> the answer.
         self._routes: dict[tuple[str | None, ...], CompiledRule | Refusal] = {}
 
@@ -149,16 +155,24 @@ class Policy:
             claims = self.codec.decode(token, now=now)
         except ExpiredTokenError as exc:
             logger.info("token refused: %s", exc)
-            return refusals.EXPIRED
+            return self._refuse_token(rule, refusals.EXPIRED)
         except TokenError as exc:
             # The client learns only "invalid" (no decryption oracle); the reason goes to logs.
             logger.info("token refused: %s", exc)
-            return refusals.INVALID
+            return self._refuse_token(rule, refusals.INVALID)
         if claims.tbl != rule.table:
             # A token minted for one table never authenticates against another.
             logger.info("token refused: table %r where %r is required", claims.tbl, rule.table)
-            return refusals.INVALID
+            return self._refuse_token(rule, refusals.INVALID)
         return Lookup(rule.table, claims, rule, token)
+
+    def _refuse_token(self, rule: CompiledRule, refusal: Refusal) -> Allow | Refusal:
+        """``refusal`` for a token that does not count, unless the rule is an endpoint that
+        answers without one: logout with an expired access token and its refresh token must
+        still end the session, and then the token proves nothing (the request is anonymous)."""
+        if rule.endpoint is not None and rule.endpoint in self.lenient:
+            return Allow(ANONYMOUS, ANONYMOUS_AUTH, (rule.table, rule.endpoint), refusal)
+        return refusal
 
     def _route(
         self,
@@ -221,6 +235,17 @@ class Policy:
         """Finish a :class:`Lookup` once the record is known: the record, None (not found), or
         the exception the table raised; ``live``, whether the token's session is still live
         (or the exception the store raised)."""
+        answer = self._conclude(lookup, record, live)
+        if isinstance(answer, Refusal) and answer.status == 401:
+            return self._refuse_token(lookup.rule, answer)
+        return answer
+
+    def _conclude(
+        self,
+        lookup: Lookup,
+        record: Mapping[str, Any] | BaseException | None,
+        live: bool | BaseException,
+    ) -> Allow | Refusal:
         if isinstance(live, BaseException):
             return unavailable("session check", live)
         if not live:

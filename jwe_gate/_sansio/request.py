@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 if TYPE_CHECKING:
+    from .http import Refusal
     from .user import AuthInfo, AuthUser
 
 __all__ = ["HandlerRequest", "RequestView"]
@@ -76,6 +77,9 @@ class HandlerRequest:
     user: AuthUser | None = None
     """The authenticated record, when the request carried a valid token."""
     auth: AuthInfo | None = None
+    refused: Refusal | None = None
+    """Why the access token that came was refused, for an endpoint that answers without one
+    (logout): it answers with this if nothing else lets the request through."""
 
     @property
     def method(self) -> str:

@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import argon2
 import pytest
 from support.clients import wrap
 from support.results import RawClient
 from test_handlers import PASSWORD, assert_xano, get, login, post, refresh, signup
 
-from jwe_gate import Gate, SQLiteBackend, SQLiteRefreshStore, SQLiteThrottleStore, Table
+from jwe_gate import Gate, Hasher, SQLiteBackend, SQLiteRefreshStore, SQLiteThrottleStore, Table
 from jwe_gate._endpoints.liveness import Liveness
 from jwe_gate._storage.memory import MemoryRefreshStore
 
@@ -276,3 +278,92 @@ def test_a_session_is_one_record_however_often_refreshed(
         with store._use() as conn:
             assert conn.execute("SELECT COUNT(*) FROM jwe_gate_session").fetchone()[0] == 1
         store.close()
+
+
+class _HeldForThief(Hasher):
+    """Verifies normally; a verify on the thread named "thief" finishes only once ``release``
+    is set, so its answer was computed from the record read before a password change."""
+
+    def __init__(self) -> None:
+        super().__init__(argon2.profiles.CHEAPEST)
+        self.verified = threading.Event()
+        self.release = threading.Event()
+
+    def verify(
+        self, stored: str | None, password: str, *, client: str | None = None
+    ) -> tuple[bool, bool]:
+        result = super().verify(stored, password, client=client)
+        if threading.current_thread().name == "thief":
+            self.verified.set()
+            assert self.release.wait(10)
+        return result
+
+
+def test_a_login_racing_a_password_change_gets_no_lasting_session(
+    make_auth_gate: Callable[..., Gate],
+) -> None:
+    """A login with the old password whose check overlaps the owner's password change gets a
+    pair, but neither its access token nor its refresh token outlives the change."""
+    hasher = _HeldForThief()
+    gate = make_auth_gate(hasher=hasher)
+    client = wrap(gate, "wsgi")
+    owner = signup(client)
+    thief: dict[str, Any] = {}
+    thread = threading.Thread(
+        name="thief",
+        target=lambda: thief.update(res=login(client, addr="203.0.113.9")),
+    )
+    thread.start()
+    assert hasher.verified.wait(10)
+    changed = post(
+        client,
+        "/auth/password",
+        {"password": PASSWORD, "newPassword": "a new pass 42"},
+        token=owner["authToken"],
+    )
+    assert changed.status == 200
+    hasher.release.set()
+    thread.join(10)
+    stolen = thief["res"]
+    assert stolen.status == 200  # its check ran on the old record
+    assert not _ok(client, stolen.json["authToken"])
+    assert refresh(client, stolen.json["refreshToken"]).status == 401
+    assert _ok(client, changed.json["authToken"])
+
+
+def test_logout_with_an_expired_access_token_and_the_refresh_token_ends_the_session(
+    make_auth_gate: Callable[..., Gate], adapter: str
+) -> None:
+    """A client that sends its expired access token along with the refresh token (as Xano front
+    ends do) is logged out: 204, and the refresh token no longer works. The expired token alone
+    is still a 401 "Token expired."."""
+    now = [time.time()]
+    gate = make_auth_gate(clock=lambda: now[0])
+    client = wrap(gate, adapter)
+    pair = signup(client)
+    now[0] += 16 * 60 + 31  # past the access token's 15 minutes and the 30 s leeway
+    alone = post(client, "/auth/logout", raw=b"", token=pair["authToken"])
+    assert_xano(alone, 401, "ERROR_CODE_UNAUTHORIZED", message="Token expired.")
+    res = post(
+        client, "/auth/logout", {"refreshToken": pair["refreshToken"]}, token=pair["authToken"]
+    )
+    assert res.status == 204
+    assert refresh(client, pair["refreshToken"]).status == 401
+
+
+def test_logout_with_an_ended_sessions_token_and_another_refresh_token(
+    auth_client: RawClient,
+) -> None:
+    """An access token whose session already ended does not stop its holder from ending
+    another session with that session's refresh token."""
+    first = signup(auth_client)
+    second = login(auth_client).json
+    assert post(auth_client, "/auth/logout", raw=b"", token=first["authToken"]).status == 204
+    res = post(
+        auth_client,
+        "/auth/logout",
+        {"refreshToken": second["refreshToken"]},
+        token=first["authToken"],
+    )
+    assert res.status == 204
+    assert refresh(auth_client, second["refreshToken"]).status == 401
