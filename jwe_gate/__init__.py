@@ -12,19 +12,32 @@ from ._sansio.rules import Rule
 from ._sansio.transports import HeaderNames, Transport, XanoHeaders
 from ._sansio.user import AnonymousUser, AuthInfo, AuthUser, Claims
 from ._settings import EndpointSettings, SessionSettings, TokenSettings
-from ._storage.memory import MemoryBackend, MemoryRefreshStore, MemoryThrottleStore
+from ._storage.bundle import Stores
+from ._storage.memory import (
+    MemoryBackend,
+    MemoryOneTimeStore,
+    MemoryRefreshStore,
+    MemoryThrottleStore,
+)
 from ._storage.protocols import (
     AsyncBackend,
+    AsyncOneTimeStore,
     AsyncRefreshStore,
     AsyncThrottleStore,
     Backend,
+    OneTimeStore,
     Outcome,
     RefreshStore,
     Rotation,
     Session,
     ThrottleStore,
 )
-from ._storage.sqlite import SQLiteBackend, SQLiteRefreshStore, SQLiteThrottleStore
+from ._storage.sqlite import (
+    SQLiteBackend,
+    SQLiteOneTimeStore,
+    SQLiteRefreshStore,
+    SQLiteThrottleStore,
+)
 from ._storage.table import Table
 from ._tokens import KeyRing
 from ._wsgi import GateWSGIMiddleware
@@ -42,6 +55,7 @@ from .exceptions import (
 __all__ = [
     "AnonymousUser",
     "AsyncBackend",
+    "AsyncOneTimeStore",
     "AsyncRefreshStore",
     "AsyncThrottleStore",
     "AuthInfo",
@@ -65,9 +79,11 @@ __all__ = [
     "JWEGateError",
     "KeyRing",
     "MemoryBackend",
+    "MemoryOneTimeStore",
     "MemoryRefreshStore",
     "MemoryThrottleStore",
     "MissingDependencyError",
+    "OneTimeStore",
     "Outcome",
     "PasswordPolicy",
     "RefreshStore",
@@ -77,10 +93,12 @@ __all__ = [
     "Rotation",
     "Rule",
     "SQLiteBackend",
+    "SQLiteOneTimeStore",
     "SQLiteRefreshStore",
     "SQLiteThrottleStore",
     "Session",
     "SessionSettings",
+    "Stores",
     "Table",
     "Throttle",
     "ThrottleStore",

@@ -22,7 +22,8 @@ from ._sansio.rules import Mode, Rule, RuleSet
 from ._sansio.transports import HeaderNames, XanoHeaders
 from ._sansio.user import Claims
 from ._settings import EndpointSettings, ExtrasFn, SessionSettings, TokenSettings, groups
-from ._storage.memory import MemoryRefreshStore, MemoryThrottleStore
+from ._storage.bundle import Stores
+from ._storage.memory import MemoryOneTimeStore, MemoryRefreshStore, MemoryThrottleStore
 from ._storage.table import Table
 from ._tokens import KeyRing, TokenCodec
 from ._twins import background_loop_running, stop_background_loop, twin
@@ -87,6 +88,8 @@ class Gate:
         token_cache_size: int | None = None,
         refresh_store: object | None = None,
         throttle_store: object | None = None,
+        once_store: object | None = None,
+        stores: Stores | None = None,
         refresh_grace: float | None = None,
         throttle: Throttle | None = None,
         check_sessions: bool | None = None,
@@ -106,6 +109,12 @@ class Gate:
             if table.name in by_name:
                 raise ConfigurationError(f"duplicate table name {table.name!r}")
             by_name[table.name] = table
+        if stores is not None:
+            if not isinstance(stores, Stores):
+                raise ConfigurationError("stores must be a Stores (Stores.sqlite(path), ...)")
+            if refresh_store is not None or throttle_store is not None or once_store is not None:
+                raise ConfigurationError("give stores= or the single stores, not both")
+            refresh_store, throttle_store, once_store = stores.refresh, stores.throttle, stores.once
         tok, ses, ends = groups(
             tokens,
             sessions,
@@ -120,6 +129,7 @@ class Gate:
                 token_cache_size=token_cache_size,
                 refresh_store=refresh_store,
                 throttle_store=throttle_store,
+                once_store=once_store,
                 refresh_grace=refresh_grace,
                 check_sessions=check_sessions,
                 throttle=throttle,
@@ -163,6 +173,7 @@ class Gate:
         self.throttle_store = (
             MemoryThrottleStore() if ses.throttle_store is None else ses.throttle_store
         )
+        self.once_store = MemoryOneTimeStore() if ses.once_store is None else ses.once_store
         # Revocation reaches access tokens: each one minted for a session is checked against it.
         self._liveness = Liveness(self.refresh_store) if ses.check_sessions else None
         self._revoke_subject = twin(self.refresh_store, "revoke_subject")
@@ -351,6 +362,7 @@ class Gate:
             *(t.backend for t in self.tables.values()),
             self.refresh_store,
             self.throttle_store,
+            self.once_store,
         ):
             found.setdefault(id(obj), obj)
         return list(found.values())
@@ -367,7 +379,9 @@ class Gate:
             if callable(close):
                 close()
             # An async-only object is bridged to sync callers through the background loop.
-            uses_loop |= not any(callable(getattr(obj, n, None)) for n in ("get", "rotate", "hit"))
+            uses_loop |= not any(
+                callable(getattr(obj, n, None)) for n in ("get", "rotate", "hit", "put")
+            )
         if uses_loop and background_loop_running():
             stop_background_loop()
 

@@ -56,7 +56,9 @@ class SessionSettings:
     """Where sessions and the throttle's counters live, and how refresh tokens rotate.
 
     Args:
-        refresh_store, throttle_store: shared state; in process memory when None -- use the
+        refresh_store, throttle_store, once_store: shared state (sessions, the throttle's
+            counters, one-time tokens); ``Gate(stores=Stores...)`` gives all three at once. In
+            process memory when None -- use the
             SQLite (or, later, SQLAlchemy and Redis) stores when several workers serve one app.
         refresh_grace: seconds during which a just-spent refresh token may be presented again
             (two tabs refreshing at once) and gets the same child; 0 turns it off.
@@ -69,6 +71,7 @@ class SessionSettings:
 
     refresh_store: object | None = None
     throttle_store: object | None = None
+    once_store: object | None = None
     refresh_grace: float = 10.0
     throttle: Throttle = field(default_factory=Throttle)
     check_sessions: bool = True

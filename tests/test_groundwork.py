@@ -429,3 +429,26 @@ def test_the_route_table_is_bounded_and_changes_no_answer() -> None:
     long_path = "/blog/" + "x" * _ROUTE_CACHE_PATH
     assert policy._route("GET", long_path) == policy._match("GET", long_path)
     assert not any(key[1] == long_path for key in policy._routes)
+
+
+def test_stores_bundle_fills_the_three_stores(tmp_path: Path) -> None:
+    """``Gate(stores=Stores.sqlite(path))`` uses one file's three stores; giving a single store
+    beside it is refused."""
+    from jwe_gate import SQLiteOneTimeStore, Stores
+
+    stores = Stores.sqlite(tmp_path / "s.db")
+    gate = Gate(keys=KeyRing.generate(), tables=[Table("user", MemoryBackend())], stores=stores)
+    assert (gate.refresh_store, gate.throttle_store, gate.once_store) == (
+        stores.refresh,
+        stores.throttle,
+        stores.once,
+    )
+    assert isinstance(gate.once_store, SQLiteOneTimeStore)
+    with pytest.raises(ConfigurationError, match="not both"):
+        Gate(
+            keys=KeyRing.generate(),
+            tables=[Table("user", MemoryBackend())],
+            stores=stores,
+            refresh_store=MemoryRefreshStore(),
+        )
+    gate.close()

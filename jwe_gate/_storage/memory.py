@@ -15,7 +15,7 @@ from ..types import Record
 from .protocols import Outcome, Rotation, Session
 from .state import FamilyState, Step, rotation, window_hit, window_take
 
-__all__ = ["MemoryBackend", "MemoryRefreshStore", "MemoryThrottleStore"]
+__all__ = ["MemoryBackend", "MemoryOneTimeStore", "MemoryRefreshStore", "MemoryThrottleStore"]
 
 
 class _Rows:
@@ -269,3 +269,65 @@ class MemoryThrottleStore:
         with self._lock:
             count, reset_at = self._counts.get(key, (0, 0.0))
         return (count, reset_at) if reset_at > now else (0, now)
+
+
+class MemoryOneTimeStore:
+    """One-time token hashes in a dict: one live token per (purpose, table, subject)."""
+
+    inline: ClassVar[bool] = True
+
+    def __init__(self, *, purge_every: int = 1000) -> None:
+        self._by_hash: dict[str, tuple[str, str, str, float]] = {}
+        """hash -> (purpose, table, subject, expires_at)"""
+        self._by_owner: dict[tuple[str, str, str], str] = {}
+        """(purpose, table, subject) -> the live token's hash"""
+        self._purposes: set[str] = set()
+        """Every purpose seen (a handful): what ``drop`` of every purpose goes through."""
+        self._lock = threading.Lock()
+        self._purge_every = purge_every
+        self._puts = 0
+
+    def put(
+        self,
+        token_hash: str,
+        *,
+        purpose: str,
+        table: str,
+        subject: str,
+        expires_at: float,
+        now: float,
+    ) -> None:
+        owner = (purpose, table, subject)
+        with self._lock:
+            earlier = self._by_owner.pop(owner, None)
+            if earlier is not None:
+                self._by_hash.pop(earlier, None)  # a new token kills the last one
+            self._by_hash[token_hash] = (*owner, expires_at)
+            self._by_owner[owner] = token_hash
+            self._purposes.add(purpose)
+            self._puts += 1
+            if self._puts % self._purge_every == 0:
+                for h, (p, t, s, exp) in list(self._by_hash.items()):
+                    if exp <= now:
+                        del self._by_hash[h]
+                        self._by_owner.pop((p, t, s), None)
+
+    def take(self, token_hash: str, *, purpose: str, table: str, now: float) -> str | None:
+        with self._lock:
+            entry = self._by_hash.get(token_hash)
+            # Bound to its purpose and table: a reset token never verifies an email.
+            if entry is None or entry[:2] != (purpose, table) or entry[3] <= now:
+                return None
+            del self._by_hash[token_hash]
+            self._by_owner.pop(entry[:3], None)
+            return entry[2]
+
+    def drop(self, table: str, subject: str, *, purpose: str | None = None) -> None:
+        with self._lock:
+            for kind in list(self._purposes) if purpose is None else [purpose]:
+                earlier = self._by_owner.pop((kind, table, subject), None)
+                if earlier is not None:
+                    self._by_hash.pop(earlier, None)
+
+    def __len__(self) -> int:
+        return len(self._by_hash)

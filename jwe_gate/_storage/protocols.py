@@ -67,9 +67,11 @@ from ..types import Record
 
 __all__ = [
     "AsyncBackend",
+    "AsyncOneTimeStore",
     "AsyncRefreshStore",
     "AsyncThrottleStore",
     "Backend",
+    "OneTimeStore",
     "Outcome",
     "RefreshStore",
     "Rotation",
@@ -225,6 +227,62 @@ class AsyncThrottleStore(Protocol):
     ) -> tuple[int, float]: ...
 
     async def atake(self, key: str, *, now: float, at_most: int | None = None) -> int: ...
+
+
+@runtime_checkable
+class OneTimeStore(Protocol):
+    """One-time tokens (password reset, email verification, magic links), stored only as
+    hashes. At most one live token per (purpose, table, subject): a new one replaces the last.
+    Every method is one atomic step."""
+
+    inline: ClassVar[bool]
+
+    def put(
+        self,
+        token_hash: str,
+        *,
+        purpose: str,
+        table: str,
+        subject: str,
+        expires_at: float,
+        now: float,
+    ) -> None:
+        """Store a token for record ``(table, subject)`` and ``purpose``; the record's earlier
+        unused token of that purpose dies in the same step."""
+        ...
+
+    def take(self, token_hash: str, *, purpose: str, table: str, now: float) -> str | None:
+        """Spend a token: its subject when it is live, unused and of this purpose and table;
+        None otherwise (and then nothing is spent). Of racing takes, exactly one wins."""
+        ...
+
+    def drop(self, table: str, subject: str, *, purpose: str | None = None) -> None:
+        """Kill the record's unused tokens (of one purpose, or of all): a password change."""
+        ...
+
+
+@runtime_checkable
+class AsyncOneTimeStore(Protocol):
+    """:class:`OneTimeStore` with coroutines (``aput``, ``atake``, ``adrop``)."""
+
+    inline: ClassVar[bool]
+
+    async def aput(
+        self,
+        token_hash: str,
+        *,
+        purpose: str,
+        table: str,
+        subject: str,
+        expires_at: float,
+        now: float,
+    ) -> None: ...
+
+    async def atake(
+        self, token_hash: str, *, purpose: str, table: str, now: float
+    ) -> str | None: ...
+
+    async def adrop(self, table: str, subject: str, *, purpose: str | None = None) -> None: ...
 
 
 @runtime_checkable

@@ -23,6 +23,11 @@ except ImportError as exc:  # pragma: no cover - the suites are for test runs
     raise MissingDependencyError("pytest", "test") from exc
 
 from .backends import BackendContract
-from .stores import RefreshStoreContract, ThrottleStoreContract
+from .stores import OneTimeStoreContract, RefreshStoreContract, ThrottleStoreContract
 
-__all__ = ["BackendContract", "RefreshStoreContract", "ThrottleStoreContract"]
+__all__ = [
+    "BackendContract",
+    "OneTimeStoreContract",
+    "RefreshStoreContract",
+    "ThrottleStoreContract",
+]

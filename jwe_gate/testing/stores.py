@@ -12,7 +12,7 @@ import pytest
 from .._storage.protocols import Outcome, Rotation, Session
 from .._twins import twin
 
-__all__ = ["RefreshStoreContract", "ThrottleStoreContract"]
+__all__ = ["OneTimeStoreContract", "RefreshStoreContract", "ThrottleStoreContract"]
 
 _NOW = 1_700_000_000.0
 _TTL = 3600.0
@@ -258,3 +258,95 @@ class ThrottleStoreContract:
         with ThreadPoolExecutor(max_workers=40) as pool:
             counts = sorted(pool.map(hit, range(40)))
         assert counts == list(range(1, 41))
+
+
+class OneTimeStoreContract:
+    """SPEC §Account recovery for a one-time token store: give a ``once_store`` fixture."""
+
+    def _call(self, store: Any, op: str, *args: Any, **kwargs: Any) -> Any:
+        return twin(store, op).fn(*args, **kwargs)
+
+    def _put(
+        self,
+        store: Any,
+        token: str,
+        *,
+        purpose: str = "reset",
+        table: str = "user",
+        subject: str = "1",
+        ttl: float = 1800.0,
+    ) -> None:
+        self._call(
+            store,
+            "put",
+            _h(token),
+            purpose=purpose,
+            table=table,
+            subject=subject,
+            expires_at=_NOW + ttl,
+            now=_NOW,
+        )
+
+    def _take(
+        self, store: Any, token: str, *, purpose: str = "reset", table: str = "user", at: float = 0
+    ) -> str | None:
+        subject: str | None = self._call(
+            store, "take", _h(token), purpose=purpose, table=table, now=_NOW + at
+        )
+        return subject
+
+    def test_a_token_is_taken_once(self, once_store: Any) -> None:
+        """take gives the subject once; the second take of the same token is None."""
+        self._put(once_store, "t")
+        assert self._take(once_store, "t") == "1"
+        assert self._take(once_store, "t") is None
+
+    def test_a_token_is_bound_to_its_purpose_and_table(self, once_store: Any) -> None:
+        """Another purpose or table gets None and spends nothing."""
+        self._put(once_store, "t")
+        assert self._take(once_store, "t", purpose="verify") is None
+        assert self._take(once_store, "t", table="admin") is None
+        assert self._take(once_store, "t") == "1"
+
+    def test_an_expired_token_is_refused(self, once_store: Any) -> None:
+        """At or after its expiry a token is None."""
+        self._put(once_store, "t", ttl=10)
+        assert self._take(once_store, "t", at=10) is None
+        assert self._take(once_store, "unknown") is None
+
+    def test_a_new_token_kills_the_last_of_its_purpose(self, once_store: Any) -> None:
+        """A second token for the same record and purpose kills the first; other purposes and
+        records keep theirs."""
+        self._put(once_store, "first")
+        self._put(once_store, "verify", purpose="verify")
+        self._put(once_store, "bob", subject="2")
+        self._put(once_store, "second")
+        assert self._take(once_store, "first") is None
+        assert self._take(once_store, "second") == "1"
+        assert self._take(once_store, "verify", purpose="verify") == "1"
+        assert self._take(once_store, "bob") == "2"
+
+    def test_drop_kills_a_records_tokens(self, once_store: Any) -> None:
+        """drop of one purpose, then of every purpose; other records keep theirs."""
+        self._put(once_store, "reset")
+        self._put(once_store, "magic", purpose="magic")
+        self._put(once_store, "bob", subject="2")
+        self._call(once_store, "drop", "user", "1", purpose="magic")
+        assert self._take(once_store, "magic", purpose="magic") is None
+        self._call(once_store, "drop", "user", "1")
+        assert self._take(once_store, "reset") is None
+        assert self._take(once_store, "bob") == "2"
+
+    def test_racing_takes_spend_a_token_once(self, once_store: Any) -> None:
+        """20 threads taking one token: exactly one gets the subject."""
+        self._put(once_store, "t")
+        barrier = threading.Barrier(20, timeout=10)
+
+        def take(_: int) -> str | None:
+            barrier.wait()
+            return self._take(once_store, "t")
+
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            results = list(pool.map(take, range(20)))
+        assert results.count("1") == 1
+        assert results.count(None) == 19

@@ -20,10 +20,22 @@ from support.stores import InspectableRefreshStore, InspectableThrottleStore
 from jwe_gate import Gate, KeyRing, SQLiteBackend, Table
 from jwe_gate._passwords import Hasher
 from jwe_gate._sansio.request import HandlerRequest, RequestView
-from jwe_gate._storage.memory import MemoryRefreshStore, MemoryThrottleStore
+from jwe_gate._storage.memory import (
+    MemoryOneTimeStore,
+    MemoryRefreshStore,
+    MemoryThrottleStore,
+)
 from jwe_gate._storage.protocols import Outcome, RefreshStore, Session, ThrottleStore
-from jwe_gate._storage.sqlite import SQLiteRefreshStore, SQLiteThrottleStore
-from jwe_gate.testing import RefreshStoreContract, ThrottleStoreContract
+from jwe_gate._storage.sqlite import (
+    SQLiteOneTimeStore,
+    SQLiteRefreshStore,
+    SQLiteThrottleStore,
+)
+from jwe_gate.testing import (
+    OneTimeStoreContract,
+    RefreshStoreContract,
+    ThrottleStoreContract,
+)
 
 NOW = 1_700_000_000.0
 TTL = 3600.0
@@ -691,3 +703,18 @@ def test_stores_forget_expired_tokens(refresh_store: InspectableRefreshStore) ->
     assert _rows(refresh_store) == 1 + 5
     # The spent parent is still known, so presenting it late is still a reuse.
     assert _rotate(refresh_store, "live", "live-child", at=GRACE + 200) is Outcome.REUSED
+
+
+@pytest.fixture(params=[pytest.param("memory", id="memory"), pytest.param("sqlite", id="sqlite")])
+def once_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A fresh one-time token store of each bundled kind."""
+    if request.param == "memory":
+        yield MemoryOneTimeStore()
+        return
+    store = SQLiteOneTimeStore(tmp_path / "once.db")
+    yield store
+    store.close()
+
+
+class TestOneTimeStoreContract(OneTimeStoreContract):
+    """The public contract suite (``jwe_gate.testing``) over every bundled one-time store."""

@@ -2,6 +2,12 @@
 
 from .backend import SQLiteBackend
 from .file import SQLiteFile
-from .stores import SQLiteRefreshStore, SQLiteThrottleStore
+from .stores import SQLiteOneTimeStore, SQLiteRefreshStore, SQLiteThrottleStore
 
-__all__ = ["SQLiteBackend", "SQLiteFile", "SQLiteRefreshStore", "SQLiteThrottleStore"]
+__all__ = [
+    "SQLiteBackend",
+    "SQLiteFile",
+    "SQLiteOneTimeStore",
+    "SQLiteRefreshStore",
+    "SQLiteThrottleStore",
+]

@@ -13,7 +13,7 @@ from ..protocols import Outcome, Rotation, Session
 from ..state import FamilyState, Step, rotation, window_take
 from .file import SQLiteFile
 
-__all__ = ["SQLiteRefreshStore", "SQLiteThrottleStore"]
+__all__ = ["SQLiteOneTimeStore", "SQLiteRefreshStore", "SQLiteThrottleStore"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jwe_gate_session (
@@ -22,6 +22,9 @@ CREATE TABLE IF NOT EXISTS jwe_gate_session (
     expires_at REAL NOT NULL, generation INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS jwe_gate_session_subject ON jwe_gate_session (tbl, subject);
 CREATE INDEX IF NOT EXISTS jwe_gate_session_head ON jwe_gate_session (head);
+CREATE TABLE IF NOT EXISTS jwe_gate_once (
+    token_hash TEXT PRIMARY KEY, purpose TEXT NOT NULL, tbl TEXT NOT NULL,
+    subject TEXT NOT NULL, expires_at REAL NOT NULL, UNIQUE (purpose, tbl, subject));
 CREATE TABLE IF NOT EXISTS jwe_gate_throttle (
     key TEXT PRIMARY KEY, count INTEGER NOT NULL, reset_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS jwe_gate_throttle_reset ON jwe_gate_throttle (reset_at);
@@ -259,3 +262,54 @@ class SQLiteThrottleStore(_SQLiteStore):
         if row is None or row[1] <= now:
             return 0, now
         return int(row[0]), float(row[1])
+
+
+class SQLiteOneTimeStore(_SQLiteStore):
+    """One-time token hashes in the SQLite table ``jwe_gate_once``: one row per (purpose,
+    table, subject), each operation one statement."""
+
+    inline: ClassVar[bool] = False
+
+    purge_every = 1000
+    """Every so many ``put`` calls (per instance), expired rows are deleted."""
+
+    def put(
+        self,
+        token_hash: str,
+        *,
+        purpose: str,
+        table: str,
+        subject: str,
+        expires_at: float,
+        now: float,
+    ) -> None:
+        with self._use() as conn:
+            # REPLACE deletes the row the unique (purpose, tbl, subject) names: the earlier
+            # unused token dies in the same statement.
+            conn.execute(
+                "INSERT OR REPLACE INTO jwe_gate_once (token_hash, purpose, tbl, subject, "
+                "expires_at) VALUES (?, ?, ?, ?, ?)",
+                (token_hash, purpose, table, subject, expires_at),
+            )
+        self._adds += 1
+        if self._adds % self.purge_every == 0:
+            with self._use() as conn:
+                conn.execute("DELETE FROM jwe_gate_once WHERE expires_at <= ?", (now,))
+
+    def take(self, token_hash: str, *, purpose: str, table: str, now: float) -> str | None:
+        with self._use() as conn:
+            # One DELETE ... RETURNING: of racing takes, exactly one sees the row.
+            rows = conn.execute(
+                "DELETE FROM jwe_gate_once WHERE token_hash = ? AND purpose = ? AND tbl = ? "
+                "AND expires_at > ? RETURNING subject",
+                (token_hash, purpose, table, now),
+            ).fetchall()
+        return str(rows[0][0]) if rows else None
+
+    def drop(self, table: str, subject: str, *, purpose: str | None = None) -> None:
+        with self._use() as conn:
+            conn.execute(
+                "DELETE FROM jwe_gate_once WHERE tbl = ? AND subject = ? "
+                "AND (? IS NULL OR purpose = ?)",
+                (table, subject, purpose, purpose),
+            )
