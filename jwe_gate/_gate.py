@@ -27,6 +27,7 @@ from ._storage.memory import MemoryOneTimeStore, MemoryRefreshStore, MemoryThrot
 from ._storage.table import Table
 from ._tokens import KeyRing, TokenCodec
 from ._twins import background_loop_running, stop_background_loop, twin
+from ._workers import warn_if_memory_stores
 from ._wsgi import GateWSGIMiddleware
 from ._wsgi import not_found as wsgi_not_found
 from .exceptions import ConfigurationError
@@ -174,6 +175,7 @@ class Gate:
             MemoryThrottleStore() if ses.throttle_store is None else ses.throttle_store
         )
         self.once_store = MemoryOneTimeStore() if ses.once_store is None else ses.once_store
+        warn_if_memory_stores((self.refresh_store, self.throttle_store, self.once_store))
         # Revocation reaches access tokens: each one minted for a session is checked against it.
         self._liveness = Liveness(self.refresh_store) if ses.check_sessions else None
         self._revoke_subject = twin(self.refresh_store, "revoke_subject")
