@@ -8,7 +8,9 @@ are opened and used on the one loop that runs them."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import socket
 import subprocess
 import sys
@@ -307,22 +309,28 @@ def test_an_unreachable_redis_raises(
     "adapter", [pytest.param("asgi", id="asgi"), pytest.param("wsgi", id="wsgi")]
 )
 def test_a_request_with_a_session_token_is_503_when_redis_is_unreachable(adapter: str) -> None:
-    """The per-request session check fails on an unreachable Redis: the SPEC's 503 ERROR_FATAL
-    with Retry-After, never a hang or a traceback; a public route still answers."""
+    """The per-request session check and a login (its throttle) fail on an unreachable Redis:
+    the SPEC's 503 ERROR_FATAL with Retry-After, never a hang or a traceback; a public route
+    still answers."""
     stores = redis_stores(url=f"redis://127.0.0.1:{_dead_port()}/0", timeout=1)
     gate = Gate(
         keys=KeyRing.generate(),
         tables=[Table("user", MemoryBackend([{"id": 1, "email": "a@x.com"}]))],
         rules=[Rule("/health", "public")],
+        auth_routes={"/auth": "user"},
         stores=stores,
     )
     client = wrap(gate, adapter)
     token = gate.issue("user", 1, session="fam-" + "a" * 12)
-    res = client("GET", "/blog/1", [("Authorization", f"Bearer {token}")])
-    assert res.status == 503, res.body
-    assert res.json["code"] == "ERROR_FATAL"
-    assert res.header("retry-after")
-    assert b"Traceback" not in res.body
+    login = json.dumps({"email": "a@x.com", "password": "whatever 1"}).encode()
+    for res in (
+        client("GET", "/blog/1", [("Authorization", f"Bearer {token}")]),
+        client("POST", "/auth/login", [("Content-Type", "application/json")], body=login),
+    ):
+        assert res.status == 503, res.body
+        assert res.json["code"] == "ERROR_FATAL"
+        assert res.header("retry-after")
+        assert b"Traceback" not in res.body
     assert client("GET", "/health").status == 200
     gate.close()
 
@@ -371,3 +379,18 @@ def test_without_redis_jwe_gate_imports_and_a_store_names_the_extra() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("pip install 'jwe_gate[redis]'") == 2, done.stdout
+
+
+def test_redis_stores_from_a_url_with_asyncio_own_their_client(prefix: str) -> None:
+    """redis_stores(url=..., asyncio=True) makes one bounded asyncio client on first use by
+    the running loop; the stores close it (aclose, as Gate.aclose calls), each safely."""
+
+    async def main() -> tuple[int, float]:
+        stores = redis_stores(url="redis://127.0.0.1:6379/0", asyncio=True, prefix=prefix)
+        assert isinstance(stores.throttle.client, redis.asyncio.Redis)  # type: ignore[attr-defined]
+        got: tuple[int, float] = await stores.throttle.ahit("k", window=5, now=NOW)  # type: ignore[attr-defined]
+        for store in (stores.refresh, stores.throttle, stores.once):
+            await store.aclose()  # type: ignore[attr-defined]
+        return got
+
+    assert asyncio.run(main()) == (1, NOW + 5)
