@@ -32,6 +32,13 @@ from ._storage.protocols import (
     Session,
     ThrottleStore,
 )
+from ._storage.redis import (
+    RedisOneTimeStore,
+    RedisRefreshStore,
+    RedisThrottleStore,
+    redis_client,
+    redis_stores,
+)
 from ._storage.sqlite import (
     SQLiteBackend,
     SQLiteOneTimeStore,
@@ -86,6 +93,9 @@ __all__ = [
     "OneTimeStore",
     "Outcome",
     "PasswordPolicy",
+    "RedisOneTimeStore",
+    "RedisRefreshStore",
+    "RedisThrottleStore",
     "RefreshStore",
     "Refusal",
     "RequestView",
@@ -107,5 +117,7 @@ __all__ = [
     "Transport",
     "XanoHeaders",
     "default_scopes",
+    "redis_client",
+    "redis_stores",
     "render_error",
 ]
