@@ -79,9 +79,10 @@ class Account:
         login = self._login(data)
         password = self._secret(data, "password")
         keys = self._throttler.keys(login, request.client)
-        # The session dates from before the record is read: a password change that lands while
-        # this (old) password is being checked is newer than the session, so it ends it.
-        read_at = self._clock()
+        # The session dates from before the record is read, by one stamp unit (password stamps
+        # are whole milliseconds): a password change that lands while this (old) password is
+        # being checked is then strictly newer than the session, so it ends it.
+        read_at = self._clock() - 0.001
         record, rehash = yield from self._throttler.check_password(
             keys, self.table.effect("find", login), password
         )
