@@ -179,7 +179,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
     if not args.id.strip():
         raise UsageError("--id is empty")
-    store = open_refresh_store(args.db)
+    store = open_refresh_store(args.db, args.redis, args.redis_prefix)
     try:
         store.revoke_subject(args.table, args.id.strip())
     finally:
@@ -191,7 +191,15 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from ._demo import serve
 
-    serve(host=args.host, port=args.port, db=args.db, keys=args.keys, wsgi=args.wsgi)
+    serve(
+        host=args.host,
+        port=args.port,
+        db=args.db,
+        keys=args.keys,
+        wsgi=args.wsgi,
+        redis=args.redis,
+        redis_prefix=args.redis_prefix,
+    )
     return 0
 
 
@@ -207,6 +215,19 @@ def _parser() -> argparse.ArgumentParser:
             "--keys",
             metavar="FILE",
             help="JWK Set file (default: the JWE_GATE_KEYS environment variable)",
+        )
+
+    def redis_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--redis",
+            metavar="URL",
+            help="keep sessions, the throttle and one-time tokens in Redis (redis://host:port/0)",
+        )
+        sp.add_argument(
+            "--redis-prefix",
+            default="jwe_gate:",
+            metavar="PREFIX",
+            help="the start of every Redis key (default jwe_gate:)",
         )
 
     k = sub.add_parser("keygen", help="print a new JWK Set, or rotate one with --add FILE")
@@ -264,6 +285,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--db", default=None, help="SQLite path or SQLAlchemy URL (default: the demo's database)"
     )
+    redis_arg(r)
     r.set_defaults(func=cmd_revoke)
 
     d = sub.add_parser("demo", help="serve the demo app on 127.0.0.1:8000")
@@ -282,6 +304,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve the Flask version behind the WSGI middleware (waitress)",
     )
+    redis_arg(d)
     d.set_defaults(func=cmd_demo)
     return p
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from ._gate import AuthRoutes, Gate
 from ._sansio.rules import Rule
-from ._storage.sqlite import SQLiteBackend, SQLiteRefreshStore, SQLiteThrottleStore
+from ._storage.bundle import Stores
+from ._storage.sqlite import SQLiteBackend, SQLiteRefreshStore
 from ._storage.table import Table
 from ._tokens import KeyRing
 from .exceptions import ConfigurationError, MissingDependencyError
@@ -27,6 +28,7 @@ __all__ = [
     "flask_app",
     "open_backend",
     "open_refresh_store",
+    "open_stores",
     "serve",
     "starlette_app",
 ]
@@ -65,8 +67,12 @@ def open_backend(db: str | None) -> SQLiteBackend:
     return SQLiteBackend(_private_file(db))
 
 
-def open_refresh_store(db: str | None) -> SQLiteRefreshStore:
-    """The sessions of ``--db`` (the demo's file by default)."""
+def open_refresh_store(db: str | None, redis: str | None = None, prefix: str = "jwe_gate:") -> Any:
+    """The sessions of ``--redis`` (Redis), else of ``--db`` (the demo's file by default)."""
+    if redis:
+        from ._storage.redis import redis_stores
+
+        return redis_stores(url=redis, prefix=prefix).refresh
     return SQLiteRefreshStore(_private_file(db))
 
 
@@ -86,12 +92,30 @@ def load_or_create_keys(keys: str | None) -> KeyRing:
     return ring
 
 
-def build_gate(*, db: str | None = None, keys: str | None = None, **options: Any) -> Gate:
-    """The demo's gate: SQLite tables and stores, the auth routes, and its rules."""
+def open_stores(db: str | None, redis: str | None, prefix: str = "jwe_gate:") -> Stores:
+    """The stores for ``--redis URL`` (Redis, keys under ``prefix``), else those of ``--db``
+    (the demo's file)."""
+    if redis:
+        from ._storage.redis import redis_stores
+
+        _say(f"stores in Redis at {redis} (keys {prefix}*)")
+        return redis_stores(url=redis, prefix=prefix)
+    return Stores.sqlite(_private_file(db))
+
+
+def build_gate(
+    *,
+    db: str | None = None,
+    keys: str | None = None,
+    redis: str | None = None,
+    redis_prefix: str = "jwe_gate:",
+    **options: Any,
+) -> Gate:
+    """The demo's gate: its tables, its stores, the auth routes, and its rules."""
     backend = open_backend(db)
     _say(f"SQLite database {Path(backend.path).resolve()}")
-    options.setdefault("refresh_store", SQLiteRefreshStore(backend.path))
-    options.setdefault("throttle_store", SQLiteThrottleStore(backend.path))
+    if not any(k in options for k in ("refresh_store", "throttle_store", "stores")):
+        options["stores"] = open_stores(db, redis, redis_prefix)
     return Gate(
         keys=load_or_create_keys(keys),
         tables=[Table(name, backend) for name in DEMO_TABLES],
@@ -190,9 +214,11 @@ def serve(
     db: str | None = None,
     keys: str | None = None,
     wsgi: bool = False,
+    redis: str | None = None,
+    redis_prefix: str = "jwe_gate:",
 ) -> None:
     """Run the demo until interrupted."""
-    gate = build_gate(db=db, keys=keys)
+    gate = build_gate(db=db, keys=keys, redis=redis, redis_prefix=redis_prefix)
     url = f"http://{host}:{port}/"
     if wsgi:
         try:
