@@ -151,6 +151,27 @@ def test_the_apps_own_table_serves_every_endpoint(url: str, key: str, tmp_path: 
 
 
 @pytest.mark.parametrize(
+    "url", [pytest.param(PG, id="postgres"), pytest.param(MARIA, id="mariadb")]
+)
+def test_a_uuid_table_finds_no_record_for_a_non_uuid(url: str) -> None:
+    """On a UUID-keyed table, ids that are not a record's canonical UUID are not found (and
+    never reach the database as a bad value)."""
+    engine = make_engine(url)
+    table = people(prefix() + "people", "uuid")
+    table.metadata.create_all(engine)
+    try:
+        users = Table("user", SQLAlchemyBackend(engine, table=table, columns=COLUMNS))
+        ann = users.create({"email": "ann@example.com"})
+        assert users.get(ann["id"]) == ann
+        for bad in ("42", "not-a-uuid", ann["id"].upper(), ann["id"].replace("-", ""), "\x00"):
+            assert users.get(bad) is None
+            assert users.update(bad, {"name": "x"}) is None
+    finally:
+        table.metadata.drop_all(engine)
+        dispose(engine)
+
+
+@pytest.mark.parametrize(
     ("columns", "missing"),
     [
         pytest.param({**COLUMNS, "password_changed_at": "nope"}, "password_changed_at", id="stamp"),
