@@ -35,6 +35,7 @@ from jwe_gate import (
     Gate,
     Hasher,
     KeyRing,
+    Session,
     SQLAlchemyBackend,
     Table,
     sqlalchemy_stores,
@@ -275,3 +276,36 @@ def users_on_postgres() -> Iterator[tuple[sa.Engine, Any]]:
     yield engine, backend
     backend.metadata.drop_all(engine)
     engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "url", [pytest.param("sqlite", id="sqlite"), pytest.param(PG, id="postgres")]
+)
+def test_stores_forget_ended_rows_a_few_per_call(url: str, tmp_path: Path) -> None:
+    """Ended throttle windows and expired sessions are deleted at most four per write, until
+    none is left: bounded work per call, and tables bounded by what is live."""
+    if url == "sqlite":
+        url = f"sqlite:///{tmp_path / 'prune.db'}"
+    engine = make_engine(url)
+    stores = sqlalchemy_stores(engine, prefix=prefix())
+    throttle: Any = stores.throttle
+    refresh: Any = stores.refresh
+    try:
+        for i in range(10):
+            throttle.hit(f"old{i}", window=5, now=0.0)
+            refresh.add(f"h{i}", Session(f"f{i}", "user", "1", 0.0), expires_at=5.0, now=0.0)
+
+        def rows(table: sa.Table) -> int:
+            with engine.connect() as conn:
+                return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar())
+
+        counts = []
+        for n in range(4):
+            throttle.hit(f"new{n}", window=60, now=10.0)
+            refresh.add(f"n{n}", Session(f"g{n}", "user", "1", 10.0), expires_at=99.0, now=10.0)
+            counts.append((rows(throttle.table), rows(refresh.table)))
+        # Each write adds one live row and deletes at most four ended ones.
+        assert counts == [(7, 7), (4, 4), (3, 3), (4, 4)]
+    finally:
+        refresh.metadata.drop_all(engine)
+        dispose(engine)
