@@ -1,5 +1,7 @@
 """jwe_gate: Xano-style encrypted-token authentication for any ASGI or WSGI app."""
 
+import typing as _typing
+
 from ._asgi import GateASGIMiddleware
 from ._endpoints.service import AuthService
 from ._endpoints.throttle import Throttle
@@ -59,6 +61,40 @@ from .exceptions import (
     TokenError,
 )
 
+if _typing.TYPE_CHECKING:  # the lazy names below, typed for checkers
+    from ._storage.sqlalchemy import (
+        SQLAlchemyBackend,
+        SQLAlchemyOneTimeStore,
+        SQLAlchemyRefreshStore,
+        SQLAlchemyThrottleStore,
+        sqlalchemy_stores,
+    )
+
+_LAZY = {
+    "SQLAlchemyBackend": "jwe_gate._storage.sqlalchemy",
+    "SQLAlchemyOneTimeStore": "jwe_gate._storage.sqlalchemy",
+    "SQLAlchemyRefreshStore": "jwe_gate._storage.sqlalchemy",
+    "SQLAlchemyThrottleStore": "jwe_gate._storage.sqlalchemy",
+    "sqlalchemy_stores": "jwe_gate._storage.sqlalchemy",
+}
+"""Names whose optional dependency is imported on first use (a missing one raises
+MissingDependencyError naming the extra), so importing jwe_gate never needs it."""
+
+
+def __getattr__(name: str) -> _typing.Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'jwe_gate' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
 __all__ = [
     "AnonymousUser",
     "AsyncBackend",
@@ -102,6 +138,10 @@ __all__ = [
     "Response",
     "Rotation",
     "Rule",
+    "SQLAlchemyBackend",
+    "SQLAlchemyOneTimeStore",
+    "SQLAlchemyRefreshStore",
+    "SQLAlchemyThrottleStore",
     "SQLiteBackend",
     "SQLiteOneTimeStore",
     "SQLiteRefreshStore",
@@ -120,4 +160,5 @@ __all__ = [
     "redis_client",
     "redis_stores",
     "render_error",
+    "sqlalchemy_stores",
 ]

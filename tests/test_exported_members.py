@@ -10,14 +10,16 @@ import jwe_gate
 
 
 def _public_members() -> list[str]:
-    """Names in the package namespace that are not private, submodules or __future__ flags."""
-    return [
+    """Names in the package namespace that are not private, submodules or __future__ flags,
+    and the names imported on first use (their optional dependency is not needed before)."""
+    eager = {
         name
         for name, value in vars(jwe_gate).items()
         if not name.startswith("_")
         and not isinstance(value, types.ModuleType)  # jwe_gate.exceptions is a module
         and type(value).__module__ != "__future__"  # `from __future__ import annotations`
-    ]
+    }
+    return sorted(eager | set(jwe_gate._LAZY))
 
 
 def test_all_is_sorted_and_unique() -> None:

@@ -85,6 +85,11 @@ class Table:
                 f"{type(backend).__name__} implements neither Backend (get, find, create, "
                 f"update) nor AsyncBackend (aget, afind, acreate, aupdate)"
             )
+        bind = getattr(backend, "bind_table", None)
+        if callable(bind):
+            # A backend that maps fields to real columns checks them now, at start-up: a column
+            # the gate needs and the table lacks is a ConfigurationError, never a skipped check.
+            bind(name, login_field=login_field, password_field=password_field)
         inline = getattr(backend, "inline", False) is True
         # Only reads run inline: even a local SQLite write can wait on another writer's lock.
         self._ops: dict[str, Twin[Any]] = {

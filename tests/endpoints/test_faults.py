@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 from support.clients import wrap
-from support.proxy import TCPProxy, proxy_to
+from support.proxy import Proxy
 from support.redisdb import HOST, PORT, require_redis
 from test_handlers import PASSWORD, assert_xano, get, login, post, refresh, signup
 
@@ -21,12 +21,15 @@ from jwe_gate import Gate, SQLiteBackend, Table, redis_stores
 
 
 @pytest.fixture
-def cut_redis() -> Iterator[tuple[TCPProxy, str]]:
+def cut_redis() -> Iterator[tuple[Proxy, str]]:
     """A proxy to the real Redis, and a key prefix of this test's own (removed after)."""
     require_redis()
     prefix = f"jwe_gate_test:{secrets.token_hex(6)}:"
-    with proxy_to(HOST, PORT) as proxy:
+    proxy = Proxy((HOST, PORT))
+    try:
         yield proxy, prefix
+    finally:
+        proxy.close()
     client = redis.Redis(host=HOST, port=PORT)
     for key in client.scan_iter(match=prefix + "*"):
         client.delete(key)
@@ -36,7 +39,7 @@ def cut_redis() -> Iterator[tuple[TCPProxy, str]]:
 @pytest.mark.parametrize("adapter", [pytest.param("asgi"), pytest.param("wsgi")])
 def test_redis_cut_and_restored(
     make_auth_gate: Callable[..., Gate],
-    cut_redis: tuple[TCPProxy, str],
+    cut_redis: tuple[Proxy, str],
     tmp_path: Path,
     adapter: str,
 ) -> None:
@@ -52,7 +55,7 @@ def test_redis_cut_and_restored(
     client = wrap(gate, adapter)
     pair = signup(client)
     assert get(client, "/auth/me", pair["authToken"]).status == 200
-    proxy.cut()
+    proxy.set("refuse")
     time.sleep(1.1)  # past the liveness memory: the next check must ask the store
     for res in (
         get(client, "/auth/me", pair["authToken"]),
@@ -63,7 +66,7 @@ def test_redis_cut_and_restored(
         assert res.header("retry-after")
         assert b"Traceback" not in res.body
     assert client("GET", "/health").status == 200
-    proxy.restore()
+    proxy.set("up")
     assert get(client, "/auth/me", pair["authToken"]).status == 200
     rotated = refresh(client, pair["refreshToken"])  # the refused refresh spent nothing
     assert rotated.status == 200, rotated.json
@@ -75,7 +78,7 @@ def test_redis_cut_and_restored(
 @pytest.mark.parametrize("adapter", [pytest.param("asgi"), pytest.param("wsgi")])
 def test_a_signup_during_an_outage_stores_nothing(
     make_auth_gate: Callable[..., Gate],
-    cut_redis: tuple[TCPProxy, str],
+    cut_redis: tuple[Proxy, str],
     tmp_path: Path,
     adapter: str,
 ) -> None:
@@ -88,10 +91,10 @@ def test_a_signup_during_an_outage_stores_nothing(
         stores=redis_stores(url=f"redis://127.0.0.1:{proxy.port}/0", prefix=prefix, timeout=1.0),
     )
     client = wrap(gate, adapter)
-    proxy.cut()
+    proxy.set("refuse")
     res = post(client, "/auth/signup", {"email": "cut@x.io", "password": PASSWORD, "name": "C"})
     assert_xano(res, 503, "ERROR_FATAL")
-    proxy.restore()
+    proxy.set("up")
     assert login(client, "cut@x.io").status == 403  # no such account: nothing was stored
     again = post(client, "/auth/signup", {"email": "cut@x.io", "password": PASSWORD, "name": "C"})
     assert again.status == 200, again.json

@@ -1,100 +1,69 @@
-"""A small TCP proxy the tests own, to cut a database or Redis connection mid-run without
-stopping the machine's servers."""
+"""A small TCP proxy a test owns, to cut a database off and bring it back without touching
+the machine's server: ``up`` (forward), ``refuse`` (close every connection at once) or
+``blackhole`` (accept and never answer)."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
 import threading
-from collections.abc import Iterator
-from types import TracebackType
 
 
-class TCPProxy:
-    """Forwards 127.0.0.1:``port`` to ``(host, target)``. ``cut()`` drops every connection and
-    refuses new ones (they are closed at once); ``restore()`` lets them through again."""
+class Proxy:
+    """Forwards 127.0.0.1:``port`` to ``target`` while ``mode`` is "up"."""
 
-    def __init__(self, host: str, target: int) -> None:
-        self._target = (host, target)
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.mode = "up"
         self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self._listener.getsockname()[1])
-        self._up = True
-        self._closed = False
+        self.port: int = self._listener.getsockname()[1]
+        self._open: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._open: set[socket.socket] = set()
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def __enter__(self) -> TCPProxy:
-        return self
+    def set(self, mode: str) -> None:
+        """Switch to "up", "refuse" or "blackhole"; leaving "up" drops every connection."""
+        self.mode = mode
+        if mode != "up":
+            with self._lock:
+                for s in self._open:
+                    with contextlib.suppress(OSError):
+                        s.shutdown(socket.SHUT_RDWR)
+                        s.close()
+                self._open.clear()
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+    def close(self) -> None:
+        self.set("refuse")
+        self._listener.close()
 
     def _accept(self) -> None:
-        while not self._closed:
+        while True:
             try:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            if not self._up:
-                client.close()  # the "server" is down: the connection dies at once
+            if self.mode == "refuse":
+                client.close()
                 continue
+            with self._lock:
+                self._open.append(client)
+            if self.mode == "blackhole":
+                continue  # held open, never answered: the caller's timeout must end the wait
             try:
-                upstream = socket.create_connection(self._target, timeout=5)
+                upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
                 client.close()
                 continue
-            upstream.settimeout(None)
             with self._lock:
-                self._open |= {client, upstream}
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+                self._open.append(upstream)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
-        try:
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
             while data := src.recv(65536):
                 dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (src, dst):
-                self._drop(sock)
-
-    def _drop(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._open.discard(sock)
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-        sock.close()
-
-    def cut(self) -> None:
-        """Drop every open connection and refuse new ones."""
-        self._up = False
-        with self._lock:
-            open_now = list(self._open)
-        for sock in open_now:
-            self._drop(sock)
-
-    def restore(self) -> None:
-        """Let connections through again."""
-        self._up = True
-
-    def close(self) -> None:
-        self._closed = True
-        self.cut()
-        self._listener.close()
-
-
-@contextlib.contextmanager
-def proxy_to(host: str, port: int) -> Iterator[TCPProxy]:
-    """A :class:`TCPProxy` for the duration of a ``with`` block."""
-    proxy = TCPProxy(host, port)
-    try:
-        yield proxy
-    finally:
-        proxy.close()
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.close()

@@ -1,0 +1,123 @@
+"""How a database table holds a gate table's records: which column is which field, how an id
+string names a key, and how stamps and other values cross between columns and records."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..._sansio.records import CREATED_AT, PASSWORD_CHANGED_AT
+from ...types import Record
+from .engine import sa
+
+__all__ = ["Bound", "kind_of"]
+
+_STAMPS = (CREATED_AT, PASSWORD_CHANGED_AT)
+"""Fields kept as epoch milliseconds: a DateTime column holds them as a UTC time."""
+
+
+@dataclass
+class Bound:
+    """One gate table on one database table: which column holds which field."""
+
+    table: sa.Table
+    pk: sa.Column[Any]
+    kind: str
+    """``int``, ``uuid`` or ``str``: how an id string names a key."""
+    cols: dict[str, sa.Column[Any]] = field(default_factory=dict)
+    extra: sa.Column[Any] | None = None
+    """A JSON column for the fields with no column of their own."""
+
+    def key(self, id: str) -> Any | None:
+        """The key ``id`` names, or None: ids compare as strings, so only the canonical
+        spelling of a key names its row ("01", "1.0", an upper-case UUID name none)."""
+        if not isinstance(id, str) or not id:
+            return None
+        if self.kind == "int":
+            ok = id.isascii() and id.isdecimal() and len(id) <= 19 and (id[0] != "0" or id == "0")
+            return int(id) if ok and int(id) <= 2**63 - 1 else None
+        if self.kind == "uuid":
+            try:
+                value = uuid.UUID(id)
+            except ValueError:  # not a UUID: no row, never a database error (a 500)
+                return None
+            if str(value) != id:
+                return None
+            return value if getattr(self.pk.type, "as_uuid", True) else id
+        return id if len(id) <= 255 else None
+
+    def new_key(self) -> Any:
+        """A new UUID key, for a key column the database does not fill in itself."""
+        new = uuid.uuid4()
+        return new if self.kind == "uuid" and getattr(self.pk.type, "as_uuid", True) else str(new)
+
+    def unique(self, name: str) -> bool:
+        """Whether the database itself keeps ``name``'s column unique."""
+        col = self.cols.get(name)
+        if col is None:
+            return False
+        if col.unique or (col.primary_key and len(self.table.primary_key.columns) == 1):
+            return True
+        sets = [c.columns for c in self.table.constraints if isinstance(c, sa.UniqueConstraint)]
+        sets += [i.columns for i in self.table.indexes if i.unique]
+        return any(len(s) == 1 and col.name in s for s in sets)
+
+    def values(self, fields: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+        """Column values for ``fields``; the fields with no column go to the JSON column (and,
+        without one, are not stored: the app's table has no place for them)."""
+        row: dict[str, Any] = {}
+        more = dict(extra)
+        for name, value in fields.items():
+            col = self.cols.get(name)
+            if col is not None:
+                row[col.name] = _to_column(col, name, value)
+            elif self.extra is not None:
+                more[name] = value
+        if self.extra is not None:
+            row[self.extra.name] = more
+        return row
+
+    def record(self, row: Mapping[str, Any]) -> Record:
+        """The record a row holds: the JSON column's fields, then the columns' (which win)."""
+        extra = row.get(self.extra.name) if self.extra is not None else None
+        record: Record = dict(extra) if isinstance(extra, dict) else {}
+        for name, col in self.cols.items():
+            record[name] = _from_column(name, row[col.name])
+        record["id"] = row[self.pk.name] if self.kind == "int" else str(row[self.pk.name])
+        return record
+
+
+def _to_column(col: sa.Column[Any], name: str, value: Any) -> Any:
+    if name in _STAMPS and isinstance(col.type, sa.DateTime) and isinstance(value, int | float):
+        stamp = dt.datetime.fromtimestamp(value / 1000, dt.UTC)
+        return stamp if getattr(col.type, "timezone", False) else stamp.replace(tzinfo=None)
+    return value
+
+
+def _from_column(name: str, value: Any) -> Any:
+    if name in _STAMPS and isinstance(value, dt.datetime):
+        if value.tzinfo is None:  # a naive stamp is UTC, as written
+            value = value.replace(tzinfo=dt.UTC)
+        return int(value.timestamp() * 1000)
+    if name in _STAMPS and value is not None:
+        return int(value)
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()  # the app's record is rendered as JSON
+    if isinstance(value, uuid.UUID | decimal.Decimal):
+        return str(value)
+    return value
+
+
+def kind_of(pk: sa.Column[Any]) -> str:
+    """How the key column ``pk`` is named by an id string."""
+    if isinstance(pk.type, sa.Uuid):
+        return "uuid"
+    try:
+        python = pk.type.python_type
+    except NotImplementedError:
+        return "str"
+    return "int" if python is int else "uuid" if python is uuid.UUID else "str"
