@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ._demo import DEMO_TABLES
 from ._tokens import KeyRing, TokenCodec, inspect_token
-from .exceptions import ConfigurationError, JWEGateError
+from .exceptions import BackendError, ConfigurationError, JWEGateError
 
 __all__ = ["main", "parse_duration"]
 
@@ -147,7 +147,8 @@ def cmd_adduser(args: argparse.Namespace) -> int:
     from ._storage.table import Table
     from .exceptions import DuplicateRecordError
 
-    table = Table(args.table, open_backend(args.db), login_field=args.login_field)
+    backend = open_backend(args.db, args.db_prefix)
+    table = Table(args.table, backend, login_field=args.login_field)
     try:  # the same checks as signup: a login the endpoints would refuse is never stored
         login = login_value({args.login_field: args.email}, args.login_field, table.normalize_login)
     except Refused as refused:
@@ -179,7 +180,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
     if not args.id.strip():
         raise UsageError("--id is empty")
-    store = open_refresh_store(args.db, args.redis, args.redis_prefix)
+    store = open_refresh_store(args.db, args.redis, args.redis_prefix, args.db_prefix)
     try:
         store.revoke_subject(args.table, args.id.strip())
     finally:
@@ -199,6 +200,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         wsgi=args.wsgi,
         redis=args.redis,
         redis_prefix=args.redis_prefix,
+        db_prefix=args.db_prefix,
     )
     return 0
 
@@ -215,6 +217,14 @@ def _parser() -> argparse.ArgumentParser:
             "--keys",
             metavar="FILE",
             help="JWK Set file (default: the JWE_GATE_KEYS environment variable)",
+        )
+
+    def db_prefix_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--db-prefix",
+            default="",
+            metavar="PREFIX",
+            help="with a database URL: the start of every table name the gate makes",
         )
 
     def redis_arg(sp: argparse.ArgumentParser) -> None:
@@ -272,6 +282,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument(
         "--db", default=None, help="SQLite path or SQLAlchemy URL (default: the demo's database)"
     )
+    db_prefix_arg(a)
     a.add_argument(
         "--password-stdin",
         action="store_true",
@@ -285,6 +296,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--db", default=None, help="SQLite path or SQLAlchemy URL (default: the demo's database)"
     )
+    db_prefix_arg(r)
     redis_arg(r)
     r.set_defaults(func=cmd_revoke)
 
@@ -294,6 +306,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--db", default=None, help="SQLite path or SQLAlchemy URL (default .jwe_gate/demo.db)"
     )
+    db_prefix_arg(d)
     d.add_argument(
         "--keys",
         metavar="FILE",
@@ -309,12 +322,34 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _redacted(value: str) -> str:
+    """A database or Redis URL without its password (a path as it is)."""
+    scheme, sep, rest = value.partition("://")
+    if not sep or "@" not in rest:
+        return value
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         code: int = args.func(args)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BackendError as exc:
+        # A database or Redis the command could not use: say which option named it.
+        where = " / ".join(
+            f"--{name} {_redacted(value)}"
+            for name, value in (
+                ("db", getattr(args, "db", None)),
+                ("redis", getattr(args, "redis", None)),
+            )
+            if value
+        )
+        print(f"error: {where or '--db'}: {exc}", file=sys.stderr)
         return 2
     except JWEGateError as exc:
         print(f"error: {exc}", file=sys.stderr)

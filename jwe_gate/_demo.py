@@ -17,7 +17,7 @@ from typing import Any
 from ._gate import AuthRoutes, Gate
 from ._sansio.rules import Rule
 from ._storage.bundle import Stores
-from ._storage.sqlite import SQLiteBackend, SQLiteRefreshStore
+from ._storage.sqlite import SQLiteBackend
 from ._storage.table import Table
 from ._tokens import KeyRing
 from .exceptions import ConfigurationError, MissingDependencyError
@@ -44,14 +44,13 @@ def _say(message: str) -> None:
     print(f"jwe_gate demo: {message}", file=sys.stderr, flush=True)
 
 
+def _is_url(db: str | None) -> bool:
+    return bool(db) and "://" in str(db)
+
+
 def _private_file(db: str | None) -> Path:
     """The SQLite path for ``--db`` (the demo's file by default), created owner-only: it holds
     emails and password hashes. SQLite gives its -wal and -shm files the same mode."""
-    if db and "://" in db:
-        raise ConfigurationError(
-            f"--db {db!r}: database URLs need the SQLAlchemy backend, which this release does "
-            "not include yet; pass a SQLite file path"
-        )
     path = Path(db) if db else DEFAULT_DB
     if not db:
         DEMO_DIR.mkdir(mode=0o700, exist_ok=True)
@@ -62,18 +61,39 @@ def _private_file(db: str | None) -> Path:
     return path
 
 
-def open_backend(db: str | None) -> SQLiteBackend:
-    """The backend for ``--db``: a SQLite path (the demo's file by default)."""
+def open_backend(db: str | None, prefix: str = "") -> Any:
+    """The backend for ``--db``: a SQLAlchemy URL (``postgresql+psycopg://...``,
+    ``mysql+pymysql://...``; tables named ``prefix + table``), else a SQLite path (the demo's
+    file by default)."""
+    if _is_url(db):
+        from ._storage.sqlalchemy import SQLAlchemyBackend
+
+        return SQLAlchemyBackend(str(db), prefix=prefix)
     return SQLiteBackend(_private_file(db))
 
 
-def open_refresh_store(db: str | None, redis: str | None = None, prefix: str = "jwe_gate:") -> Any:
-    """The sessions of ``--redis`` (Redis), else of ``--db`` (the demo's file by default)."""
+def open_stores(
+    db: str | None, redis: str | None, redis_prefix: str = "jwe_gate:", db_prefix: str = ""
+) -> Stores:
+    """The stores for ``--redis URL`` (Redis, keys under ``redis_prefix``), else those of
+    ``--db``: the same SQL database, or the demo's SQLite file."""
     if redis:
         from ._storage.redis import redis_stores
 
-        return redis_stores(url=redis, prefix=prefix).refresh
-    return SQLiteRefreshStore(_private_file(db))
+        _say(f"stores in Redis at {redis} (keys {redis_prefix}*)")
+        return redis_stores(url=redis, prefix=redis_prefix)
+    if _is_url(db):
+        from ._storage.sqlalchemy import sqlalchemy_stores
+
+        return sqlalchemy_stores(str(db), prefix=db_prefix + "jwe_gate_")
+    return Stores.sqlite(_private_file(db))
+
+
+def open_refresh_store(
+    db: str | None, redis: str | None = None, redis_prefix: str = "jwe_gate:", db_prefix: str = ""
+) -> Any:
+    """The sessions of ``--redis`` or ``--db`` (the demo's file by default)."""
+    return open_stores(db, redis, redis_prefix, db_prefix).refresh
 
 
 def load_or_create_keys(keys: str | None) -> KeyRing:
@@ -92,30 +112,25 @@ def load_or_create_keys(keys: str | None) -> KeyRing:
     return ring
 
 
-def open_stores(db: str | None, redis: str | None, prefix: str = "jwe_gate:") -> Stores:
-    """The stores for ``--redis URL`` (Redis, keys under ``prefix``), else those of ``--db``
-    (the demo's file)."""
-    if redis:
-        from ._storage.redis import redis_stores
-
-        _say(f"stores in Redis at {redis} (keys {prefix}*)")
-        return redis_stores(url=redis, prefix=prefix)
-    return Stores.sqlite(_private_file(db))
-
-
 def build_gate(
     *,
     db: str | None = None,
     keys: str | None = None,
     redis: str | None = None,
     redis_prefix: str = "jwe_gate:",
+    db_prefix: str = "",
     **options: Any,
 ) -> Gate:
     """The demo's gate: its tables, its stores, the auth routes, and its rules."""
-    backend = open_backend(db)
-    _say(f"SQLite database {Path(backend.path).resolve()}")
+    backend = open_backend(db, db_prefix)
+    if isinstance(backend, SQLiteBackend):
+        _say(f"SQLite database {Path(backend.path).resolve()}")
+    else:  # the URL without its password
+        from sqlalchemy import make_url
+
+        _say(f"database {make_url(str(db)).render_as_string(hide_password=True)}")
     if not any(k in options for k in ("refresh_store", "throttle_store", "stores")):
-        options["stores"] = open_stores(db, redis, redis_prefix)
+        options["stores"] = open_stores(db, redis, redis_prefix, db_prefix)
     return Gate(
         keys=load_or_create_keys(keys),
         tables=[Table(name, backend) for name in DEMO_TABLES],
@@ -216,9 +231,10 @@ def serve(
     wsgi: bool = False,
     redis: str | None = None,
     redis_prefix: str = "jwe_gate:",
+    db_prefix: str = "",
 ) -> None:
     """Run the demo until interrupted."""
-    gate = build_gate(db=db, keys=keys, redis=redis, redis_prefix=redis_prefix)
+    gate = build_gate(db=db, keys=keys, redis=redis, redis_prefix=redis_prefix, db_prefix=db_prefix)
     url = f"http://{host}:{port}/"
     if wsgi:
         try:

@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+import sqlalchemy as sa
+from support import databases
 from support.redisdb import URL, require_redis
 from test_demo import PASSWORD, Demo, bearer, signup, start_demo, unique_email
 
@@ -29,23 +31,38 @@ class Pair:
     prefix: str
 
 
-@pytest.fixture
-def pair(tmp_path: Path) -> Iterator[Pair]:
-    """An ASGI and a WSGI demo on one SQLite file and one Redis, with HTTP clients."""
+def _drop_tables(url: str, prefix: str) -> None:
+    """Remove the tables a test's demos made (their names start with ``prefix``)."""
+    engine = sa.create_engine(url)
+    try:
+        names = [n for n in sa.inspect(engine).get_table_names() if n.startswith(prefix)]
+        metadata = sa.MetaData()
+        metadata.reflect(engine, only=names)
+        metadata.drop_all(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(None, id="sqlite"),
+        pytest.param(databases.PG, id="postgresql"),
+        pytest.param(databases.MARIA, id="mariadb"),
+    ]
+)
+def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pair]:
+    """An ASGI and a WSGI demo on one database (a SQLite file, PostgreSQL or MariaDB, with
+    tables of their own) and one Redis, with HTTP clients."""
     require_redis()
+    url: str | None = request.param
+    if url is not None:
+        databases.require_server(url)
     prefix = f"jwe_gate_test:{secrets.token_hex(6)}:"
+    tables = databases.prefix()
     keys = tmp_path / "keys.json"
     keys.write_text(KeyRing.generate().to_json())
-    common = (
-        "--db",
-        str(tmp_path / "shared.db"),
-        "--keys",
-        str(keys),
-        "--redis",
-        URL,
-        "--redis-prefix",
-        prefix,
-    )
+    db = ("--db", url, "--db-prefix", tables) if url else ("--db", str(tmp_path / "shared.db"))
+    common = (*db, "--keys", str(keys), "--redis", URL, "--redis-prefix", prefix)
     demos: list[Demo] = []
     try:
         demos.append(start_demo(tmp_path, *common))
@@ -59,6 +76,8 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
         for key in client.scan_iter(match=prefix + "*"):
             client.delete(key)
         client.close()
+        if url is not None:
+            _drop_tables(url, tables)
 
 
 def _ends_within_a_second(client: httpx.Client, tokens: dict[str, str]) -> None:
