@@ -283,6 +283,7 @@ def _parser() -> argparse.ArgumentParser:
         "--db", default=None, help="SQLite path or SQLAlchemy URL (default: the demo's database)"
     )
     db_prefix_arg(a)
+    redis_arg(a)  # the same storage options as every command; adduser writes only the table
     a.add_argument(
         "--password-stdin",
         action="store_true",

@@ -20,6 +20,7 @@ from jwe_gate import (
     Gate,
     Hasher,
     KeyRing,
+    Rule,
     SQLAlchemyBackend,
     Table,
     sqlalchemy_stores,
@@ -43,8 +44,9 @@ def _post(client: Any, endpoint: str, body: dict[str, str]) -> Any:
 
 
 def test_a_lost_database_is_a_503_and_service_recovers(proxied: tuple[str, Proxy]) -> None:
-    """Cut off: signup and login answer 503 ERROR_FATAL with Retry-After (no traceback);
-    silent: the same once the timeout passes; back: login works again with no restart."""
+    """Cut off: signup and login answer 503 ERROR_FATAL with Retry-After (no traceback) while
+    the public route answers; silent: the same once the timeout passes; back: login works again
+    with no restart."""
     url, proxy = proxied
     p = prefix()
     backend: Any = SQLAlchemyBackend(url, prefix=p, timeout=2)
@@ -52,6 +54,7 @@ def test_a_lost_database_is_a_503_and_service_recovers(proxied: tuple[str, Proxy
     gate = Gate(
         keys=KeyRing.generate(),
         tables=[Table("user", backend)],
+        rules=[Rule("/health", "public")],
         auth_routes={"/auth": "user"},
         hasher=Hasher(CHEAPEST),
         stores=stores,
@@ -68,6 +71,7 @@ def test_a_lost_database_is_a_503_and_service_recovers(proxied: tuple[str, Proxy
                 assert res.json["code"] == "ERROR_FATAL"
                 assert res.header("retry-after")
                 assert b"Traceback" not in res.body
+            assert client("GET", "/health").status == 200  # public routes need no database
         proxy.set("up")
         assert _post(client, "login", creds).status == 200  # the pool replaced dead connections
     finally:
