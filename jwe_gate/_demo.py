@@ -2,7 +2,8 @@
 
 Tables ``user`` and ``admin`` in one SQLite file; the auth endpoints at ``/auth/*`` (user) and
 ``/admin/auth/*`` (admin: no signup -- add admins with ``jwe-gate adduser --table admin``);
-``/api/hello`` (user), ``/admin/stats`` (admin), ``/health`` (public) and a page at ``/``.
+``/api/hello`` (user), ``/admin/stats`` (admin), ``/health`` (public), the auth endpoints'
+OpenAPI document at ``/openapi.json`` (public) and a page at ``/``.
 """
 
 from __future__ import annotations
@@ -137,6 +138,7 @@ def build_gate(
         rules=[
             Rule("/", "public", methods=["GET"]),
             Rule("/health", "public"),
+            Rule("/openapi.json", "public", methods=["GET"]),
             Rule("/admin/**", "required", table="admin"),
         ],
         auth_routes={
@@ -154,6 +156,12 @@ def _page() -> bytes:
     return files("jwe_gate").joinpath("demo.html").read_bytes()
 
 
+def _openapi(gate: Gate) -> dict[str, Any]:
+    from importlib.metadata import version
+
+    return gate.openapi(title="jwe_gate demo", version=version("jwe_gate"))
+
+
 def starlette_app(gate: Gate) -> Any:
     """The demo as a Starlette app wrapped in ``gate.asgi``."""
     try:
@@ -165,9 +173,13 @@ def starlette_app(gate: Gate) -> Any:
         raise MissingDependencyError("starlette", "demo") from exc
 
     page = _page()
+    document = _openapi(gate)
 
     async def index(request: Request) -> HTMLResponse:
         return HTMLResponse(page)
+
+    async def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(document)
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -184,6 +196,7 @@ def starlette_app(gate: Gate) -> Any:
         routes=[
             Route("/", index),
             Route("/health", health),
+            Route("/openapi.json", openapi),
             Route("/api/hello", hello),
             Route("/admin/stats", stats),
         ]
@@ -200,6 +213,7 @@ def flask_app(gate: Gate) -> Any:
 
     app = Flask("jwe_gate_demo")
     page = _page()
+    document = _openapi(gate)
 
     @app.get("/")
     def index() -> Any:
@@ -208,6 +222,10 @@ def flask_app(gate: Gate) -> Any:
     @app.get("/health")
     def health() -> Any:
         return jsonify({"status": "ok"})
+
+    @app.get("/openapi.json")
+    def openapi() -> Any:
+        return jsonify(document)
 
     @app.get("/api/hello")
     def hello() -> Any:

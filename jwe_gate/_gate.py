@@ -31,6 +31,7 @@ from ._workers import warn_if_memory_stores
 from ._wsgi import GateWSGIMiddleware
 from ._wsgi import not_found as wsgi_not_found
 from .exceptions import ConfigurationError
+from .openapi import for_gate
 from .types import ASGIApp
 
 if TYPE_CHECKING:
@@ -152,7 +153,7 @@ class Gate:
         self.transport = XanoHeaders(headers)
         self._scopes = scopes
         self._first = tables[0].name
-        routes = {
+        self.auth_routes = routes = {
             prefix: AuthRoutes(r) if isinstance(r, str) else r
             for prefix, r in (auth_routes or {}).items()
         }
@@ -301,10 +302,9 @@ class Gate:
         password_stamp: float | None = None,
     ) -> str:
         """Mint an access token for record ``id`` of ``table`` (Xano's Create Authentication
-        Token). ``ttl`` defaults to the table's ``access_ttl``. Without ``session`` (the
-        ``sid`` claim the endpoints mint) the token belongs to no session: it is revoked only
-        through its record (deleted, password changed); ``password_stamp`` is the ``pwc``
-        claim (see :meth:`TokenCodec.mint`)."""
+        Token); ``ttl`` defaults to the table's ``access_ttl``. Without ``session`` (the ``sid``
+        claim) the token belongs to no session: only its record revokes it (deleted, password
+        changed); ``password_stamp`` is the ``pwc`` claim (see :meth:`TokenCodec.mint`)."""
         t = self.table(table)
         return self.codec.mint(
             t.name,
@@ -347,13 +347,16 @@ class Gate:
         return scoped
 
     def auth_asgi(self, routes: str | AuthRoutes) -> GateASGIMiddleware:
-        """The auth endpoints of a table as an ASGI app to mount yourself
-        (``Mount("/auth", app=gate.auth_asgi("user"))``)."""
+        """A table's auth endpoints as an ASGI app to mount (``Mount("/auth", app=...)``)."""
         return GateASGIMiddleware(not_found, self._standalone(routes))
 
     def auth_wsgi(self, routes: str | AuthRoutes) -> GateWSGIMiddleware:
         """The auth endpoints of a table as a WSGI app to mount yourself."""
         return GateWSGIMiddleware(wsgi_not_found, self._standalone(routes))
+
+    def openapi(self, *, title: str = "jwe_gate auth", version: str = "1.0.0") -> dict[str, Any]:
+        """The auth endpoints as an OpenAPI 3.1 document (see :mod:`jwe_gate.openapi`)."""
+        return for_gate(self, title=title, version=version)
 
     # -- resources -------------------------------------------------------------------------
 

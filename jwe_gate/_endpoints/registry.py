@@ -1,5 +1,5 @@
 """The endpoint registry: every auth endpoint once, as data. The gate's rules, the adapters and
-(later) OpenAPI all read it."""
+the OpenAPI document (jwe_gate.openapi) all read it."""
 
 from __future__ import annotations
 
@@ -26,6 +26,12 @@ class Endpoint:
     lenient: bool = False
     """Answered even when the access token that came is refused (expired, ended): the endpoint
     has another credential to go on."""
+    required: tuple[str, ...] = ()
+    """The inputs it refuses (400) to go without."""
+    answer: str = "pair"
+    """What it answers on success: ``pair`` (200 token pair), ``record`` (200), ``none`` (204)."""
+    refusals: tuple[int, ...] = (400, 503)
+    """Every status it may refuse with (SPEC §Errors): for OpenAPI."""
 
 
 ENDPOINTS: Mapping[str, Endpoint] = {
@@ -37,12 +43,36 @@ ENDPOINTS: Mapping[str, Endpoint] = {
             "public",
             ("name", "email", "password"),
             "Create an account; answers a token pair.",
+            required=("email", "password"),
+            refusals=(400, 403, 413, 429, 503),
         ),
-        Endpoint("login", "POST", "public", ("email", "password"), "Answers a token pair."),
         Endpoint(
-            "refresh", "POST", "public", ("refreshToken",), "Spend a refresh token for a new pair."
+            "login",
+            "POST",
+            "public",
+            ("email", "password"),
+            "Answers a token pair.",
+            required=("email", "password"),
+            refusals=(400, 403, 413, 429, 503),
         ),
-        Endpoint("me", "GET", "required", (), "The authenticated record."),
+        Endpoint(
+            "refresh",
+            "POST",
+            "public",
+            ("refreshToken",),
+            "Spend a refresh token for a new pair.",
+            required=("refreshToken",),
+            refusals=(400, 401, 413, 503),
+        ),
+        Endpoint(
+            "me",
+            "GET",
+            "required",
+            (),
+            "The authenticated record.",
+            answer="record",
+            refusals=(400, 401, 413, 503),
+        ),
         # Logout is "optional" and lenient so a client whose access token has expired can still
         # log out with its refresh token, whether or not it also sends the stale header.
         Endpoint(
@@ -52,6 +82,8 @@ ENDPOINTS: Mapping[str, Endpoint] = {
             ("refreshToken", "all"),
             "End this session (or every session of the record).",
             lenient=True,
+            answer="none",
+            refusals=(400, 401, 413, 503),
         ),
         Endpoint(
             "password",
@@ -59,6 +91,8 @@ ENDPOINTS: Mapping[str, Endpoint] = {
             "required",
             ("password", "newPassword"),
             "Change the password; ends every other session.",
+            required=("password", "newPassword"),
+            refusals=(400, 401, 403, 413, 429, 503),
         ),
     )
 }
