@@ -201,6 +201,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         redis=args.redis,
         redis_prefix=args.redis_prefix,
         db_prefix=args.db_prefix,
+        query_token=args.query_token,
     )
     return 0
 
@@ -317,6 +318,11 @@ def _parser() -> argparse.ArgumentParser:
         "--wsgi",
         action="store_true",
         help="serve the Flask version behind the WSGI middleware (waitress)",
+    )
+    d.add_argument(
+        "--query-token",
+        action="store_true",
+        help="/api/** also accepts ?authtoken= (the token then shows in access logs)",
     )
     redis_arg(d)
     d.set_defaults(func=cmd_demo)

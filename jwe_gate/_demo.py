@@ -120,9 +120,11 @@ def build_gate(
     redis: str | None = None,
     redis_prefix: str = "jwe_gate:",
     db_prefix: str = "",
+    query_token: bool = False,
     **options: Any,
 ) -> Gate:
-    """The demo's gate: its tables, its stores, the auth routes, and its rules."""
+    """The demo's gate: its tables, its stores, the auth routes, and its rules (with
+    ``query_token``, ``/api/**`` also accepts ``?authtoken=``)."""
     backend = open_backend(db, db_prefix)
     if isinstance(backend, SQLiteBackend):
         _say(f"SQLite database {Path(backend.path).resolve()}")
@@ -140,6 +142,7 @@ def build_gate(
             Rule("/health", "public"),
             Rule("/openapi.json", "public", methods=["GET"]),
             Rule("/admin/**", "required", table="admin"),
+            *([Rule("/api/**", "required", query_token=True)] if query_token else []),
         ],
         auth_routes={
             "/auth": "user",
@@ -250,9 +253,19 @@ def serve(
     redis: str | None = None,
     redis_prefix: str = "jwe_gate:",
     db_prefix: str = "",
+    query_token: bool = False,
 ) -> None:
     """Run the demo until interrupted."""
-    gate = build_gate(db=db, keys=keys, redis=redis, redis_prefix=redis_prefix, db_prefix=db_prefix)
+    gate = build_gate(
+        db=db,
+        keys=keys,
+        redis=redis,
+        redis_prefix=redis_prefix,
+        db_prefix=db_prefix,
+        query_token=query_token,
+    )
+    if query_token:
+        _say("/api/** also accepts ?authtoken= (it shows in access logs: demo use only)")
     url = f"http://{host}:{port}/"
     if wsgi:
         try:

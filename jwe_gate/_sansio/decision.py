@@ -21,7 +21,7 @@ from .paths import PathSegments, path_readings, path_segments
 from .records import PASSWORD_STAMP, password_stamp
 from .request import RequestView
 from .rules import CompiledRule, RuleSet
-from .transports import Transport
+from .transports import Transport, with_query
 from .user import ANONYMOUS, ANONYMOUS_AUTH, AnonymousUser, AuthInfo, AuthUser, Claims
 
 __all__ = [
@@ -147,6 +147,8 @@ class Policy:
         if rule.mode == "public":
             return _anonymous(rule)  # token headers are not even read
         token = self.transport.read(view)
+        if rule.rule.query_token:
+            token = with_query(token, view)
         if isinstance(token, Refusal):
             return token
         if token is None:

@@ -14,9 +14,11 @@ __all__ = [
     "INVALID_CREDENTIALS",
     "MISSING",
     "REFRESH_INVALID",
+    "TWO_TOKENS",
     "UNAVAILABLE",
     "busy",
     "duplicate_header",
+    "duplicate_param",
     "input_error",
     "method_not_allowed",
 ]
@@ -74,6 +76,24 @@ def duplicate_header(header: str) -> Refusal:
     return Refusal(
         400, "ERROR_CODE_BAD_REQUEST", f"The {header} header must appear once.", {"param": header}
     )
+
+
+def duplicate_param(param: str) -> Refusal:
+    """A query parameter that must appear once appeared twice."""
+    return Refusal(
+        400,
+        "ERROR_CODE_BAD_REQUEST",
+        f"The {param} query parameter must appear once.",
+        {"param": param},
+    )
+
+
+TWO_TOKENS = Refusal(
+    400,
+    "ERROR_CODE_BAD_REQUEST",
+    "Send the access token in a header or in the query, not both.",
+    {"param": "authtoken"},
+)
 
 
 def input_error(param: str, message: str) -> Refusal:

@@ -52,6 +52,9 @@ class Rule:
         methods: the HTTP methods this rule covers (all when omitted); ``GET`` implies ``HEAD``.
         table: the table whose tokens count; the gate's first table when omitted.
         when: an extra condition on the authenticated user; failing it is a 403.
+        query_token: also accept the token as ``?authtoken=`` (SPEC §Transports). The token
+            then appears in access logs and ``Referer``: keep it short-lived. A request with
+            both a header token and a query token is refused (400).
     """
 
     pattern: str
@@ -59,6 +62,7 @@ class Rule:
     methods: Collection[str] | None = None
     table: str | None = None
     when: Condition | None = None
+    query_token: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in _MODES:
@@ -67,6 +71,10 @@ class Rule:
             raise ConfigurationError(f"rule pattern must start with '/': {self.pattern!r}")
         if self.mode == "public" and self.when is not None:
             raise ConfigurationError("a public rule cannot have a 'when' condition")
+        if self.query_token is not True and self.query_token is not False:
+            raise ConfigurationError(f"query_token must be True or False: {self.query_token!r}")
+        if self.mode == "public" and self.query_token:
+            raise ConfigurationError("a public rule reads no token: it cannot have query_token")
         if self.methods is not None:
             if isinstance(self.methods, str):
                 raise ConfigurationError("methods must be a collection, e.g. ['GET']")
@@ -299,4 +307,6 @@ def _covers(a: CompiledRule, b: CompiledRule) -> bool:
         return True
     if a.table != b.table or _STRICTNESS[a.mode] < _STRICTNESS[b.mode]:
         return False
+    if a.rule.query_token and not b.rule.query_token:
+        return False  # a accepts a credential (the query's) that b refuses
     return b.rule.when is None or a.rule.when is b.rule.when or a.rule.when == b.rule.when

@@ -17,7 +17,7 @@ from . import refusals
 from .http import Refusal, Response
 from .request import RequestView
 
-__all__ = ["HeaderNames", "Transport", "XanoHeaders"]
+__all__ = ["HeaderNames", "QueryToken", "Transport", "XanoHeaders", "with_query"]
 
 _TRUE = frozenset({"true", "1", "yes"})
 _NONE: tuple[str, ...] = ()
@@ -105,6 +105,48 @@ class XanoHeaders:
 
     def write(self, response: Response, access: str | None, refresh: str | None) -> Response:
         return response  # Xano's front ends read the tokens from the JSON body
+
+
+class QueryToken:
+    """SPEC §Transports: the bare token in ``?authtoken=`` (Xano parity), read only where a
+    rule says ``query_token=True``.
+
+    The token stays in the query string the app, the server's access log, proxies and the
+    ``Referer`` of the page's outgoing links all see: prefer headers, and keep such tokens
+    short-lived. An empty value counts as absent; a repeated parameter is ambiguous (400).
+    """
+
+    __slots__ = ("headers", "param")
+
+    def __init__(self, param: str = "authtoken") -> None:
+        self.param = param
+        self.headers: frozenset[str] = frozenset()
+
+    def read(self, view: RequestView) -> str | Refusal | None:
+        if self.param not in view.query and "%" not in view.query:
+            return None  # the common case, without parsing the query string
+        values = view.params.get(self.param, _NONE)
+        if len(values) > 1:
+            return refusals.duplicate_param(self.param)
+        token = values[0].strip() if values else ""
+        return token or None
+
+    def write(self, response: Response, access: str | None, refresh: str | None) -> Response:
+        return response  # tokens are never issued into a URL
+
+
+QUERY = QueryToken()
+
+
+def with_query(header: str | Refusal | None, view: RequestView) -> str | Refusal | None:
+    """The token of a request whose rule also accepts :data:`QUERY`: the header's, or the
+    query's; both at once are two credentials, ambiguous (400) even when they are equal."""
+    if isinstance(header, Refusal):
+        return header
+    query = QUERY.read(view)
+    if query is None or isinstance(query, Refusal):
+        return header if query is None else query
+    return query if header is None else refusals.TWO_TOKENS
 
 
 # RFC 9110 §11.4: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]. A comma-joined
