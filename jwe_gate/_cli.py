@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._demo import DEMO_TABLES
+from ._demo import DEMO_TABLES, redacted
 from ._tokens import KeyRing, TokenCodec, inspect_token
 from .exceptions import BackendError, ConfigurationError, JWEGateError
 
@@ -329,16 +329,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _redacted(value: str) -> str:
-    """A database or Redis URL without its password (a path as it is)."""
-    scheme, sep, rest = value.partition("://")
-    if not sep or "@" not in rest:
-        return value
-    credentials, _, host = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in credentials else value
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -349,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BackendError as exc:
         # A database or Redis the command could not use: say which option named it.
         where = " / ".join(
-            f"--{name} {_redacted(value)}"
+            f"--{name} {redacted(value)}"
             for name, value in (
                 ("db", getattr(args, "db", None)),
                 ("redis", getattr(args, "redis", None)),

@@ -30,6 +30,7 @@ __all__ = [
     "open_backend",
     "open_refresh_store",
     "open_stores",
+    "redacted",
     "serve",
     "starlette_app",
 ]
@@ -43,6 +44,17 @@ DEMO_TABLES = ("user", "admin")
 
 def _say(message: str) -> None:
     print(f"jwe_gate demo: {message}", file=sys.stderr, flush=True)
+
+
+def redacted(value: str) -> str:
+    """A database or Redis URL without its password (a path as it is): what the demo and the
+    command line print, since a URL's password is a secret."""
+    scheme, sep, rest = value.partition("://")
+    if not sep or "@" not in rest:
+        return value
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else value
 
 
 def _is_url(db: str | None) -> bool:
@@ -81,7 +93,7 @@ def open_stores(
     if redis:
         from ._storage.redis import redis_stores
 
-        _say(f"stores in Redis at {redis} (keys {redis_prefix}*)")
+        _say(f"stores in Redis at {redacted(redis)} (keys {redis_prefix}*)")
         return redis_stores(url=redis, prefix=redis_prefix)
     if _is_url(db):
         from ._storage.sqlalchemy import sqlalchemy_stores
@@ -128,10 +140,8 @@ def build_gate(
     backend = open_backend(db, db_prefix)
     if isinstance(backend, SQLiteBackend):
         _say(f"SQLite database {Path(backend.path).resolve()}")
-    else:  # the URL without its password
-        from sqlalchemy import make_url
-
-        _say(f"database {make_url(str(db)).render_as_string(hide_password=True)}")
+    else:
+        _say(f"database {redacted(str(db))}")
     if not any(k in options for k in ("refresh_store", "throttle_store", "stores")):
         options["stores"] = open_stores(db, redis, redis_prefix, db_prefix)
     return Gate(

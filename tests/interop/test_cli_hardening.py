@@ -192,3 +192,27 @@ def test_revoke_refuses_an_unknown_table_or_empty_id(tmp_path: Path) -> None:
     db = tmp_path / "app.db"
     assert run("revoke", "--table", "nosuch", "--id", "1", "--db", str(db)).returncode == 2
     assert_clean_failure(run("revoke", "--table", "user", "--id", " ", "--db", str(db)), 2, "--id")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        pytest.param(
+            "postgresql+psycopg://app:s3cret@db:5432/x",
+            "postgresql+psycopg://app:***@db:5432/x",
+            id="password",
+        ),
+        pytest.param(
+            "redis://:s3cret@cache:6379/0", "redis://:***@cache:6379/0", id="redis-password"
+        ),
+        pytest.param(
+            "mysql+pymysql://root@db/test", "mysql+pymysql://root@db/test", id="no-password"
+        ),
+        pytest.param("data/app.db", "data/app.db", id="path"),
+    ],
+)
+def test_urls_are_printed_without_their_password(url: str, shown: str) -> None:
+    """What the demo and the command line print of a --db or --redis URL hides its password."""
+    from jwe_gate._demo import redacted
+
+    assert redacted(url) == shown
