@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import os
 import sys
-import time
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from ._demo_apps import PageConfig, flask_app, starlette_app
 from ._gate import AuthRoutes, Gate
 from ._sansio.rules import Rule
 from ._storage.bundle import Stores
@@ -26,13 +25,11 @@ from .exceptions import ConfigurationError, MissingDependencyError
 __all__ = [
     "DEMO_TABLES",
     "build_gate",
-    "flask_app",
     "open_backend",
     "open_refresh_store",
     "open_stores",
     "redacted",
     "serve",
-    "starlette_app",
 ]
 
 DEMO_DIR = Path(".jwe_gate")
@@ -165,94 +162,6 @@ def build_gate(
     )
 
 
-def _page() -> bytes:
-    return files("jwe_gate").joinpath("demo.html").read_bytes()
-
-
-def _openapi(gate: Gate) -> dict[str, Any]:
-    from importlib.metadata import version
-
-    return gate.openapi(title="jwe_gate demo", version=version("jwe_gate"))
-
-
-def starlette_app(gate: Gate) -> Any:
-    """The demo as a Starlette app wrapped in ``gate.asgi``."""
-    try:
-        from starlette.applications import Starlette
-        from starlette.requests import Request
-        from starlette.responses import HTMLResponse, JSONResponse
-        from starlette.routing import Route
-    except ImportError as exc:
-        raise MissingDependencyError("starlette", "demo") from exc
-
-    page = _page()
-    document = _openapi(gate)
-
-    async def index(request: Request) -> HTMLResponse:
-        return HTMLResponse(page)
-
-    async def openapi(request: Request) -> JSONResponse:
-        return JSONResponse(document)
-
-    async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
-
-    async def hello(request: Request) -> JSONResponse:
-        return JSONResponse(
-            {"message": f"Hello, {request.user.display_name}!", "id": request.user.identity}
-        )
-
-    async def stats(request: Request) -> JSONResponse:
-        return JSONResponse({"admin": request.user.display_name, "time": int(time.time())})
-
-    app = Starlette(
-        routes=[
-            Route("/", index),
-            Route("/health", health),
-            Route("/openapi.json", openapi),
-            Route("/api/hello", hello),
-            Route("/admin/stats", stats),
-        ]
-    )
-    return gate.asgi(app)
-
-
-def flask_app(gate: Gate) -> Any:
-    """The same demo as a Flask app wrapped in ``gate.wsgi``."""
-    try:
-        from flask import Flask, Response, jsonify, request
-    except ImportError as exc:
-        raise MissingDependencyError("flask", "demo") from exc
-
-    app = Flask("jwe_gate_demo")
-    page = _page()
-    document = _openapi(gate)
-
-    @app.get("/")
-    def index() -> Any:
-        return Response(page, mimetype="text/html")
-
-    @app.get("/health")
-    def health() -> Any:
-        return jsonify({"status": "ok"})
-
-    @app.get("/openapi.json")
-    def openapi() -> Any:
-        return jsonify(document)
-
-    @app.get("/api/hello")
-    def hello() -> Any:
-        user = request.environ["jwe_gate.user"]
-        return jsonify({"message": f"Hello, {user.display_name}!", "id": user.identity})
-
-    @app.get("/admin/stats")
-    def stats() -> Any:
-        user = request.environ["jwe_gate.user"]
-        return jsonify({"admin": user.display_name, "time": int(time.time())})
-
-    return gate.wsgi(app.wsgi_app)
-
-
 def serve(
     *,
     host: str = "127.0.0.1",
@@ -276,13 +185,14 @@ def serve(
     )
     if query_token:
         _say("/api/** also accepts ?authtoken= (it shows in access logs: demo use only)")
+    page: dict[str, Any] = {"query_token": query_token}
     url = f"http://{host}:{port}/"
     if wsgi:
         try:
             import waitress
         except ImportError as exc:
             raise MissingDependencyError("waitress", "demo") from exc
-        app = flask_app(gate)
+        app = flask_app(gate, PageConfig("Flask app on waitress (WSGI)", **page))
         try:
             server = waitress.create_server(app, host=host, port=port, threads=8)
         except OSError as exc:  # a busy port: a message and exit 2, not a traceback
@@ -296,4 +206,5 @@ def serve(
         raise MissingDependencyError("uvicorn", "demo") from exc
     _say(f"serving {url} (ASGI: Starlette behind gate.asgi, on uvicorn)")
     # No proxy in front of the demo: X-Forwarded-For must not choose the throttle's address.
-    uvicorn.run(starlette_app(gate), host=host, port=port, log_level="warning", proxy_headers=False)
+    app = starlette_app(gate, PageConfig("Starlette app on uvicorn (ASGI)", **page))
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
