@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support.browser import act, chromium
+from support.chromium import act, chromium
 
 from jwe_gate import KeyRing
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support.browser import act, chromium, log_entries
+from support.chromium import act, chromium, log_entries
 from test_demo import PASSWORD, Demo, start_demo, unique_email
 
 from jwe_gate import KeyRing
