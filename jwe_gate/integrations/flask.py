@@ -3,18 +3,20 @@
 The gate validates tokens; this module only reads what its WSGI adapter left in the environ
 (``environ["jwe_gate.user"]``, ``environ["jwe_gate.auth"]``)::
 
-    app = Flask(__name__)
-    app.register_blueprint(blog)                 # blueprints first: static_rules reads them
-    gate = Gate(..., rules=[*static_rules(app), Rule("/blog/**", "optional")])
-    install(app, gate)                           # app.wsgi_app = gate.wsgi(app.wsgi_app)
+    blog = Blueprint("blog", __name__)
 
     @blog.get("/drafts")
-    @login_required                              # 401 for the anonymous readers of /blog/**
+    @login_required                  # 401 for the anonymous readers /blog/** lets through
     def drafts() -> dict: return {"author": current_user.display_name}
 
-    @blog.get("/admin")
-    @requires("admin")                           # 401 anonymous, 403 without the scope
-    def admin() -> dict: ...
+    @blog.get("/moderation")
+    @requires("admin")               # 401 anonymous, 403 without the scope
+    def moderation() -> dict: ...
+
+    app = Flask(__name__)
+    app.register_blueprint(blog, url_prefix="/blog")   # before static_rules: it reads them
+    gate = Gate(..., rules=[*static_rules(app), Rule("/blog/**", "optional")])
+    install(app, gate)               # app.wsgi_app = gate.wsgi(app.wsgi_app)
 
 The decorators answer with the gate's own refusals, rendered by the installed gate's renderer
 (Xano's body by default).
@@ -196,12 +198,11 @@ def static_rules(app: Flask) -> list[Rule]:
     return [Rule(p, "public", methods=["GET"]) for p in dict.fromkeys(paths)]
 
 
-def install(app: Flask, gate: Gate) -> Flask:
+def install(app: Flask, gate: Gate) -> None:
     """Put ``gate`` in front of ``app`` (``app.wsgi_app = gate.wsgi(app.wsgi_app)``, so the
     Flask object keeps its decorators, CLI and test client) and let the decorators render
-    refusals with the gate's renderer. Returns ``app``."""
+    refusals with the gate's renderer (``on_error``)."""
     if EXTENSION in app.extensions:
         raise ConfigurationError("a gate is already installed on this app")  # wrapped twice
     app.extensions[EXTENSION] = gate
     app.wsgi_app = gate.wsgi(app.wsgi_app)  # type: ignore[method-assign]
-    return app

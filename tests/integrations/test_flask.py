@@ -394,7 +394,7 @@ def test_install_twice_is_refused(keys: KeyRing) -> None:
     """A second install would wrap the app twice: ConfigurationError."""
     app = Flask("twice")
     gate = Gate(keys=keys, tables=[Table("user", MemoryBackend())])
-    assert install(app, gate) is app
+    install(app, gate)
     with pytest.raises(ConfigurationError, match="already installed"):
         install(app, gate)
 
