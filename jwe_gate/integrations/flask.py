@@ -105,7 +105,7 @@ def _check(scopes: tuple[str, ...]) -> None:
     if not isinstance(user, AuthUser):
         raise Refused(refusals.MISSING)  # the gate's own 401 for "no token"
     if not set(scopes) <= set(auth.scopes):
-        raise Refused(refusals.DENIED)
+        raise Refused(refusals.DENIED)  # every scope named, as Starlette's @requires: not any
 
 
 def _guarded(view: Callable[P, R], scopes: tuple[str, ...]) -> Callable[P, R]:
