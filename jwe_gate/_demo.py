@@ -8,6 +8,7 @@ OpenAPI document at ``/openapi.json`` (public) and a page at ``/``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 from ._demo_apps import PageConfig, flask_app, starlette_app
 from ._gate import AuthRoutes, Gate
+from ._sansio.cookies import Cookies
 from ._sansio.rules import Rule
 from ._storage.bundle import Stores
 from ._storage.sqlite import SQLiteBackend
@@ -25,6 +27,8 @@ from .exceptions import ConfigurationError, MissingDependencyError
 __all__ = [
     "DEMO_TABLES",
     "build_gate",
+    "demo_cookies",
+    "is_loopback",
     "open_backend",
     "open_refresh_store",
     "open_stores",
@@ -122,6 +126,28 @@ def load_or_create_keys(keys: str | None) -> KeyRing:
     return ring
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``--host`` is reachable from this machine only (``localhost``, ``127.0.0.1``,
+    ``::1``)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def demo_cookies(host: str) -> Cookies:
+    """The cookie transport's settings for ``--cookies``, served on ``host``."""
+    secure = not is_loopback(host)
+    # The demo speaks plain HTTP. A Secure cookie is sent over HTTPS only (browsers' exceptions
+    # for localhost vary), so on a loopback host, where nobody else is on the wire, the demo
+    # drops Secure; on any other host it keeps it, and a TLS proxy must stand in front.
+    if secure:
+        _say(f"cookies are Secure: browsers send them only over HTTPS (put TLS in front of {host})")
+    return Cookies(secure=secure)
+
+
 def build_gate(
     *,
     db: str | None = None,
@@ -173,8 +199,25 @@ def serve(
     redis_prefix: str = "jwe_gate:",
     db_prefix: str = "",
     query_token: bool = False,
+    cookies: bool = False,
 ) -> None:
-    """Run the demo until interrupted."""
+    """Run the demo until interrupted: the page uses bearer headers, or with ``cookies`` the
+    cookie transport (not with ``query_token``: the page would hold no token for a URL)."""
+    if cookies and query_token:
+        raise ConfigurationError(
+            "--cookies and --query-token do not combine: in cookie mode the page holds no "
+            "token it could put in a URL (the tokens are HttpOnly cookies); choose one"
+        )
+    page: dict[str, Any] = {"query_token": query_token}
+    options: dict[str, Any] = {}
+    if cookies:
+        settings = demo_cookies(host)
+        options["cookies"] = settings
+        page.update(
+            transport="cookies",
+            csrf_cookie=settings.csrf_cookie,
+            csrf_header=settings.csrf_header,
+        )
     gate = build_gate(
         db=db,
         keys=keys,
@@ -182,10 +225,10 @@ def serve(
         redis_prefix=redis_prefix,
         db_prefix=db_prefix,
         query_token=query_token,
+        **options,
     )
     if query_token:
         _say("/api/** also accepts ?authtoken= (it shows in access logs: demo use only)")
-    page: dict[str, Any] = {"query_token": query_token}
     url = f"http://{host}:{port}/"
     if wsgi:
         try:

@@ -1,7 +1,7 @@
 """§Demo: the page at ``/``, driven from headless Chromium in every mode of ``jwe-gate demo``.
 
 One browser for the module; one demo process per mode (bearer headers on Starlette/uvicorn and
-on Flask/waitress, ``--query-token``). Each mode signs up (a field error first, next to its
+on Flask/waitress, ``--query-token``, ``--cookies`` on both). Each mode signs up (a field error first, next to its
 field), logs in with the Enter key, calls the protected routes, refreshes, changes the password
 (the current one asked for), is throttled with the wait shown, and logs out; the page's log
 holds exactly one line per action.
@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from support.chromium import act, chromium, log_entries
-from test_demo import PASSWORD, Demo, start_demo, unique_email
+from test_demo import PASSWORD, Demo, clean_env, start_demo, unique_email
 
 from jwe_gate import KeyRing
+from jwe_gate._demo import demo_cookies, is_loopback
 
 NEW_PASSWORD = "n3w-password"
 
@@ -38,12 +42,20 @@ class Mode:
     def query_token(self) -> bool:
         return "--query-token" in self.flags
 
+    @property
+    def cookies(self) -> bool:
+        return "--cookies" in self.flags
+
 
 MODES = [
     pytest.param(([], "uvicorn (ASGI)", "bearer headers"), id="headers-asgi"),
     pytest.param((["--wsgi"], "waitress (WSGI)", "bearer headers"), id="headers-wsgi"),
     pytest.param(
         (["--query-token"], "uvicorn (ASGI)", "bearer headers + ?authtoken="), id="query-token"
+    ),
+    pytest.param((["--cookies"], "uvicorn (ASGI)", "cookies + CSRF"), id="cookies-asgi"),
+    pytest.param(
+        (["--cookies", "--wsgi"], "waitress (WSGI)", "cookies + CSRF"), id="cookies-wsgi"
     ),
 ]
 
@@ -72,7 +84,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 @pytest.fixture
 def page(mode: Mode, browser: Any) -> Any:
     """The demo page, freshly loaded, with no cookie left from another mode."""
-    browser.delete_all_cookies()
+    browser.execute_cdp_cmd("Network.clearBrowserCookies", {})  # every path, HttpOnly too
     browser.get(mode.demo.url + "/")
     return browser
 
@@ -114,7 +126,9 @@ def test_page_is_served_with_its_mode_and_policy(mode: Mode) -> None:
     match = re.search(r'<script id="demo-config" type="application/json">(.*?)</script>', resp.text)
     assert match
     config = json.loads(match.group(1))
-    assert config["transport"] == "headers"
+    assert config["transport"] == ("cookies" if mode.cookies else "headers")
+    if mode.cookies:
+        assert (config["csrfCookie"], config["csrfHeader"]) == ("jwe_csrf", "X-CSRF-Token")
     assert config["queryToken"] is mode.query_token
     assert config["app"].endswith(mode.app)
     policy = resp.headers["content-security-policy"]
@@ -128,8 +142,9 @@ def test_page_is_served_with_its_mode_and_policy(mode: Mode) -> None:
 def test_page_walks_the_account_life_cycle(mode: Mode, page: Any) -> None:
     """Sign up (a short password first: its error sits next to its field), log out, log in with
     Enter, call /auth/me, /api/hello (and ?authtoken= in that mode), /admin/stats, refresh,
-    change the password (a wrong current one is marked on its field), log out; one log line
-    per action."""
+    change the password (a wrong current one is marked on its field), in cookie mode hold no
+    token in reach of the script and refuse a POST without the CSRF header, log out; one log
+    line per action."""
     email = unique_email("page").lower()
     assert page.title == "jwe_gate demo"
     assert mode.app in by_id(page, "app-name").text
@@ -183,14 +198,66 @@ def test_page_walks_the_account_life_cycle(mode: Mode, page: Any) -> None:
     assert email in click(page, "me", "me", 200)  # the new pair works
     expected += [("password", 403), ("password", 200), ("me", 200)]
 
+    if mode.cookies:
+        assert log_entries(page) == expected
+        expected = cookie_mode_checks(page, email)
+
     click(page, "logout", "logout", 204)
     assert not signed_in(page)
     assert "ERROR_CODE_UNAUTHORIZED" in click(page, "me", "me", 401)
     expected += [("logout", 204), ("me", 401)]
+    if mode.cookies:  # logout cleared the token cookies
+        assert not [c for c in all_cookies(page) if c["httpOnly"]]
     assert log_entries(page) == expected
 
     fill(page, login_email=email)
     enter(page, "login-password", NEW_PASSWORD, "login", 200)  # the new password logs in
+
+
+def all_cookies(driver: Any) -> list[dict[str, Any]]:
+    """Every cookie of the browser, whatever its path, HttpOnly ones included."""
+    cookies: list[dict[str, Any]] = driver.execute_cdp_cmd("Network.getAllCookies", {})["cookies"]
+    return cookies
+
+
+def cookie_mode_checks(page: Any, email: str) -> list[tuple[str, int]]:
+    """Signed in by cookie: the tokens are in HttpOnly cookies only, out of reach of the page's
+    script; a POST without the CSRF header is refused; a reload is still signed in. Returns the
+    new page's log."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    jar = all_cookies(page)
+    hidden = [c for c in jar if c["httpOnly"]]
+    assert len(hidden) >= 2  # the access and the refresh token
+    assert all(not c["secure"] for c in jar)  # plain HTTP on a loopback host
+    readable = page.execute_script("return document.cookie")
+    assert [part.split("=")[0] for part in readable.split("; ")] == ["jwe_csrf"]
+    text = page.find_element("tag name", "body").text
+    for cookie in hidden:
+        assert cookie["name"] not in readable
+        assert cookie["value"] not in readable
+        assert cookie["value"] not in text
+    assert page.execute_script("return localStorage.length + sessionStorage.length") == 0
+
+    forged = page.execute_async_script(  # what a form on another site could make us send
+        "const done = arguments[arguments.length - 1];"
+        "fetch('/auth/logout', {method: 'POST', headers: {'Content-Type': 'application/json'},"
+        " body: '{}'}).then(r => r.json().then(b => done([r.status, b.code])),"
+        " e => done(String(e)));"
+    )
+    assert forged == [403, "ERROR_CODE_ACCESS_DENIED"]
+    assert email in click(page, "me", "me", 200)  # the refused logout ended nothing
+
+    page.refresh()  # the cookies outlive the page: it asks who is signed in
+    WebDriverWait(page, 15, poll_frequency=0.05).until(
+        lambda d: by_id(d, "output").get_attribute("data-label") == "restore"
+    )
+    assert by_id(page, "output").get_attribute("data-status") == "200"
+    assert signed_in(page)
+    assert email in by_id(page, "state").text
+    assert "Hello, Dana!" in click(page, "hello", "hello", 200)
+    assert log_entries(page) == [("restore", 200), ("hello", 200)]
+    return [("restore", 200), ("hello", 200)]
 
 
 def test_throttled_login_says_when_to_retry(mode: Mode, page: Any) -> None:
@@ -215,3 +282,41 @@ def test_throttled_login_says_when_to_retry(mode: Mode, page: Any) -> None:
     WebDriverWait(page, 5).until(  # the wait is counted down live
         lambda d: int(by_id(d, "login-message").get_attribute("data-retry-after")) < first
     )
+
+
+def test_cookies_and_query_token_are_refused_together(tmp_path: Path) -> None:
+    """``--cookies --query-token``: exit 2 with a message naming both, no traceback."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "jwe_gate", "demo", "--cookies", "--query-token"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "--cookies and --query-token do not combine" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        pytest.param("127.0.0.1", True, id="ipv4-loopback"),
+        pytest.param("127.8.9.10", True, id="ipv4-loopback-net"),
+        pytest.param("localhost", True, id="localhost"),
+        pytest.param("LocalHost", True, id="localhost-case"),
+        pytest.param("::1", True, id="ipv6-loopback"),
+        pytest.param("[::1]", True, id="ipv6-bracketed"),
+        pytest.param("0.0.0.0", False, id="every-interface"),
+        pytest.param("::", False, id="every-interface-v6"),
+        pytest.param("192.168.1.20", False, id="lan"),
+        pytest.param("demo.example.com", False, id="name"),
+        pytest.param("localhost.example.com", False, id="localhost-lookalike"),
+    ],
+)
+def test_cookies_are_secure_unless_the_host_is_loopback(host: str, loopback: bool) -> None:
+    """``--cookies`` drops ``Secure`` (plain-HTTP demo) only on a host no one else can reach."""
+    assert is_loopback(host) is loopback
+    assert demo_cookies(host).secure is not loopback
