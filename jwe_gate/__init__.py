@@ -7,6 +7,7 @@ from ._endpoints.service import AuthService
 from ._endpoints.throttle import Throttle
 from ._gate import AuthRoutes, Gate
 from ._passwords import Hasher, PasswordPolicy
+from ._sansio.cookies import Cookies
 from ._sansio.decision import default_scopes
 from ._sansio.http import Refusal, Response, render_error
 from ._sansio.request import HandlerRequest, RequestView
@@ -109,6 +110,7 @@ __all__ = [
     "BackendError",
     "Claims",
     "ConfigurationError",
+    "Cookies",
     "DuplicateRecordError",
     "EndpointSettings",
     "ExpiredTokenError",
