@@ -12,7 +12,7 @@ from ._sansio.decision import default_scopes
 from ._sansio.http import Refusal, Response, render_error
 from ._sansio.request import HandlerRequest, RequestView
 from ._sansio.rules import Rule
-from ._sansio.transports import HeaderNames, Transport, XanoHeaders
+from ._sansio.transports import HeaderNames, Issued, Transport, XanoHeaders
 from ._sansio.user import AnonymousUser, AuthInfo, AuthUser, Claims
 from ._settings import EndpointSettings, SessionSettings, TokenSettings
 from ._storage.bundle import Stores
@@ -121,6 +121,7 @@ __all__ = [
     "Hasher",
     "HasherBusyError",
     "HeaderNames",
+    "Issued",
     "JWEGateError",
     "KeyRing",
     "MemoryBackend",

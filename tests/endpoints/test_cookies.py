@@ -296,3 +296,38 @@ def test_logout_with_an_unknown_refresh_cookie_is_401_and_clears(
     bare = browser.client("POST", "/auth/logout", [("Cookie", jar)])
     assert bare.status == 403
     assert set_cookies(bare) == {}
+
+
+def test_openapi_documents_the_cookie_transport() -> None:
+    """With cookies on, the document (still valid OpenAPI 3.1) names each table's cookies and
+    the CSRF header as security schemes, lets refresh go without a body, and adds the
+    optional ``csrfToken``; with cookies off none of it appears."""
+    from openapi_spec_validator import validate
+
+    from jwe_gate import KeyRing, MemoryBackend, Table
+
+    def document(cookies: Cookies | None) -> dict[str, Any]:
+        return Gate(
+            keys=KeyRing.generate(),
+            tables=[Table("user", MemoryBackend()), Table("admin", MemoryBackend())],
+            auth_routes={"/auth": "user", "/admin/auth": "admin"},
+            cookies=cookies,
+        ).openapi()
+
+    on = document(Cookies(csrf_header="X-My-CSRF"))
+    validate(on)
+    schemes = on["components"]["securitySchemes"]
+    assert schemes["cookie_admin"] == {"type": "apiKey", "in": "cookie", "name": "jwe_access_admin"}
+    assert schemes["refresh_cookie_user"]["name"] == "jwe_refresh_user"
+    assert schemes["csrf"]["name"] == "X-My-CSRF"
+    assert on["paths"]["/auth/me"]["get"]["security"][-1] == {"cookie_user": []}
+    assert {"cookie_user": [], "csrf": []} in on["paths"]["/auth/password"]["post"]["security"]
+    refresh = on["paths"]["/admin/auth/refresh"]["post"]
+    assert refresh["security"] == [{}, {"refresh_cookie_admin": [], "csrf": []}]
+    assert refresh["requestBody"]["required"] is False
+    pair = on["components"]["schemas"]["TokenPair"]
+    assert "csrfToken" in pair["properties"]
+    assert "csrfToken" not in pair["required"]
+    off = document(None)
+    assert "csrf" not in off["components"]["securitySchemes"]
+    assert "csrfToken" not in off["components"]["schemas"]["TokenPair"]["properties"]
