@@ -1,10 +1,11 @@
 """§Demo: the page at ``/``, driven from headless Chromium in every mode of ``jwe-gate demo``.
 
 One browser for the module; one demo process per mode (bearer headers on Starlette/uvicorn and
-on Flask/waitress, ``--query-token``, ``--cookies`` on both). Each mode signs up (a field error first, next to its
-field), logs in with the Enter key, calls the protected routes, refreshes, changes the password
-(the current one asked for), is throttled with the wait shown, and logs out; the page's log
-holds exactly one line per action.
+on Flask/waitress, ``--query-token``, ``--cookies`` on both). Each mode signs up (a field error
+first, next to its field), logs in with the Enter key, calls the protected routes, refreshes,
+changes the password (the current one asked for), is throttled with the wait shown, and logs
+out; the page's log holds exactly one line per action. In cookie mode the page holds no token
+and a POST without the CSRF header is refused.
 """
 
 from __future__ import annotations
@@ -54,9 +55,7 @@ MODES = [
         (["--query-token"], "uvicorn (ASGI)", "bearer headers + ?authtoken="), id="query-token"
     ),
     pytest.param((["--cookies"], "uvicorn (ASGI)", "cookies + CSRF"), id="cookies-asgi"),
-    pytest.param(
-        (["--cookies", "--wsgi"], "waitress (WSGI)", "cookies + CSRF"), id="cookies-wsgi"
-    ),
+    pytest.param((["--cookies", "--wsgi"], "waitress (WSGI)", "cookies + CSRF"), id="cookies-wsgi"),
 ]
 
 
@@ -309,7 +308,7 @@ def test_cookies_and_query_token_are_refused_together(tmp_path: Path) -> None:
         pytest.param("LocalHost", True, id="localhost-case"),
         pytest.param("::1", True, id="ipv6-loopback"),
         pytest.param("[::1]", True, id="ipv6-bracketed"),
-        pytest.param("0.0.0.0", False, id="every-interface"),
+        pytest.param("0.0.0.0", False, id="every-interface"),  # noqa: S104 - a host name
         pytest.param("::", False, id="every-interface-v6"),
         pytest.param("192.168.1.20", False, id="lan"),
         pytest.param("demo.example.com", False, id="name"),
