@@ -52,9 +52,9 @@ class Gate:
         auth_routes: ``{"/auth": "user", "/admin/auth": AuthRoutes("admin", ...)}``: the gate
             serves the auth endpoints (signup, login, refresh public; me, password required;
             logout with a token or a refresh token) under each prefix.
-        tokens: :class:`TokenSettings` (algorithms, issuer, audience, leeway, sizes, cache).
-        sessions: :class:`SessionSettings` (stores, refresh grace, throttle).
-        endpoints: :class:`EndpointSettings` (hasher, password policy, extras, body limit).
+        tokens: ``TokenSettings`` (algorithms, issuer, audience, leeway, sizes, cache).
+        sessions: ``SessionSettings`` (stores, refresh grace, throttle).
+        endpoints: ``EndpointSettings`` (hasher, password policy, extras, body limit).
         headers: header names (Xano's by default).
         scopes: derives ``auth.scopes`` (beside ``"authenticated"``) from a token's extras.
         on_error: renders refusals; Xano's JSON body by default.
@@ -259,7 +259,7 @@ class Gate:
             self._liveness.forget()
 
     async def arevoke(self, table: str, id: Any) -> None:
-        """:meth:`revoke` without blocking the event loop."""
+        """``revoke`` without blocking the event loop."""
         await self._revoke_subject.afn(self.table(table).name, str(id))
         if self._liveness is not None:
             self._liveness.forget()
@@ -304,7 +304,7 @@ class Gate:
         """Mint an access token for record ``id`` of ``table`` (Xano's Create Authentication
         Token); ``ttl`` defaults to the table's ``access_ttl``. Without ``session`` (the ``sid``
         claim) the token belongs to no session: only its record revokes it (deleted, password
-        changed); ``password_stamp`` is the ``pwc`` claim (see :meth:`TokenCodec.mint`)."""
+        changed); ``password_stamp`` is the ``pwc`` claim (see ``TokenCodec.mint``)."""
         t = self.table(table)
         return self.codec.mint(
             t.name,
@@ -320,7 +320,8 @@ class Gate:
         """Verify an access token's crypto, claims and times (not the record).
 
         Raises:
-            ExpiredTokenError, TokenError
+            ExpiredTokenError: the token has expired (beyond the leeway).
+            TokenError: anything else wrong with it (the message says what).
         """
         return self.codec.decode(token, now=self.clock() if now is None else now)
 
@@ -355,7 +356,7 @@ class Gate:
         return GateWSGIMiddleware(wsgi_not_found, self._standalone(routes))
 
     def openapi(self, *, title: str = "jwe_gate auth", version: str = "1.0.0") -> dict[str, Any]:
-        """The auth endpoints as an OpenAPI 3.1 document (see :mod:`jwe_gate.openapi`)."""
+        """The auth endpoints as an OpenAPI 3.1 document (see ``jwe_gate.openapi``)."""
         return for_gate(self, title=title, version=version)
 
     # -- resources -------------------------------------------------------------------------
@@ -391,7 +392,7 @@ class Gate:
             stop_background_loop()
 
     async def aclose(self) -> None:
-        """:meth:`close` for async code (the ASGI adapter calls it when the app's lifespan has
+        """``close`` for async code (the ASGI adapter calls it when the app's lifespan has
         ended): backends and stores with ``aclose`` are awaited on the running loop first."""
         for obj in self._resources():
             aclose = getattr(obj, "aclose", None)
