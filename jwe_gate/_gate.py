@@ -320,8 +320,7 @@ class Gate:
         """Verify an access token's crypto, claims and times (not the record).
 
         Raises:
-            ExpiredTokenError: the token has expired (beyond the leeway).
-            TokenError: anything else wrong with it (the message says what).
+            TokenError: the token does not count (``ExpiredTokenError``, a subclass: expired).
         """
         return self.codec.decode(token, now=self.clock() if now is None else now)
 
