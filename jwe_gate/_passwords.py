@@ -2,7 +2,7 @@
 
 Hashing is memory-hard on purpose (the default profile takes 64 MiB and tens of milliseconds), so
 it runs on a dedicated pool of ``max_concurrent`` threads -- never on the event loop -- and at
-most ``max_queue`` more wait; past that :class:`HasherBusyError` becomes a 429. No one client
+most ``max_queue`` more wait; past that ``HasherBusyError`` becomes a 429. No one client
 holds more than ``max_per_client`` of those slots, so one address cannot starve the others.
 """
 
@@ -66,10 +66,10 @@ class Hasher:
         parameters: argon2 parameters (argon2-cffi's ``RFC_9106_LOW_MEMORY`` profile by
             default; ``argon2.profiles.CHEAPEST`` for tests only).
         max_concurrent: hashes running at once (memory: each takes ``memory_cost`` KiB).
-        max_queue: hashes allowed to wait beyond those; more is :class:`HasherBusyError`.
+        max_queue: hashes allowed to wait beyond those; more is ``HasherBusyError``.
         max_per_client: how many of those ``max_concurrent + max_queue`` slots (running or
             waiting) one client (the ``client=`` the endpoints pass: an address, an IPv6 /64)
-            may hold at once; more from that client is :class:`HasherBusyError`, while others
+            may hold at once; more from that client is ``HasherBusyError``, while others
             still find room. Default: a quarter of the slots (at least 1). With a single slot
             no share can be kept: fairness needs ``max_concurrent + max_queue >= 2``.
     """
@@ -136,7 +136,7 @@ class Hasher:
     # -- admission -------------------------------------------------------------------------
 
     def _submit(self, fn: Callable[..., T], *args: Any, client: str | None = None) -> Future[T]:
-        """Run ``fn`` on the pool, or raise :class:`HasherBusyError` if the queue is full or
+        """Run ``fn`` on the pool, or raise ``HasherBusyError`` if the queue is full or
         ``client`` already holds its share of it."""
         with self._lock:
             if self._pending >= self._limit:

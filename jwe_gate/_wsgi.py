@@ -20,13 +20,13 @@ __all__ = ["GateWSGIMiddleware", "not_found", "start", "view_of"]
 
 
 def start(resp: Response, start_response: StartResponse) -> Iterable[bytes]:
-    """Send a complete :class:`Response` through ``start_response``."""
+    """Send a complete ``Response`` through ``start_response``."""
     start_response(f"{resp.status} {HTTPStatus(resp.status).phrase}", list(resp.headers))
     return [resp.body]
 
 
 def view_of(environ: WSGIEnvironment, keys: Iterable[tuple[str, str]]) -> RequestView:
-    """The :class:`RequestView` of a WSGI environ; ``keys`` pairs header names with their CGI
+    """The ``RequestView`` of a WSGI environ; ``keys`` pairs header names with their CGI
     environ keys."""
     # A WSGI server joins a repeated header with commas; the transports refuse those.
     headers = {n: [environ[k]] for n, k in keys if k in environ}
