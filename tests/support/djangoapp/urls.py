@@ -1,0 +1,54 @@
+"""The views the in-process Django tests route to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import path
+
+
+def who(request: HttpRequest) -> JsonResponse:
+    user: Any = request.user  # type: ignore[attr-defined]
+    auth: Any = getattr(request, "auth", None)
+    return JsonResponse(
+        {
+            "authenticated": user.is_authenticated,
+            "anonymous": user.is_anonymous,
+            "class": type(user).__name__,
+            "pk": user.pk,
+            "id": user.id,
+            "username": user.get_username(),
+            "str": str(user),
+            "active": user.is_active,
+            "staff": user.is_staff,
+            "superuser": user.is_superuser,
+            "perm": user.has_perm("blog.add_post"),
+            "perms": user.has_perms(["blog.add_post", "blog.delete_post"]),
+            "module": user.has_module_perms("blog"),
+            "scopes": list(auth.scopes) if auth is not None else None,
+            "table": auth.table if auth is not None else None,
+            "path_info": request.path_info,
+        }
+    )
+
+
+def staff(request: HttpRequest) -> HttpResponse:
+    user: Any = request.user  # type: ignore[attr-defined]
+    if not user.is_staff:
+        return JsonResponse({"staff": False}, status=403)
+    return JsonResponse({"staff": True})
+
+
+async def async_who(request: HttpRequest) -> JsonResponse:
+    return who(request)
+
+
+urlpatterns = [
+    path("health", who),
+    path("api/me", who),
+    path("api/async", async_who),
+    path("api/post", who),
+    path("blog/<slug:slug>", who),
+    path("staff", staff),
+]
