@@ -89,7 +89,11 @@ def test_signup_stores_a_django_user() -> None:
     table = Table("user", DjangoBackend())
     record = table.create({"email": "bob@example.com", "name": "Bob", "plan": "pro"})
     row = User.objects.get(pk=record["id"])
-    assert (row.username, row.email, row.first_name) == ("bob@example.com", "bob@example.com", "Bob")
+    assert (row.username, row.email, row.first_name) == (
+        "bob@example.com",
+        "bob@example.com",
+        "Bob",
+    )
     assert RecordData.objects.get(table="user", key=str(row.pk)).data == {"plan": "pro"}
     assert record["plan"] == "pro"
 
@@ -97,7 +101,9 @@ def test_signup_stores_a_django_user() -> None:
 @pytest.mark.parametrize(
     "existing",
     [
-        pytest.param({"username": "carol", "email": "Carol@example.com"}, id="same-email-other-case"),
+        pytest.param(
+            {"username": "carol", "email": "Carol@example.com"}, id="same-email-other-case"
+        ),
         pytest.param({"username": "carol@example.com", "email": ""}, id="email-taken-as-username"),
     ],
 )

@@ -65,9 +65,9 @@ def configure() -> None:
 def empty_database() -> None:
     """Delete every row the tests make: users, staff and the gate's record data."""
     from django.contrib.auth.models import User
-    from support.djangoapp.models import Staff
 
     from jwe_gate.integrations.django.models import RecordData
+    from support.djangoapp.models import Staff
 
     for model in (User, Staff, RecordData):
         model.objects.all().delete()

@@ -8,7 +8,7 @@ from django.apps import AppConfig
 __all__ = ["JWEGateConfig"]
 
 
-class JWEGateConfig(AppConfig):
+class JWEGateConfig(AppConfig):  # type: ignore[misc]
     name = "jwe_gate.integrations.django"
     label = "jwe_gate"
     verbose_name = "jwe_gate"

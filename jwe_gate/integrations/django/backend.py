@@ -3,9 +3,8 @@ model, with Django's password hashes verified and upgraded (see :mod:`.hashers`)
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, IntegrityError, transaction
@@ -16,7 +15,7 @@ from .fields import Bound, bind
 
 __all__ = ["DjangoBackend"]
 
-logger = logging.getLogger("jwe_gate")
+T = TypeVar("T")
 
 
 class DjangoBackend:
@@ -81,9 +80,7 @@ class DjangoBackend:
         if table not in models:
             raise ConfigurationError(f"DjangoBackend has no model for table {table!r}")
         login_field, password_field = self._pending.get(table, ("email", "password"))
-        bound = bind(
-            models[table], table, login_field, password_field, self._fields, self._active
-        )
+        bound = bind(models[table], table, login_field, password_field, self._fields, self._active)
         self._bound[table] = bound
         return bound
 
@@ -149,15 +146,13 @@ class DjangoBackend:
         return await sync_to_async(self.find, thread_sensitive=True)(table, field, value)
 
     async def acreate(self, table: str, fields: Mapping[str, Any], *, unique: str) -> Record:
-        return await sync_to_async(self.create, thread_sensitive=True)(
-            table, fields, unique=unique
-        )
+        return await sync_to_async(self.create, thread_sensitive=True)(table, fields, unique=unique)
 
     async def aupdate(self, table: str, id: str, changes: Mapping[str, Any]) -> Record | None:
         return await sync_to_async(self.update, thread_sensitive=True)(table, id, changes)
 
 
-def _guard(fn: Any) -> Any:
+def _guard(fn: Callable[[], T]) -> T:
     """``fn()``, with a database failure as the gate's :class:`BackendError` (a 503)."""
     try:
         return fn()

@@ -4,6 +4,7 @@ how an id string names a key, and how values cross (datetimes, empty strings, ha
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from .hashers import read_hash, write_hash
 
 __all__ = ["Bound", "bind"]
 
+logger = logging.getLogger("jwe_gate")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MS = dt.timedelta(milliseconds=1)
 _INT_KEYS = frozenset(
@@ -94,8 +96,9 @@ class Bound:
         field = self.cols.get(name)
         if field is None:
             keys = list(
-                RecordData.objects.filter(table=self.table, **{f"data__{name}": value})
-                .values_list("key", flat=True)[:2]
+                RecordData.objects.filter(table=self.table, **{f"data__{name}": value}).values_list(
+                    "key", flat=True
+                )[:2]
             )
             found = list(manager.filter(pk__in=[k for k in map(self.key, keys) if k])[:2])
         else:
@@ -104,6 +107,8 @@ class Bound:
             text = isinstance(value, str) and field.get_internal_type() in _TEXT
             query = {f"{field.name}__{'iexact' if text else 'exact'}": self._in(name, field, value)}
             found = list(manager.filter(**query)[:2])
+        if len(found) > 1:
+            logger.warning("%s: several records have this %s; none is used", self.table, name)
         if len(found) != 1:
             return None
         obj = found[0]
@@ -127,9 +132,7 @@ class Bound:
         """Insert a record (inside the caller's transaction); return the model instance."""
         from .models import RecordData
 
-        values = {
-            f.attname: self._in(n, f, fields[n]) for n, f in self.cols.items() if n in fields
-        }
+        values = {f.attname: self._in(n, f, fields[n]) for n, f in self.cols.items() if n in fields}
         if self.username is not None and self.username.attname not in values:
             values[self.username.attname] = fields.get(unique)  # email as the username
         obj = self.model(**values)
@@ -155,8 +158,10 @@ class Bound:
             setattr(obj, field.attname, self._in(name, field, changes[name]))
         if mapped:
             obj.save(update_fields=[self.cols[n].name for n in mapped], using=self.db)
-        row, _ = RecordData.objects.using(self.db).select_for_update().get_or_create(
-            table=self.table, key=str(obj.pk)
+        row, _ = (
+            RecordData.objects.using(self.db)
+            .select_for_update()
+            .get_or_create(table=self.table, key=str(obj.pk))
         )
         more = {k: v for k, v in changes.items() if k not in self.cols}
         if more or not self.login_unique:
@@ -212,7 +217,8 @@ def _datetime(ms: int) -> dt.datetime:
     aware = _EPOCH + ms * _MS
     if settings.USE_TZ:
         return aware
-    return timezone.make_naive(aware, timezone.get_default_timezone())
+    naive: dt.datetime = timezone.make_naive(aware, timezone.get_default_timezone())
+    return naive
 
 
 def bind(

@@ -8,6 +8,7 @@ from http.cookies import CookieError, Morsel
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.http.request import RawPostDataException
 
 from ..._asgi import collect_headers
 from ..._sansio.http import Response, body_fits
@@ -60,11 +61,15 @@ def read_body(request: HttpRequest, limit: int) -> bytes | None:
     length = request.META.get("CONTENT_LENGTH") or ""
     if length and not body_fits(str(length), limit):
         return None  # refused before reading a byte
-    body = request.read(limit + 1)
-    return None if len(body) > limit else bytes(body)
+    try:
+        # request.body, not the stream: a middleware above may have read it already.
+        body = bytes(request.body)
+    except RawPostDataException:
+        return b""  # consumed as a form upload: not a JSON body an endpoint could read
+    return None if len(body) > limit else body
 
 
-class _RawCookie(Morsel[str, str]):
+class _RawCookie(Morsel[str]):
     """A ``Set-Cookie`` line kept exactly as the gate wrote it. Django's handlers send every
     entry of ``response.cookies`` as its own header line with ``output()``, the only way an
     ``HttpResponse`` sends a header more than once."""
@@ -83,7 +88,7 @@ class _RawCookie(Morsel[str, str]):
         morsel._line = line
         return morsel
 
-    def OutputString(self, attrs: Any = None) -> str:  # noqa: N802 - Morsel's name
+    def OutputString(self, attrs: Any = None) -> str:
         return self._line
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
@@ -34,7 +34,10 @@ def gate_from_settings() -> Gatekeeper:
         raise ImproperlyConfigured(
             "JWEGateMiddleware needs settings.JWE_GATE: the dotted path of a jwe_gate.Gate"
         )
-    gate = import_string(value) if isinstance(value, str) else value
+    try:
+        gate = import_string(value) if isinstance(value, str) else value
+    except ImportError as exc:
+        raise ImproperlyConfigured(f"settings.JWE_GATE: {exc}") from exc
     if not callable(getattr(gate, "authenticate", None)):
         raise ImproperlyConfigured(f"settings.JWE_GATE is not a jwe_gate.Gate: {gate!r}")
     return gate  # type: ignore[no-any-return]
@@ -53,14 +56,15 @@ class JWEGateMiddleware:
       :class:`~jwe_gate.AuthInfo`);
     * answers the gate's auth endpoints (``/auth/login``, ...) itself.
 
-    The gate comes from ``settings.JWE_GATE`` (see :func:`gate_from_settings`), from a
-    subclass's ``gate`` attribute, or from the ``gate`` argument.
+    The gate comes from the ``gate`` argument, else a subclass's ``default_gate``, else
+    ``settings.JWE_GATE`` (see :func:`gate_from_settings`).
     """
 
     sync_capable = True
     async_capable = True
 
-    gate: Gatekeeper | None = None
+    default_gate: ClassVar[Gatekeeper | None] = None
+    """Set in a subclass to name the gate in code rather than in settings."""
 
     def __init__(
         self,
@@ -68,8 +72,8 @@ class JWEGateMiddleware:
         gate: Gatekeeper | None = None,
     ) -> None:
         self.get_response = get_response
-        chosen = gate if gate is not None else type(self).gate
-        self.gate = chosen if chosen is not None else gate_from_settings()
+        chosen = gate if gate is not None else type(self).default_gate
+        self.gate: Gatekeeper = chosen if chosen is not None else gate_from_settings()
         self._headers = HeaderReader(self.gate.transport.headers)
         self._async = iscoroutinefunction(get_response)
         if self._async:
@@ -125,13 +129,13 @@ class JWEGateMiddleware:
         if isinstance(decision, Response):
             return to_django(decision)  # the gate's answer to a CORS preflight
         if isinstance(decision.user, AuthUser):
-            request.user = GateUser(decision.user, decision.auth)  # type: ignore[attr-defined]
+            request.user = GateUser(decision.user, decision.auth)
         else:
             # Imported here: the package is an installed app, loaded before models may be.
             from django.contrib.auth.models import AnonymousUser
 
-            request.user = AnonymousUser()  # type: ignore[attr-defined]
-        request.auth = decision.auth  # type: ignore[attr-defined]
+            request.user = AnonymousUser()
+        request.auth = decision.auth
         setattr(request, _CHECKED, view.path)
         return decision
 

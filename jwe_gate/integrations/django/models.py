@@ -4,12 +4,14 @@ unique constraint, for a model whose login column is not unique (``auth.User``'s
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from django.db import models
 
 __all__ = ["RecordData"]
 
 
-class RecordData(models.Model):
+class RecordData(models.Model):  # type: ignore[misc]
     """The gate's fields of one record of one table."""
 
     table = models.CharField(max_length=63)
@@ -21,7 +23,7 @@ class RecordData(models.Model):
 
     class Meta:
         app_label = "jwe_gate"
-        constraints = [
+        constraints: ClassVar[list[Any]] = [
             models.UniqueConstraint(fields=["table", "key"], name="jwe_gate_record_key"),
             # Of two concurrent signups with one email, the database lets exactly one in.
             models.UniqueConstraint(fields=["table", "login"], name="jwe_gate_record_login"),

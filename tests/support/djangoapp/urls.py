@@ -7,9 +7,12 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 
+from jwe_gate._sansio.http import Response
+from jwe_gate.integrations.django import to_django
 
-def who(request: HttpRequest) -> JsonResponse:
-    user: Any = request.user  # type: ignore[attr-defined]
+
+def who(request: HttpRequest, **kwargs: Any) -> JsonResponse:
+    user: Any = request.user
     auth: Any = getattr(request, "auth", None)
     return JsonResponse(
         {
@@ -34,10 +37,29 @@ def who(request: HttpRequest) -> JsonResponse:
 
 
 def staff(request: HttpRequest) -> HttpResponse:
-    user: Any = request.user  # type: ignore[attr-defined]
+    user: Any = request.user
     if not user.is_staff:
         return JsonResponse({"staff": False}, status=403)
     return JsonResponse({"staff": True})
+
+
+COOKIE_LINES = (
+    "a=1; Path=/; HttpOnly",
+    "b=2; Path=/x; Secure; HttpOnly; SameSite=Lax; Partitioned",
+    "a=; Path=/old; Max-Age=0",
+)
+
+
+def cookies(request: HttpRequest) -> HttpResponse:
+    """The gate's kind of response with three Set-Cookie lines (two for one name)."""
+    lines = tuple(("set-cookie", line) for line in COOKIE_LINES)
+    return to_django(
+        Response(
+            200,
+            (("content-type", "text/plain"), *lines, ("vary", "Origin"), ("vary", "Cookie")),
+            b"ok",
+        )
+    )
 
 
 async def async_who(request: HttpRequest) -> JsonResponse:
@@ -51,4 +73,5 @@ urlpatterns = [
     path("api/post", who),
     path("blog/<slug:slug>", who),
     path("staff", staff),
+    path("cookies", cookies),
 ]

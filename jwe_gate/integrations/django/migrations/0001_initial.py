@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db import migrations, models
 
@@ -10,9 +10,9 @@ from django.db import migrations, models
 class Migration(migrations.Migration):  # type: ignore[misc]
     initial = True
 
-    dependencies: list[Any] = []
+    dependencies: ClassVar[list[Any]] = []
 
-    operations = [
+    operations: ClassVar[list[Any]] = [
         migrations.CreateModel(
             name="RecordData",
             fields=[
