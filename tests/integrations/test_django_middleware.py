@@ -176,6 +176,21 @@ def test_async_views_see_the_user(gate: Gate, call: Call) -> None:
     assert (body["class"], body["pk"]) == ("GateUser", ann.pk)
 
 
+@pytest.mark.parametrize(
+    "path",
+    [pytest.param("/guarded", id="sync-view"), pytest.param("/guarded-async", id="async-view")],
+)
+@stacks
+def test_django_auth_decorators_see_the_gate_user(gate: Gate, call: Call, path: str) -> None:
+    """login_required and permission_required (which await request.auser() and ahas_perms on
+    async views) let a token with the permission's scope in, and refuse one without it."""
+    ann = User.objects.create_user("ann", "ann@example.com", PASSWORD)
+    allowed = gate.issue("user", ann.pk, extras={"scopes": ["blog.add_post"]})
+    response = call("get", path, **bearer(allowed))
+    assert (response.status_code, response.json()) == (200, {"user": "ann"})
+    assert call("get", path, **bearer(gate.issue("user", ann.pk))).status_code == 403
+
+
 @stacks
 def test_the_gate_serves_its_endpoints(gate: Gate, call: Call) -> None:
     """signup, me, refresh and logout under /auth are answered by the gate: the SPEC's

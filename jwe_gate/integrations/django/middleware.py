@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, ClassVar
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -24,6 +25,10 @@ __all__ = ["JWEGateMiddleware", "gate_from_settings"]
 
 _CHECKED = "_jwe_gate_path"
 """The request attribute holding the path the gate checked (see ``process_view``)."""
+
+
+async def _same(user: Any) -> Any:
+    return user
 
 
 def gate_from_settings() -> Gatekeeper:
@@ -128,13 +133,18 @@ class JWEGateMiddleware:
             return to_django(self.gate.render(decision))
         if isinstance(decision, Response):
             return to_django(decision)  # the gate's answer to a CORS preflight
+        user: Any
         if isinstance(decision.user, AuthUser):
-            request.user = GateUser(decision.user, decision.auth)
+            user = GateUser(decision.user, decision.auth)
         else:
             # Imported here: the package is an installed app, loaded before models may be.
             from django.contrib.auth.models import AnonymousUser
 
-            request.user = AnonymousUser()
+            user = AnonymousUser()
+        request.user = user
+        # Django's async code (login_required on an async view) awaits request.auser(), which
+        # AuthenticationMiddleware points at the session's user: it must answer the same.
+        request.auser = partial(_same, user)
         request.auth = decision.auth
         setattr(request, _CHECKED, view.path)
         return decision

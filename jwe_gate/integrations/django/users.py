@@ -96,6 +96,21 @@ class GateUser:
     def get_all_permissions(self, obj: Any = None) -> set[str]:
         return {s for s in self.auth.scopes if "." in s} if self.is_active else set()
 
+    # The async twins Django's async decorators call (``permission_required`` on an async
+    # view awaits ``ahas_perms``); nothing here does I/O.
+
+    async def ahas_perm(self, perm: str, obj: Any = None) -> bool:
+        return self.has_perm(perm, obj)
+
+    async def ahas_perms(self, perm_list: Iterable[str], obj: Any = None) -> bool:
+        return self.has_perms(perm_list, obj)
+
+    async def ahas_module_perms(self, app_label: str) -> bool:
+        return self.has_module_perms(app_label)
+
+    async def aget_all_permissions(self, obj: Any = None) -> set[str]:
+        return self.get_all_permissions(obj)
+
     # -- the gate's view of the user -----------------------------------------------------------
 
     @property

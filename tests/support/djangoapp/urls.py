@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 
@@ -66,6 +67,20 @@ async def async_who(request: HttpRequest) -> JsonResponse:
     return who(request)
 
 
+@login_required  # type: ignore[untyped-decorator]
+@permission_required("blog.add_post", raise_exception=True)  # type: ignore[untyped-decorator]
+async def async_guarded(request: HttpRequest) -> JsonResponse:
+    """Django's own decorators on an async view: they await request.auser()."""
+    user: Any = await request.auser()
+    return JsonResponse({"user": user.get_username()})
+
+
+@login_required  # type: ignore[untyped-decorator]
+@permission_required("blog.add_post", raise_exception=True)  # type: ignore[untyped-decorator]
+def guarded(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"user": request.user.get_username()})
+
+
 urlpatterns = [
     path("health", who),
     path("api/me", who),
@@ -74,4 +89,6 @@ urlpatterns = [
     path("blog/<slug:slug>", who),
     path("staff", staff),
     path("cookies", cookies),
+    path("guarded", guarded),
+    path("guarded-async", async_guarded),
 ]
