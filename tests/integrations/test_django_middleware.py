@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pickle
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,11 +30,13 @@ from support.djangoapp import gates  # noqa: E402
 from support.djangoapp.urls import COOKIE_LINES  # noqa: E402
 
 from jwe_gate import Gate, KeyRing, Rule, Table  # noqa: E402
+from jwe_gate._sansio.http import Response  # noqa: E402
 from jwe_gate.integrations.django import (  # noqa: E402
     DjangoBackend,
     JWEGateMiddleware,
     gate_from_settings,
     hasher,
+    to_django,
 )
 
 User = get_user_model()
@@ -310,6 +313,16 @@ async def _asgi_get(path: str) -> tuple[bytes, list[tuple[str, str]]]:
     await app.wait(10)
     headers = [(k.decode().lower(), v.decode().strip()) for k, v in start["headers"]]
     return b"".join(c.get("body", b"") for c in chunks), headers
+
+
+def test_cookie_lines_survive_copy_and_pickle() -> None:
+    """A converted response's cookie lines come out the same after copy() and a pickle round
+    trip (Django's cache middleware pickles responses)."""
+    lines = tuple(("set-cookie", line) for line in COOKIE_LINES)
+    response = to_django(Response(200, lines, b""))
+    again = pickle.loads(pickle.dumps(response))  # noqa: S301 - our own bytes
+    for cookies in (again.cookies, {k: m.copy() for k, m in response.cookies.items()}):
+        assert [m.output(header="").strip() for m in cookies.values()] == list(COOKIE_LINES)
 
 
 def test_the_middleware_follows_the_colour_of_its_stack(gate: Gate) -> None:

@@ -91,6 +91,13 @@ class _RawCookie(Morsel[str]):
     def OutputString(self, attrs: Any = None) -> str:
         return self._line
 
+    # Copied or pickled (Django's cache middleware pickles responses), it stays the same line.
+    def copy(self) -> _RawCookie:
+        return _RawCookie.of(self._line)
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return _RawCookie.of, (self._line,)
+
 
 def to_django(resp: Response) -> HttpResponse:
     """The gate's response as an ``HttpResponse``, every header line kept: repeated
