@@ -20,6 +20,7 @@ django_env.configure()
 from asgiref.sync import iscoroutinefunction  # noqa: E402
 from asgiref.testing import ApplicationCommunicator  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
+from django.contrib.auth.hashers import check_password  # noqa: E402
 from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
@@ -196,8 +197,9 @@ def test_django_auth_decorators_see_the_gate_user(gate: Gate, call: Call, path: 
 
 @stacks
 def test_the_gate_serves_its_endpoints(gate: Gate, call: Call) -> None:
-    """signup, me, refresh and logout under /auth are answered by the gate: the SPEC's
-    bodies, a Django user created, its session ended by logout."""
+    """signup, me, password, refresh and logout under /auth are answered by the gate: the
+    SPEC's bodies, a Django user created, its password changed (Django's check_password
+    verifies the new hash; the old token is revoked), its session ended by logout."""
     signup = call(
         "post", "/auth/signup", {"name": "Bo", "email": "bo@example.com", "password": PASSWORD}
     )
@@ -212,6 +214,16 @@ def test_the_gate_serves_its_endpoints(gate: Gate, call: Call) -> None:
         "post", "/auth/signup", {"name": "X", "email": "BO@example.com", "password": PASSWORD}
     )
     assert (again.status_code, again.json()["code"]) == (403, "ERROR_CODE_ACCESS_DENIED")
+    changed = call(
+        "post",
+        "/auth/password",
+        {"password": PASSWORD, "newPassword": "n3w-password"},
+        **bearer(pair["authToken"]),
+    )
+    assert changed.status_code == 200, changed.content
+    assert check_password("n3w-password", User.objects.get(email="bo@example.com").password)
+    assert call("get", "/auth/me", **bearer(pair["authToken"])).status_code == 401  # revoked
+    pair = changed.json()
     fresh = call("post", "/auth/refresh", {"refreshToken": pair["refreshToken"]})
     assert fresh.status_code == 200
     token = fresh.json()["authToken"]

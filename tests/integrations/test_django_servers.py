@@ -267,3 +267,19 @@ def test_no_spelling_reaches_a_protected_view_without_a_token(served: Served, pa
         response = client.get(path)
     assert response.status_code in (400, 401), response.text
     assert response.json()["code"] in ("ERROR_CODE_UNAUTHORIZED", "ERROR_CODE_BAD_REQUEST")
+
+
+def test_a_repeated_token_header_is_refused(served: Served) -> None:
+    """Two X-Xano-Authorization headers are ambiguous: 400 on every server (uvicorn keeps both
+    values; gunicorn joins them with a comma), never "use the first"."""
+    served_token = login(served, "sam@example.com").json()["authToken"]
+    with served.client() as client:
+        response = client.get(
+            "/api/hello",
+            headers=[
+                ("X-Xano-Authorization", f"Bearer {served_token}"),
+                ("X-Xano-Authorization", "Bearer other"),
+            ],
+        )
+    assert response.status_code == 400
+    assert response.json()["code"] == "ERROR_CODE_BAD_REQUEST"
