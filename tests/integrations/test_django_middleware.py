@@ -30,7 +30,7 @@ from django.test.utils import override_settings  # noqa: E402
 from support.djangoapp import gates  # noqa: E402
 from support.djangoapp.urls import COOKIE_LINES  # noqa: E402
 
-from jwe_gate import Gate, KeyRing, Rule, Table  # noqa: E402
+from jwe_gate import Cookies, Gate, KeyRing, Rule, Table  # noqa: E402
 from jwe_gate._sansio.http import Response  # noqa: E402
 from jwe_gate.integrations.django import (  # noqa: E402
     DjangoBackend,
@@ -250,6 +250,48 @@ def test_bad_input_to_an_endpoint_gets_the_spec_answer(
         assert (response.status_code, response.json()["code"]) == (status, code)
     response = asyncio.run(AsyncClient().post("/auth/login", body, "application/json"))
     assert (response.status_code, response.json()["code"]) == (status, code)
+
+
+@pytest.mark.parametrize(
+    "prefix", [pytest.param("", id="at-root"), pytest.param("/prefix", id="force-script-name")]
+)
+@stacks
+def test_the_cookie_transport_works_through_django(call: Call, prefix: str) -> None:
+    """With Gate(cookies=...), login's three Set-Cookie lines reach the client one by one (the
+    refresh cookie's Path is the prefix the browser sees plus /auth), the access cookie then
+    authenticates, and an unsafe method needs the gate's CSRF header."""
+    django_env.empty_database()
+    gate = Gate(
+        keys=KeyRing.generate(),
+        tables=[Table("user", DjangoBackend())],
+        auth_routes={"/auth": "user"},
+        hasher=hasher(parameters=argon2.profiles.CHEAPEST),
+        cookies=Cookies(secure=False),
+    )
+    User.objects.create_user("ann", "ann@example.com", PASSWORD)
+    # Under WSGI a proxy's prefix is gone from PATH_INFO; under ASGI Django strips it itself.
+    sent = prefix if call is async_call else ""
+    try:
+        with override_settings(JWE_GATE=gate, FORCE_SCRIPT_NAME=prefix or None):
+            answer = call(
+                "post", f"{sent}/auth/login", {"email": "ann@example.com", "password": PASSWORD}
+            )
+            assert answer.status_code == 200, answer.content
+            lines = [m.output(header="").strip() for m in answer.cookies.values()]
+            paths = {line.split("=", 1)[0]: line for line in lines}
+            assert sorted(paths) == ["jwe_access_user", "jwe_csrf", "jwe_refresh_user"]
+            assert f"Path={prefix}/auth;" in paths["jwe_refresh_user"]
+            assert "HttpOnly" in paths["jwe_access_user"]
+            cookie = "; ".join(f"{m.key}={m.value}" for m in answer.cookies.values())
+            me = call("get", f"{sent}/api/me", Cookie=cookie)
+            assert (me.status_code, me.json()["username"]) == (200, "ann")
+            assert call("post", f"{sent}/api/post", {}, Cookie=cookie).status_code == 403
+            csrf = answer.json()["csrfToken"]
+            posted = call("post", f"{sent}/api/post", {}, Cookie=cookie, **{"X-CSRF-Token": csrf})
+            assert posted.status_code == 200
+    finally:
+        gate.close()
+        django_env.empty_database()
 
 
 def test_gate_endpoints_pass_csrf_while_app_views_keep_it(gate: Gate) -> None:

@@ -15,7 +15,7 @@ from ..._sansio.http import Response, body_fits
 from ..._sansio.request import RequestView
 from ..._wsgi import environ_headers, environ_keys
 
-__all__ = ["HeaderReader", "read_body", "to_django"]
+__all__ = ["HeaderReader", "read_body", "script_prefix", "to_django"]
 
 
 class HeaderReader:
@@ -54,6 +54,15 @@ class HeaderReader:
             str(meta.get("QUERY_STRING", "")),
             meta.get("REMOTE_ADDR") or None,
         )
+
+
+def script_prefix(request: HttpRequest) -> str:
+    """The prefix Django took off the path (``SCRIPT_NAME``, ``FORCE_SCRIPT_NAME``, ASGI
+    ``root_path``): ``request.path`` without ``request.path_info``."""
+    path, info = request.path or "", request.path_info or ""
+    if info and len(path) > len(info) and path.endswith(info):
+        return path[: -len(info)]
+    return ""
 
 
 def read_body(request: HttpRequest, limit: int) -> bytes | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any, ClassVar
 
@@ -18,7 +19,7 @@ from ..._sansio.http import Refusal, Response
 from ..._sansio.request import HandlerRequest, RequestView
 from ..._sansio.user import AuthUser
 from ...types import Gatekeeper
-from .http import HeaderReader, read_body, to_django
+from .http import HeaderReader, read_body, script_prefix, to_django
 from .users import GateUser
 
 __all__ = ["JWEGateMiddleware", "gate_from_settings"]
@@ -163,4 +164,8 @@ class JWEGateMiddleware:
         if body is None:
             return to_django(self.gate.render(refusals.BODY_TOO_LARGE))
         user = decision.user if isinstance(decision.user, AuthUser) else None
-        return HandlerRequest(view, body, user, decision.auth, decision.refused)
+        # The endpoint sees the prefix Django took off (as an ASGI root_path), so the cookies
+        # it sets carry the path the browser sees (the refresh cookie: /prefix/auth). Only
+        # here: the rules were matched on path_info alone.
+        served = replace(view, root=script_prefix(request))
+        return HandlerRequest(served, body, user, decision.auth, decision.refused)
