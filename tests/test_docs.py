@@ -22,6 +22,7 @@ import pytest
 from support.servers import running_uvicorn
 
 import jwe_gate
+import jwe_gate.integrations.django as django_integration
 import jwe_gate.integrations.fastapi as fastapi_integration
 import jwe_gate.integrations.flask as flask_integration
 from jwe_gate import Hasher, KeyRing
@@ -114,12 +115,16 @@ def _public_names() -> list[Any]:
         pytest.param(f"jwe_gate.integrations.flask.{n}", id=f"flask.{n}")
         for n in flask_integration.__all__
     ]
+    names += [
+        pytest.param(f"jwe_gate.integrations.django.{n}", id=f"django.{n}")
+        for n in django_integration.__all__
+    ]
     return names
 
 
 @pytest.mark.parametrize("qualified", _public_names())
 def test_every_public_name_has_a_reference_entry(site: Site, qualified: str) -> None:
-    """Each name of ``jwe_gate.__all__`` and the FastAPI integration's has a reference entry."""
+    """Each name of ``jwe_gate.__all__`` and the integrations' has a reference entry."""
     assert site.returncode == 0, site.output
     anchor = f'id="{qualified}"'
     pages = (site.path / "reference").rglob("index.html")
