@@ -202,6 +202,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         redis_prefix=args.redis_prefix,
         db_prefix=args.db_prefix,
         query_token=args.query_token,
+        cookies=args.cookies,
     )
     return 0
 
@@ -323,6 +324,12 @@ def _parser() -> argparse.ArgumentParser:
         "--query-token",
         action="store_true",
         help="/api/** also accepts ?authtoken= (the token then shows in access logs)",
+    )
+    d.add_argument(
+        "--cookies",
+        action="store_true",
+        help="the page uses the cookie transport (HttpOnly cookies, CSRF header); "
+        "not with --query-token",
     )
     redis_arg(d)
     d.set_defaults(func=cmd_demo)

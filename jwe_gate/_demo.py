@@ -8,14 +8,15 @@ OpenAPI document at ``/openapi.json`` (public) and a page at ``/``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
-import time
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from ._demo_apps import PageConfig, flask_app, starlette_app
 from ._gate import AuthRoutes, Gate
+from ._sansio.cookies import Cookies
 from ._sansio.rules import Rule
 from ._storage.bundle import Stores
 from ._storage.sqlite import SQLiteBackend
@@ -26,13 +27,13 @@ from .exceptions import ConfigurationError, MissingDependencyError
 __all__ = [
     "DEMO_TABLES",
     "build_gate",
-    "flask_app",
+    "demo_cookies",
+    "is_loopback",
     "open_backend",
     "open_refresh_store",
     "open_stores",
     "redacted",
     "serve",
-    "starlette_app",
 ]
 
 DEMO_DIR = Path(".jwe_gate")
@@ -125,6 +126,28 @@ def load_or_create_keys(keys: str | None) -> KeyRing:
     return ring
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``--host`` is reachable from this machine only (``localhost``, ``127.0.0.1``,
+    ``::1``)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def demo_cookies(host: str) -> Cookies:
+    """The cookie transport's settings for ``--cookies``, served on ``host``."""
+    secure = not is_loopback(host)
+    # The demo speaks plain HTTP. A Secure cookie is sent over HTTPS only (browsers' exceptions
+    # for localhost vary), so on a loopback host, where nobody else is on the wire, the demo
+    # drops Secure; on any other host it keeps it, and a TLS proxy must stand in front.
+    if secure:
+        _say(f"cookies are Secure: browsers send them only over HTTPS (put TLS in front of {host})")
+    return Cookies(secure=secure)
+
+
 def build_gate(
     *,
     db: str | None = None,
@@ -165,94 +188,6 @@ def build_gate(
     )
 
 
-def _page() -> bytes:
-    return files("jwe_gate").joinpath("demo.html").read_bytes()
-
-
-def _openapi(gate: Gate) -> dict[str, Any]:
-    from importlib.metadata import version
-
-    return gate.openapi(title="jwe_gate demo", version=version("jwe_gate"))
-
-
-def starlette_app(gate: Gate) -> Any:
-    """The demo as a Starlette app wrapped in ``gate.asgi``."""
-    try:
-        from starlette.applications import Starlette
-        from starlette.requests import Request
-        from starlette.responses import HTMLResponse, JSONResponse
-        from starlette.routing import Route
-    except ImportError as exc:
-        raise MissingDependencyError("starlette", "demo") from exc
-
-    page = _page()
-    document = _openapi(gate)
-
-    async def index(request: Request) -> HTMLResponse:
-        return HTMLResponse(page)
-
-    async def openapi(request: Request) -> JSONResponse:
-        return JSONResponse(document)
-
-    async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
-
-    async def hello(request: Request) -> JSONResponse:
-        return JSONResponse(
-            {"message": f"Hello, {request.user.display_name}!", "id": request.user.identity}
-        )
-
-    async def stats(request: Request) -> JSONResponse:
-        return JSONResponse({"admin": request.user.display_name, "time": int(time.time())})
-
-    app = Starlette(
-        routes=[
-            Route("/", index),
-            Route("/health", health),
-            Route("/openapi.json", openapi),
-            Route("/api/hello", hello),
-            Route("/admin/stats", stats),
-        ]
-    )
-    return gate.asgi(app)
-
-
-def flask_app(gate: Gate) -> Any:
-    """The same demo as a Flask app wrapped in ``gate.wsgi``."""
-    try:
-        from flask import Flask, Response, jsonify, request
-    except ImportError as exc:
-        raise MissingDependencyError("flask", "demo") from exc
-
-    app = Flask("jwe_gate_demo")
-    page = _page()
-    document = _openapi(gate)
-
-    @app.get("/")
-    def index() -> Any:
-        return Response(page, mimetype="text/html")
-
-    @app.get("/health")
-    def health() -> Any:
-        return jsonify({"status": "ok"})
-
-    @app.get("/openapi.json")
-    def openapi() -> Any:
-        return jsonify(document)
-
-    @app.get("/api/hello")
-    def hello() -> Any:
-        user = request.environ["jwe_gate.user"]
-        return jsonify({"message": f"Hello, {user.display_name}!", "id": user.identity})
-
-    @app.get("/admin/stats")
-    def stats() -> Any:
-        user = request.environ["jwe_gate.user"]
-        return jsonify({"admin": user.display_name, "time": int(time.time())})
-
-    return gate.wsgi(app.wsgi_app)
-
-
 def serve(
     *,
     host: str = "127.0.0.1",
@@ -264,8 +199,25 @@ def serve(
     redis_prefix: str = "jwe_gate:",
     db_prefix: str = "",
     query_token: bool = False,
+    cookies: bool = False,
 ) -> None:
-    """Run the demo until interrupted."""
+    """Run the demo until interrupted: the page uses bearer headers, or with ``cookies`` the
+    cookie transport (not with ``query_token``: the page would hold no token for a URL)."""
+    if cookies and query_token:
+        raise ConfigurationError(
+            "--cookies and --query-token do not combine: in cookie mode the page holds no "
+            "token it could put in a URL (the tokens are HttpOnly cookies); choose one"
+        )
+    page: dict[str, Any] = {"query_token": query_token}
+    options: dict[str, Any] = {}
+    if cookies:
+        settings = demo_cookies(host)
+        options["cookies"] = settings
+        page.update(
+            transport="cookies",
+            csrf_cookie=settings.csrf_cookie,
+            csrf_header=settings.csrf_header,
+        )
     gate = build_gate(
         db=db,
         keys=keys,
@@ -273,6 +225,7 @@ def serve(
         redis_prefix=redis_prefix,
         db_prefix=db_prefix,
         query_token=query_token,
+        **options,
     )
     if query_token:
         _say("/api/** also accepts ?authtoken= (it shows in access logs: demo use only)")
@@ -282,7 +235,7 @@ def serve(
             import waitress
         except ImportError as exc:
             raise MissingDependencyError("waitress", "demo") from exc
-        app = flask_app(gate)
+        app = flask_app(gate, PageConfig("Flask app on waitress (WSGI)", **page))
         try:
             server = waitress.create_server(app, host=host, port=port, threads=8)
         except OSError as exc:  # a busy port: a message and exit 2, not a traceback
@@ -296,4 +249,5 @@ def serve(
         raise MissingDependencyError("uvicorn", "demo") from exc
     _say(f"serving {url} (ASGI: Starlette behind gate.asgi, on uvicorn)")
     # No proxy in front of the demo: X-Forwarded-For must not choose the throttle's address.
-    uvicorn.run(starlette_app(gate), host=host, port=port, log_level="warning", proxy_headers=False)
+    app = starlette_app(gate, PageConfig("Starlette app on uvicorn (ASGI)", **page))
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)

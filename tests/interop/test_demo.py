@@ -4,7 +4,8 @@ Each adapter's demo (Starlette on uvicorn, and ``--wsgi``: Flask on waitress) is
 per module as a subprocess on a free port and driven with httpx through the whole account
 life cycle, the admin side (an admin added with ``jwe-gate adduser``), and then from headless
 Chromium through the page at ``/``. The browser test never skips: without Debian's
-``chromium`` and ``chromium-driver`` it fails (``.ci/run`` installs them).
+``chromium`` and ``chromium-driver`` it fails (``scripts/test`` installs them). Every mode of
+the page is driven in ``test_demo_page.py``.
 """
 
 from __future__ import annotations
@@ -24,11 +25,10 @@ from typing import Any
 
 import httpx
 import pytest
+from support.chromium import act, chromium
 
 from jwe_gate import KeyRing
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SCRIPT = Path(sys.executable).with_name("jwe-gate")
 PASSWORD = "s3cret-pass"
 
@@ -307,53 +307,16 @@ def test_demo_on_a_busy_port_fails_cleanly(tmp_path: Path, adapter: list[str]) -
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """Headless Chromium driven by selenium; missing Chromium is a failure, never a skip."""
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        pytest.fail(
-            f"{', '.join(missing)} missing: install Debian's chromium and "
-            "chromium-driver (apt-get install chromium chromium-driver; .ci/run does)"
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(20)
-    try:
+    with chromium(tmp_path_factory.mktemp("chromium")) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def click(driver: Any, button: str, label: str, status: int) -> str:
     """Click ``#button``, wait for the page to show a new response, check its label and
     status, and return the output text."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    driver.execute_script('document.getElementById("output").dataset.status = "pending";')
-    driver.find_element(By.ID, button).click()
-    WebDriverWait(driver, 15).until(
-        lambda d: d.find_element(By.ID, "output").get_attribute("data-status") != "pending"
-    )
-    output = driver.find_element(By.ID, "output")
-    text = str(output.text)
-    assert output.get_attribute("data-label") == label, text
-    assert output.get_attribute("data-status") == str(status), text
-    return text
+    return act(driver, driver.find_element(By.ID, button).click, label, status)
 
 
 def test_browser_signup_me_hello_refresh_logout(demo: Demo, browser: Any) -> None:
@@ -364,16 +327,16 @@ def test_browser_signup_me_hello_refresh_logout(demo: Demo, browser: Any) -> Non
     email = unique_email("browser").lower()
     browser.get(demo.url + "/")
     assert browser.title == "jwe_gate demo"
-    browser.find_element(By.ID, "name").send_keys("Carol")
-    browser.find_element(By.ID, "email").send_keys(email)
-    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "signup-name").send_keys("Carol")
+    browser.find_element(By.ID, "signup-email").send_keys(email)
+    browser.find_element(By.ID, "signup-password").send_keys(PASSWORD)
 
     assert "authToken" in click(browser, "signup", "signup", 200)
-    assert browser.find_element(By.ID, "state").text == "logged in"
+    assert browser.find_element(By.ID, "state").get_attribute("data-state") == "in"
     assert email in click(browser, "me", "me", 200)
     assert "Hello, Carol!" in click(browser, "hello", "hello", 200)
     click(browser, "refresh", "refresh", 200)
     assert email in click(browser, "me", "me", 200)  # the refreshed access token works
     click(browser, "logout", "logout", 204)
-    assert browser.find_element(By.ID, "state").text == "logged out"
+    assert browser.find_element(By.ID, "state").get_attribute("data-state") == "out"
     assert "ERROR_CODE_UNAUTHORIZED" in click(browser, "me", "me", 401)
