@@ -1,16 +1,26 @@
-"""A FastAPI app behind the gate: `uvicorn examples.fastapi_app:app`, then open /docs.
+"""A FastAPI app behind the gate (``jwe_gate.integrations.fastapi``); its /docs list the
+auth endpoints.
 
-Needs JWE_GATE_KEYS (create with `jwe-gate keygen`). Records live in memory. Sign up with
-`curl -X POST localhost:8000/auth/signup -H 'content-type: application/json'
- -d '{"name": "Ann", "email": "ann@example.com", "password": "secret123"}'`,
-then `curl localhost:8000/api/me -H "Authorization: Bearer <authToken>"`.
+Run it (``pip install 'jwe_gate[fastapi]' uvicorn``), then open http://127.0.0.1:8000/docs::
+
+    export JWE_GATE_KEYS="$(jwe-gate keygen)"   # optional: without it, keys live until exit
+    uvicorn examples.fastapi_app:app
+
+Then sign up, and call a protected route with the token::
+
+    curl -X POST localhost:8000/auth/signup -H 'content-type: application/json' \\
+         -d '{"name": "Ann", "email": "ann@example.com", "password": "secret123"}'
+    curl localhost:8000/api/me -H "Authorization: Bearer <authToken>"
+
+Records live in the SQLite file named by ``EXAMPLE_DB`` (default ``example.db``).
 """
 
+import os
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI
 
-from jwe_gate import AuthUser, Gate, KeyRing, MemoryBackend, Rule, Table
+from jwe_gate import AuthUser, Gate, KeyRing, Rule, SQLiteBackend, Table
 from jwe_gate.integrations.fastapi import (
     CurrentUser,
     OptionalUser,
@@ -21,9 +31,12 @@ from jwe_gate.integrations.fastapi import (
 
 api = FastAPI(title="jwe_gate FastAPI example")
 
+# Keys from JWE_GATE_KEYS (`jwe-gate keygen`), or fresh ones: tokens then end with the process.
+keys = KeyRing.from_env() if os.environ.get("JWE_GATE_KEYS") else KeyRing.generate()
+
 gate = Gate(
-    keys=KeyRing.from_env(),
-    tables=[Table("user", MemoryBackend())],
+    keys=keys,
+    tables=[Table("user", SQLiteBackend(os.environ.get("EXAMPLE_DB", "example.db")))],
     rules=[
         *docs_rules(api),  # /openapi.json, /docs, /redoc, the OAuth2 redirect: public
         Rule("/health", "public"),

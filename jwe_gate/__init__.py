@@ -7,11 +7,12 @@ from ._endpoints.service import AuthService
 from ._endpoints.throttle import Throttle
 from ._gate import AuthRoutes, Gate
 from ._passwords import Hasher, PasswordPolicy
+from ._sansio.cookies import Cookies
 from ._sansio.decision import default_scopes
 from ._sansio.http import Refusal, Response, render_error
 from ._sansio.request import HandlerRequest, RequestView
 from ._sansio.rules import Rule
-from ._sansio.transports import HeaderNames, Transport, XanoHeaders
+from ._sansio.transports import HeaderNames, Issued, Transport, XanoHeaders
 from ._sansio.user import AnonymousUser, AuthInfo, AuthUser, Claims
 from ._settings import EndpointSettings, SessionSettings, TokenSettings
 from ._storage.bundle import Stores
@@ -109,6 +110,7 @@ __all__ = [
     "BackendError",
     "Claims",
     "ConfigurationError",
+    "Cookies",
     "DuplicateRecordError",
     "EndpointSettings",
     "ExpiredTokenError",
@@ -119,6 +121,7 @@ __all__ = [
     "Hasher",
     "HasherBusyError",
     "HeaderNames",
+    "Issued",
     "JWEGateError",
     "KeyRing",
     "MemoryBackend",

@@ -52,6 +52,7 @@ def view_of(scope: Scope, wanted: frozenset[bytes]) -> RequestView:
         root=scope.get("root_path", ""),
         server_path=scope["path"],
         target=raw.decode("utf-8", "replace") if isinstance(raw, bytes) else None,
+        websocket=scope["type"] == "websocket",
     )
 
 

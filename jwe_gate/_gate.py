@@ -15,18 +15,20 @@ from ._endpoints.registry import LENIENT, AuthRoutes, endpoint_rules
 from ._endpoints.service import AuthService
 from ._endpoints.throttle import Throttle
 from ._passwords import Hasher, PasswordPolicy
+from ._resources import Resources
+from ._sansio.cookies import Cookies, CookieTransport
 from ._sansio.decision import Allow, Decision, Lookup, Policy, ScopesFn, default_scopes
 from ._sansio.http import ErrorRenderer, Refusal, Response, render_error
 from ._sansio.request import HandlerRequest, RequestView
 from ._sansio.rules import Mode, Rule, RuleSet
-from ._sansio.transports import HeaderNames, XanoHeaders
+from ._sansio.transports import HeaderNames, Transport, XanoHeaders
 from ._sansio.user import Claims
 from ._settings import EndpointSettings, ExtrasFn, SessionSettings, TokenSettings, groups
 from ._storage.bundle import Stores
 from ._storage.memory import MemoryOneTimeStore, MemoryRefreshStore, MemoryThrottleStore
 from ._storage.table import Table
 from ._tokens import KeyRing, TokenCodec
-from ._twins import background_loop_running, stop_background_loop, twin
+from ._twins import twin
 from ._workers import warn_if_memory_stores
 from ._wsgi import GateWSGIMiddleware
 from ._wsgi import not_found as wsgi_not_found
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["AuthRoutes", "Gate"]  # AuthRoutes lives with the endpoint registry
 
 
-class Gate:
+class Gate(Resources):
     """Xano-style authentication in front of an ASGI or WSGI app.
 
     Args:
@@ -56,6 +58,7 @@ class Gate:
         sessions: :class:`SessionSettings` (stores, refresh grace, throttle).
         endpoints: :class:`EndpointSettings` (hasher, password policy, extras, body limit).
         headers: header names (Xano's by default).
+        cookies: :class:`Cookies` turns the cookie transport on (with CSRF); None: off.
         scopes: derives ``auth.scopes`` (beside ``"authenticated"``) from a token's extras.
         on_error: renders refusals; Xano's JSON body by default.
         clock: the time source, seconds since the epoch.
@@ -77,6 +80,7 @@ class Gate:
         sessions: SessionSettings | None = None,
         endpoints: EndpointSettings | None = None,
         headers: HeaderNames = HeaderNames(),  # noqa: B008 - frozen, shared safely
+        cookies: Cookies | None = None,
         scopes: ScopesFn = default_scopes,
         on_error: ErrorRenderer = render_error,
         clock: Callable[[], float] = time.time,
@@ -150,7 +154,17 @@ class Gate:
         self.render = on_error
         self.clock = clock
         self.max_body_bytes = ends.max_body_bytes
-        self.transport = XanoHeaders(headers)
+        if cookies is not None and not isinstance(cookies, Cookies):
+            raise ConfigurationError("cookies must be a Cookies (or None)")
+        self.transport: Transport = XanoHeaders(headers)
+        self.cookies = (
+            None
+            if cookies is None
+            else CookieTransport(
+                cookies, keys.derive_secret(b"jwe_gate csrf v1"), self.transport, by_name
+            )
+        )
+        self.transport = self.cookies or self.transport
         self._scopes = scopes
         self._first = tables[0].name
         self.auth_routes = routes = {
@@ -194,6 +208,7 @@ class Gate:
                 render=on_error,
                 clock=clock,
                 extras=ends.extras.get(name),
+                transport=self.transport,
             )
             for name, table in by_name.items()
         }
@@ -206,6 +221,7 @@ class Gate:
             transport=self.transport,
             scopes=self._scopes,
             lenient=LENIENT,
+            cookies=self.cookies,
         )
 
     # -- authenticating a request: decide -> fetch -> conclude, once per colour -----------------
@@ -357,44 +373,3 @@ class Gate:
     def openapi(self, *, title: str = "jwe_gate auth", version: str = "1.0.0") -> dict[str, Any]:
         """The auth endpoints as an OpenAPI 3.1 document (see :mod:`jwe_gate.openapi`)."""
         return for_gate(self, title=title, version=version)
-
-    # -- resources -------------------------------------------------------------------------
-
-    def _resources(self) -> list[object]:
-        """The backends and stores this gate uses, each once."""
-        found: dict[int, object] = {}
-        for obj in (
-            *(t.backend for t in self.tables.values()),
-            self.refresh_store,
-            self.throttle_store,
-            self.once_store,
-        ):
-            found.setdefault(id(obj), obj)
-        return list(found.values())
-
-    def close(self) -> None:
-        """Release what the gate opened: the hasher's threads, the SQLite connections of every
-        thread (tables and stores), and the background loop when one of its backends or stores
-        runs on it. Call it when the app stops: afterwards the endpoints that hash answer 503
-        (tables and stores would reopen their connections on use)."""
-        self.hasher.close()
-        uses_loop = False
-        for obj in self._resources():
-            close = getattr(obj, "close", None)
-            if callable(close):
-                close()
-            # An async-only object is bridged to sync callers through the background loop.
-            uses_loop |= not any(
-                callable(getattr(obj, n, None)) for n in ("get", "rotate", "hit", "put")
-            )
-        if uses_loop and background_loop_running():
-            stop_background_loop()
-
-    async def aclose(self) -> None:
-        """:meth:`close` for async code (the ASGI adapter calls it when the app's lifespan has
-        ended): backends and stores with ``aclose`` are awaited on the running loop first."""
-        for obj in self._resources():
-            aclose = getattr(obj, "aclose", None)
-            if callable(aclose):
-                await aclose()
-        self.close()

@@ -15,6 +15,7 @@ from ._endpoints.registry import ENDPOINTS, AuthRoutes, Endpoint
 from ._passwords import PasswordPolicy
 
 if TYPE_CHECKING:
+    from ._sansio.cookies import Cookies, CookieTransport
     from ._settings import EndpointSettings
     from ._storage.table import Table
 
@@ -93,8 +94,25 @@ def _body(endpoint: Endpoint, login_field: str, policy: PasswordPolicy) -> dict[
     }
 
 
+def _cookie_security(endpoint: Endpoint, table: str) -> list[dict[str, list[str]]]:
+    """The cookie transport's ways in: the access cookie (with the CSRF header on a POST), and
+    for refresh and logout the refresh cookie with the CSRF header."""
+    ways: list[dict[str, list[str]]] = []
+    if endpoint.mode != "public":
+        access: dict[str, list[str]] = {f"cookie_{table}": []}
+        ways.append(access if endpoint.method == "GET" else {**access, "csrf": []})
+    if endpoint.name in ("refresh", "logout"):
+        ways.append({f"refresh_cookie_{table}": [], "csrf": []})
+    return ways
+
+
 def _operation(
-    prefix: str, endpoint: Endpoint, routes: AuthRoutes, login_field: str, policy: PasswordPolicy
+    prefix: str,
+    endpoint: Endpoint,
+    routes: AuthRoutes,
+    login_field: str,
+    policy: PasswordPolicy,
+    cookies: Cookies | None = None,
 ) -> dict[str, Any]:
     if endpoint.answer == "none":
         ok: dict[str, Any] = {"204": {"description": "Done."}}
@@ -120,10 +138,18 @@ def _operation(
     }
     if endpoint.inputs:
         op["requestBody"] = _body(endpoint, login_field, policy)
+    if cookies is not None:
+        ways = _cookie_security(endpoint, routes.table)
+        if ways:
+            op["security"] = (op["security"] or [{}]) + ways
+        if endpoint.name == "refresh":
+            # The refresh cookie may stand in for the body's refreshToken.
+            op["requestBody"]["required"] = False
+            op["requestBody"]["content"]["application/json"]["schema"]["required"] = []
     return op
 
 
-def _components() -> dict[str, Any]:
+def _components(cookies: Cookies | None = None, tables: tuple[str, ...] = ()) -> dict[str, Any]:
     error = {
         "type": "object",
         "properties": {
@@ -145,12 +171,36 @@ def _components() -> dict[str, Any]:
         }
         for name, description, headers in _RESPONSES.values()
     }
+    pair: dict[str, Any] = {"authToken": token, "refreshToken": token}
+    schemes: dict[str, Any] = {
+        "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWE"},
+        "xano": {"type": "apiKey", "in": "header", "name": "X-Xano-Authorization"},
+    }
+    if cookies is not None:
+        pair["csrfToken"] = {
+            "type": "string",
+            "description": "Cookie mode: echo it in the CSRF header on unsafe requests.",
+        }
+        for table in tables:
+            access, refresh = cookies.names(table)
+            schemes[f"cookie_{table}"] = {"type": "apiKey", "in": "cookie", "name": access}
+            schemes[f"refresh_cookie_{table}"] = {
+                "type": "apiKey",
+                "in": "cookie",
+                "name": refresh,
+            }
+        schemes["csrf"] = {
+            "type": "apiKey",
+            "in": "header",
+            "name": cookies.csrf_header,
+            "description": f"The {cookies.csrf_cookie} cookie's value (or csrfToken).",
+        }
     return {
         "schemas": {
             "Error": error,
             "TokenPair": {
                 "type": "object",
-                "properties": {"authToken": token, "refreshToken": token},
+                "properties": pair,
                 "required": ["authToken", "refreshToken"],
             },
             "Record": {
@@ -161,10 +211,7 @@ def _components() -> dict[str, Any]:
             },
         },
         "responses": responses,
-        "securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWE"},
-            "xano": {"type": "apiKey", "in": "header", "name": "X-Xano-Authorization"},
-        },
+        "securitySchemes": schemes,
     }
 
 
@@ -175,24 +222,27 @@ def openapi_document(
     password_policy: PasswordPolicy | None = None,
     title: str = "jwe_gate auth",
     version: str = "1.0.0",
+    cookies: Cookies | None = None,
 ) -> dict[str, Any]:
     """An OpenAPI 3.1 document of the endpoints ``routes`` serves under each prefix.
 
     ``login_fields`` maps a table to its login field (``email`` when absent);
-    ``password_policy`` (the default one when absent) bounds the passwords."""
+    ``password_policy`` (the default one when absent) bounds the passwords; ``cookies`` (the
+    cookie transport's settings, when on) adds its cookies, the CSRF header and
+    ``csrfToken``."""
     policy = password_policy or PasswordPolicy()
     paths: dict[str, Any] = {}
     for prefix, r in routes.items():
         login_field = (login_fields or {}).get(r.table, "email")
         for name in sorted(r.endpoints):
             endpoint = ENDPOINTS[name]
-            op = _operation(prefix, endpoint, r, login_field, policy)
+            op = _operation(prefix, endpoint, r, login_field, policy, cookies)
             paths[f"{prefix}/{name}"] = {endpoint.method.lower(): op}
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
         "paths": paths,
-        "components": _components(),
+        "components": _components(cookies, tuple(dict.fromkeys(r.table for r in routes.values()))),
     }
 
 
@@ -205,6 +255,8 @@ class Documented(Protocol):
     def tables(self) -> Mapping[str, Table]: ...
     @property
     def settings(self) -> tuple[Any, Any, EndpointSettings]: ...
+    @property
+    def cookies(self) -> CookieTransport | None: ...
 
 
 def for_gate(gate: Documented, *, title: str, version: str) -> dict[str, Any]:
@@ -215,4 +267,5 @@ def for_gate(gate: Documented, *, title: str, version: str) -> dict[str, Any]:
         password_policy=gate.settings[2].password_policy,
         title=title,
         version=version,
+        cookies=None if gate.cookies is None else gate.cookies.config,
     )

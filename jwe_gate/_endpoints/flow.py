@@ -3,12 +3,13 @@ credentials."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from .._sansio.http import Refusal, Response, json_response
 from .._twins import Flow
 
-__all__ = ["NO_STORE", "EndpointFlow", "Refused", "token_pair"]
+__all__ = ["NO_STORE", "Credentials", "EndpointFlow", "Refused", "ended", "token_pair"]
 
 # Token answers carry credentials (and /me a record): no browser or proxy cache may keep a
 # copy (RFC 6749 §5.1).
@@ -18,13 +19,31 @@ EndpointFlow = Flow[Response]
 
 
 class Refused(Exception):
-    """Raised inside a flow to answer with ``error`` at once."""
+    """Raised inside a flow to answer with ``error`` at once; ``ended``: the credential that
+    failed came from the transport's cookies, which the answer then clears."""
 
-    def __init__(self, error: Refusal) -> None:
+    def __init__(self, error: Refusal, *, ended: bool = False) -> None:
         self.error = error
+        self.ended = ended
 
 
-def token_pair(access: str, refresh: str) -> Response:
+@dataclass(frozen=True, slots=True)
+class Credentials(Response):
+    """A response that issues a session's tokens (or, with none, ends it): the endpoint
+    service hands it to the transport, which may write them elsewhere too (cookies)."""
+
+    access: str | None = None
+    refresh: str | None = None
+    session: str | None = None
+
+
+def token_pair(access: str, refresh: str, session: str) -> Credentials:
     """The answer of signup, login, refresh and password: Xano's ``authToken`` field."""
     body: dict[str, Any] = {"authToken": access, "refreshToken": refresh}
-    return json_response(200, body, NO_STORE)
+    plain = json_response(200, body, NO_STORE)
+    return Credentials(plain.status, plain.headers, plain.body, access, refresh, session)
+
+
+def ended(session: str | None) -> Credentials:
+    """The answer of a logout: 204, the session's tokens ended."""
+    return Credentials(204, NO_STORE, b"", None, None, session)

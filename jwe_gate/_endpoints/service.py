@@ -8,15 +8,17 @@ from typing import Any
 
 from .._passwords import Hasher, PasswordPolicy
 from .._sansio import refusals
+from .._sansio.cookies import CookieTransport
 from .._sansio.decision import unavailable
 from .._sansio.http import ErrorRenderer, Response
 from .._sansio.request import HandlerRequest
+from .._sansio.transports import Issued, Transport, XanoHeaders
 from .._storage.table import Table
 from .._tokens import TokenCodec
 from .._twins import run_async, run_sync
 from ..exceptions import HasherBusyError
 from .account import Account
-from .flow import EndpointFlow, Refused
+from .flow import Credentials, EndpointFlow, Refused
 from .liveness import Liveness
 from .registry import ENDPOINTS
 from .sessions import ExtrasFn, Sessions
@@ -39,6 +41,8 @@ class AuthService:
         clock: the time source.
         extras: ``fn(record) -> extras`` minted into the tokens.
         liveness: the per-request session check, told of what these endpoints revoke.
+        transport: writes the tokens these endpoints issue (and their end) into the answers;
+            the cookie transport also gives refresh and logout the refresh token's cookie.
     """
 
     def __init__(
@@ -56,9 +60,12 @@ class AuthService:
         clock: Callable[[], float],
         extras: ExtrasFn | None = None,
         liveness: Liveness | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self.table = table
         self.render = render
+        self.transport = XanoHeaders() if transport is None else transport
+        cookies = transport if isinstance(transport, CookieTransport) else None
         self.sessions = Sessions(
             table,
             refresh_store,
@@ -67,6 +74,7 @@ class AuthService:
             clock=clock,
             extras=extras,
             liveness=liveness,
+            cookies=cookies,
         )
         throttler = Throttler(
             table.name, throttle_store, throttle, hasher, table.password_field, clock
@@ -99,10 +107,34 @@ class AuthService:
         try:
             response: Response = yield from self._flows[endpoint](request)
         except Refused as refused:
-            return self.render(refused.error)
+            answer = self.render(refused.error)
+            if refused.ended:
+                return self._write(endpoint, request, Credentials(0, ()), answer)
+            return answer
         except HasherBusyError:
             return self.render(refusals.busy(1))
+        if isinstance(response, Credentials):
+            return self._write(endpoint, request, response, response)
         return response
+
+    def _write(
+        self, endpoint: str, request: HandlerRequest, issued: Credentials, response: Response
+    ) -> Response:
+        """``response`` with the tokens ``issued`` (or their end) written by the transport."""
+        plain = Response(response.status, response.headers, response.body)
+        return self.transport.write(
+            plain,
+            Issued(
+                request.view,
+                self.table.name,
+                endpoint,
+                issued.access,
+                issued.refresh,
+                issued.session,
+                int(self.table.access_ttl),
+                int(self.table.refresh_ttl),
+            ),
+        )
 
     def handle(self, endpoint: str, request: HandlerRequest) -> Response:
         """Answer ``request`` with blocking I/O. A table, store or hasher failure raises (see

@@ -12,7 +12,8 @@ from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 from .._sansio import refusals
-from .._sansio.http import Response
+from .._sansio.cookies import CookieTransport
+from .._sansio.http import Refusal
 from .._sansio.records import millis, password_stamp
 from .._sansio.request import HandlerRequest
 from .._sansio.user import AuthInfo
@@ -21,7 +22,7 @@ from .._storage.table import Table
 from .._tokens import TokenCodec
 from .._twins import Effect, Twin, twin
 from . import inputs
-from .flow import NO_STORE, EndpointFlow, Refused, token_pair
+from .flow import EndpointFlow, Refused, ended, token_pair
 from .liveness import Liveness
 
 __all__ = ["Sessions"]
@@ -44,9 +45,11 @@ class Sessions:
         clock: Callable[[], float],
         extras: ExtrasFn | None = None,
         liveness: Liveness | None = None,
+        cookies: CookieTransport | None = None,
     ) -> None:
         self.table = table
         self._liveness = liveness
+        self._cookies = cookies
         self._codec = codec
         self._grace = grace
         self._clock = clock
@@ -114,11 +117,48 @@ class Sessions:
         yield self._add(
             self._hash(refresh), session, expires_at=now + self.table.refresh_ttl, now=now
         )
-        return token_pair(self._access(record, family), refresh)
+        return token_pair(self._access(record, family), refresh, family)
+
+    def _body(self, request: HandlerRequest) -> dict[str, Any]:
+        # In cookie mode the credential may be the cookie alone: an empty body is no fields.
+        if self._cookies is not None and not request.body.strip():
+            return {}
+        return inputs.json_object(request.body)
+
+    def _cookie_token(self, request: HandlerRequest) -> str | None:
+        """The refresh token in this table's cookie (cookie mode, no ``refreshToken`` in the
+        body), once the CSRF token signed for its session came with it; None: no cookie."""
+        if self._cookies is None:
+            return None
+        found = self._cookies.refresh_token(request.view, self.table.name)
+        if isinstance(found, Refusal):
+            raise Refused(found)
+        if found is None:
+            return None
+        try:
+            token = inputs.refresh_token({"refreshToken": found})
+        except Refused as refused:
+            raise Refused(refused.error, ended=True) from None  # junk in our cookie: clear it
+        # A POST the browser authenticates by cookie: without the double-submit token (bound to
+        # the cookie's session), another site's form could spend or end the session.
+        if not self._cookies.csrf_ok(request.view, self.table.name, _family_of(token)):
+            raise Refused(refusals.CSRF)
+        return token
 
     def refresh(self, request: HandlerRequest) -> EndpointFlow:
-        """POST refresh: spend the refresh token for a new pair of the same family."""
-        token = inputs.refresh_token(inputs.json_object(request.body))
+        """POST refresh: spend the refresh token (the body's, else the cookie's) for a new pair
+        of the same family."""
+        data = self._body(request)
+        token = None if "refreshToken" in data else self._cookie_token(request)
+        if token is None:
+            return (yield from self._refresh(inputs.refresh_token(data)))
+        try:
+            return (yield from self._refresh(token))
+        except Refused as refused:
+            # The cookie's session is over (spent, revoked, expired): its cookies go too.
+            raise Refused(refused.error, ended=refused.error.status == 401) from None
+
+    def _refresh(self, token: str) -> EndpointFlow:
         child = self._child(token)
         now = self._clock()
         rotation = yield self._rotate(
@@ -163,7 +203,7 @@ class Sessions:
             # between, a thief's copy must still not mint tokens: refuse it and end it here.
             yield from self._revoke_family(session.family)
             raise Refused(refusals.REFRESH_INVALID)
-        return token_pair(self._access(record, session.family), child)
+        return token_pair(self._access(record, session.family), child, session.family)
 
     def logout(self, request: HandlerRequest) -> EndpointFlow:
         """POST logout: end the token's session, or the refresh token's; with ``{"all": true}``
@@ -175,13 +215,17 @@ class Sessions:
         family = _session_of(request.auth)
         subject = request.user.identity if request.user is not None else None
         if (family is None and subject is None) or (family is None and "refreshToken" in data):
-            if "refreshToken" not in data:
-                # No credential counts: the refused token's own answer (expired, invalid).
-                raise Refused(request.refused or refusals.MISSING)
-            token = inputs.refresh_token(data)
+            cookie = None if "refreshToken" in data else self._cookie_token(request)
+            if "refreshToken" not in data and cookie is None:
+                # No credential counts: the refused token's own answer (expired, invalid); in
+                # cookie mode, a refused (dead) access cookie is cleared with it.
+                gone = self._cookies is not None and request.refused is not None
+                raise Refused(request.refused or refusals.MISSING, ended=gone)
+            token = cookie or inputs.refresh_token(data)
             session = yield self._revoke(_family_of(token), self._hash(token))
             if session is None or session.table != self.table.name:
-                raise Refused(refusals.REFRESH_INVALID)
+                # Already ended (or never ours): a cookie's session is cleared all the same.
+                raise Refused(refusals.REFRESH_INVALID, ended=cookie is not None)
             family, subject = session.family, session.subject
             self._forget(family)
         if everything and subject is not None:
@@ -189,7 +233,7 @@ class Sessions:
         elif family is not None:
             yield from self._revoke_family(family)
         # else: a token with no session (gate.issue) and nothing to end
-        return Response(204, NO_STORE)
+        return ended(family)
 
     def end_all(
         self, subject: str, *, keep: str | None = None

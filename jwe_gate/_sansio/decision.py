@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..exceptions import ExpiredTokenError, TokenError
 from . import refusals
@@ -22,6 +22,9 @@ from .records import PASSWORD_STAMP, password_stamp
 from .request import RequestView
 from .rules import CompiledRule, RuleSet
 from .transports import Transport, with_query
+
+if TYPE_CHECKING:
+    from .cookies import CookieTransport
 from .user import ANONYMOUS, ANONYMOUS_AUTH, AnonymousUser, AuthInfo, AuthUser, Claims
 
 __all__ = [
@@ -108,7 +111,16 @@ def default_scopes(extras: Mapping[str, Any]) -> Iterable[str]:
 class Policy:
     """Rules, headers and token checks, precomputed once; per request it only looks things up."""
 
-    __slots__ = ("_routes", "codec", "lenient", "rules", "scopes", "tables", "transport")
+    __slots__ = (
+        "_routes",
+        "codec",
+        "cookies",
+        "lenient",
+        "rules",
+        "scopes",
+        "tables",
+        "transport",
+    )
 
     def __init__(
         self,
@@ -119,8 +131,11 @@ class Policy:
         transport: Transport,
         scopes: ScopesFn = default_scopes,
         lenient: frozenset[str] = frozenset(),
+        cookies: CookieTransport | None = None,
     ) -> None:
         self.codec = codec
+        self.cookies = cookies
+        """The cookie transport, when on: read only when no header (or query) token came."""
         self.rules = rules
         self.tables = tables
         self.transport = transport
@@ -151,6 +166,14 @@ class Policy:
             token = with_query(token, view)
         if isinstance(token, Refusal):
             return token
+        by_cookie = False
+        if token is None and self.cookies is not None:
+            # A header (or query) token wins: it is what the client chose to send, and a
+            # request carrying one cannot be forged cross-site, so it needs no CSRF token.
+            token = self.cookies.access_token(view, rule.table)
+            if isinstance(token, Refusal):
+                return token
+            by_cookie = token is not None
         if token is None:
             return _anonymous(rule) if rule.mode == "optional" else refusals.MISSING
         try:
@@ -166,6 +189,13 @@ class Policy:
             # A token minted for one table never authenticates against another.
             logger.info("token refused: table %r where %r is required", claims.tbl, rule.table)
             return self._refuse_token(rule, refusals.INVALID)
+        if by_cookie and self.cookies is not None:
+            # The browser attaches a cookie to requests other sites make: an unsafe method must
+            # also show the CSRF token signed for this session, a WebSocket our own Origin.
+            sid = claims.raw.get("sid")
+            refused = self.cookies.check(view, rule.table, sid if isinstance(sid, str) else None)
+            if refused is not None:
+                return refused
         return Lookup(rule.table, claims, rule, token)
 
     def _refuse_token(self, rule: CompiledRule, refusal: Refusal) -> Allow | Refusal:

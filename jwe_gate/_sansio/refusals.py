@@ -8,6 +8,8 @@ __all__ = [
     "ACCOUNT_IN_USE",
     "BAD_PATH",
     "BODY_TOO_LARGE",
+    "CROSS_ORIGIN",
+    "CSRF",
     "DENIED",
     "EXPIRED",
     "INVALID",
@@ -17,6 +19,7 @@ __all__ = [
     "TWO_TOKENS",
     "UNAVAILABLE",
     "busy",
+    "duplicate_cookie",
     "duplicate_header",
     "duplicate_param",
     "input_error",
@@ -53,6 +56,10 @@ DENIED = Refusal(
     "Access denied.",
     headers=(("www-authenticate", 'Bearer error="insufficient_scope"'),),
 )
+# SPEC §Errors: a failed CSRF check is a 403 ERROR_CODE_ACCESS_DENIED; so is a WebSocket a
+# cookie authenticates opened from another origin (the same check for a handshake).
+CSRF = Refusal(403, "ERROR_CODE_ACCESS_DENIED", "CSRF token missing or invalid.")
+CROSS_ORIGIN = Refusal(403, "ERROR_CODE_ACCESS_DENIED", "Cross-origin WebSocket refused.")
 BAD_PATH = Refusal(400, "ERROR_CODE_BAD_REQUEST", "Malformed request path.")
 UNAVAILABLE = Refusal(
     503, "ERROR_FATAL", "Authentication backend unavailable.", headers=(("retry-after", "5"),)
@@ -75,6 +82,16 @@ def duplicate_header(header: str) -> Refusal:
     """A header that must appear once appeared twice (or held two credentials)."""
     return Refusal(
         400, "ERROR_CODE_BAD_REQUEST", f"The {header} header must appear once.", {"param": header}
+    )
+
+
+def duplicate_cookie(cookie: str) -> Refusal:
+    """A credential cookie sent twice with different values (another Path or Domain)."""
+    return Refusal(
+        400,
+        "ERROR_CODE_BAD_REQUEST",
+        f"The {cookie} cookie was sent twice with different values; sign in again.",
+        {"param": cookie},
     )
 
 

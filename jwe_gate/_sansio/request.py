@@ -44,6 +44,8 @@ class RequestView:
     target: str | None = None
     """The raw request target (ASGI ``raw_path``), still percent-encoded, when the
     server gives it; it may be absolute-form (``http://host/admin``)."""
+    websocket: bool = False
+    """A WebSocket handshake (an ASGI ``websocket`` scope)."""
 
     def header(self, name: str) -> str | None:
         """The single value of header ``name`` (lower-case), or None when absent."""

@@ -17,10 +17,28 @@ from . import refusals
 from .http import Refusal, Response
 from .request import RequestView
 
-__all__ = ["HeaderNames", "QueryToken", "Transport", "XanoHeaders", "with_query"]
+__all__ = ["HeaderNames", "Issued", "QueryToken", "Transport", "XanoHeaders", "with_query"]
 
 _TRUE = frozenset({"true", "1", "yes"})
 _NONE: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """What an auth endpoint hands its transport to write into its response: the tokens it
+    issued (both None: the session ended, as on logout), and for whom."""
+
+    view: RequestView
+    """The request answered (a transport may read what it sent, and where)."""
+    table: str
+    endpoint: str
+    """The endpoint's name (``login``, ``refresh``, ...)."""
+    access: str | None
+    refresh: str | None
+    session: str | None
+    """The session (refresh family) the tokens belong to, when known."""
+    access_ttl: int
+    refresh_ttl: int
 
 
 class Transport(Protocol):
@@ -37,7 +55,7 @@ class Transport(Protocol):
         is ambiguous."""
         ...
 
-    def write(self, response: Response, access: str | None, refresh: str | None) -> Response:
+    def write(self, response: Response, issued: Issued) -> Response:
         """``response`` carrying the issued tokens (both None: clear them, as on logout)."""
         ...
 
@@ -106,7 +124,7 @@ class XanoHeaders:
             return refusals.duplicate_header(self._auth)
         return _parse(auth[0], bare=False) if auth else None
 
-    def write(self, response: Response, access: str | None, refresh: str | None) -> Response:
+    def write(self, response: Response, issued: Issued) -> Response:
         return response  # Xano's front ends read the tokens from the JSON body
 
 
@@ -134,7 +152,7 @@ class QueryToken:
         token = values[0].strip() if values else ""
         return token or None
 
-    def write(self, response: Response, access: str | None, refresh: str | None) -> Response:
+    def write(self, response: Response, issued: Issued) -> Response:
         return response  # tokens are never issued into a URL
 
 

@@ -50,27 +50,30 @@ class Example:
         return httpx.Client(base_url=self.url, headers=headers, timeout=15)
 
 
-def load_example() -> Any:
-    """``examples/fastapi_app.py`` as a fresh module, its keys from ``JWE_GATE_KEYS``."""
+def load_example(db: Path) -> Any:
+    """``examples/fastapi_app.py`` as a fresh module, its keys from ``JWE_GATE_KEYS`` and its
+    SQLite file ``db`` from ``EXAMPLE_DB``."""
     spec = importlib.util.spec_from_file_location("example_fastapi_app", EXAMPLE)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    saved = os.environ.get("JWE_GATE_KEYS")
-    os.environ["JWE_GATE_KEYS"] = KeyRing.generate().to_json()
+    settings = {"JWE_GATE_KEYS": KeyRing.generate().to_json(), "EXAMPLE_DB": str(db)}
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
     try:
         spec.loader.exec_module(module)
     finally:
-        if saved is None:
-            del os.environ["JWE_GATE_KEYS"]
-        else:
-            os.environ["JWE_GATE_KEYS"] = saved
+        for name, value in saved.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
     return module
 
 
 @pytest.fixture(scope="module")
-def example() -> Iterator[Example]:
-    module = load_example()
+def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Example]:
+    module = load_example(tmp_path_factory.mktemp("fastapi") / "example.db")
     with running_uvicorn(module.app, lifespan="on") as port:
         yield Example(module, f"http://127.0.0.1:{port}")
 

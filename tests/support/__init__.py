@@ -4,7 +4,7 @@
 - :mod:`support.apps`: the real Starlette and Flask apps, their users/admins and default rules.
 - :mod:`support.clients`: the raw ASGI/WSGI clients and :func:`~support.clients.wrap`.
 - :mod:`support.spies`: a spying ``Hasher`` and a clock moved by hand.
-- :mod:`support.servers`: a real uvicorn server in a thread.
+- :mod:`support.servers`: a real uvicorn or waitress server in a thread.
 - :mod:`support.matrix`: the router x server matrix: one gated app per framework, and the real
   servers (subprocesses) that run them.
 - :mod:`support.stores`: the store protocols with the bundled stores' inspection methods.

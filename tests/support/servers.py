@@ -34,3 +34,18 @@ def running_uvicorn(app: Any, **config: Any) -> Iterator[int]:
         thread.join(10)
         sock.close()
     assert not thread.is_alive()
+
+
+@contextmanager
+def running_waitress(app: Any) -> Iterator[int]:
+    """waitress serving the WSGI ``app`` on a free 127.0.0.1 port in a thread; yields the port."""
+    from waitress.server import create_server
+
+    server = create_server(app, host="127.0.0.1", port=0, threads=2)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield int(server.effective_port)
+    finally:
+        server.close()
+        thread.join(5)
