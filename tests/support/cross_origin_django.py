@@ -73,10 +73,12 @@ def __getattr__(name: str) -> Any:
 
 
 def _gate() -> Any:
-    from jwe_gate import KeyRing
+    from jwe_gate import Cookies, KeyRing
 
     from .cross_origin import make_gate
 
+    if CORS_ALLOW_CREDENTIALS:  # the cookie transport, over plain-HTTP localhost
+        return make_gate(keys=KeyRing.from_env(), cookies=Cookies(secure=False))
     return make_gate(keys=KeyRing.from_env())
 
 
