@@ -99,8 +99,10 @@ def apis(page_port: int) -> Iterator[dict[str, Api]]:
                 page,
             ),
         }
+        trusting = Cookies(secure=False, trusted_origins=[page])  # WebSockets from the page
         for name, gate, origin in (
-            ("starlette-cookies", make_gate(cookies=lax), page),
+            ("starlette-cookies", make_gate(cookies=trusting), page),
+            ("starlette-cookies-untrusting", make_gate(cookies=lax), page),
             ("cross-site-lax", make_gate(cookies=lax), other_site),
             ("cross-site-none", make_gate(cookies=none), other_site),
         ):
@@ -355,6 +357,23 @@ def test_cookie_refresh_and_logout(flows: Flows, api: str) -> None:
     assert seen["afterRefresh"]["status"] == 200, seen["afterRefresh"]
     assert seen["logout"]["status"] == 204, seen["logout"]
     assert seen["afterLogout"]["status"] == 401, seen["afterLogout"]
+
+
+@pytest.mark.parametrize(
+    ("api", "accepted"),
+    [
+        pytest.param("starlette-cookies", True, id="trusted-origin"),
+        pytest.param("starlette-cookies-untrusting", False, id="origin-not-trusted"),
+    ],
+)
+def test_cookie_websocket_from_the_page(flows: Flows, api: str, accepted: bool) -> None:
+    """CORS does not cover WebSockets: a handshake the access cookie authenticates is accepted
+    from the page's origin only when ``Cookies(trusted_origins=...)`` lists it; otherwise the
+    gate refuses it before accept (the browser sees 1006)."""
+    seen = flows.run("socketFlow", api)
+    assert seen["signup"]["status"] == 200, seen["signup"]
+    expected = {"message": {"user": seen["email"]}} if accepted else {"closed": 1006}
+    assert seen["socket"] == expected
 
 
 @pytest.mark.parametrize(

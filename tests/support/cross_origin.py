@@ -5,7 +5,8 @@ Every API serves the same routes: ``/health`` (public), the gate's ``/auth/*`` e
 table) and ``/api/items`` (``GET`` lists, ``POST`` creates; a user token required, the default
 rule). Each CORS middleware allows exactly one origin, the page's, with the methods and headers
 the page uses (``X-Request-Id`` is allowed, ``X-Unlisted`` is not) and exposes
-``WWW-Authenticate`` so the page can read why a 401 came.
+``WWW-Authenticate`` so the page can read why a 401 came. The Starlette app also has a
+WebSocket, ``/api/socket``, which sends the user's email.
 """
 
 # No "from __future__ import annotations": FastAPI reads the handlers' annotations.
@@ -72,7 +73,8 @@ def starlette_api(middleware: Any = ()) -> Any:
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
-    from starlette.routing import Route
+    from starlette.routing import Route, WebSocketRoute
+    from starlette.websockets import WebSocket
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -84,8 +86,17 @@ def starlette_api(middleware: Any = ()) -> Any:
             return JSONResponse(_items(request.user, request_id, created), status_code=201)
         return JSONResponse(_items(request.user, request_id))
 
+    async def socket(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_json({"user": websocket.user.record["email"]})
+        await websocket.close()
+
     return Starlette(
-        routes=[Route("/health", health), Route("/api/items", items, methods=METHODS)],
+        routes=[
+            Route("/health", health),
+            Route("/api/items", items, methods=METHODS),
+            WebSocketRoute("/api/socket", socket),
+        ],
         middleware=list(middleware),
     )
 
