@@ -283,7 +283,9 @@ def test_cors_middleware_inside_the_gate_hides_the_gates_answers(
     url = apis[api].url
     email = f"inside-{uuid.uuid4().hex[:8]}@example.com"
     signup = httpx.post(
-        url + "/auth/signup", json={"name": "Ann", "email": email, "password": PASSWORD}
+        url + "/auth/signup",
+        json={"name": "Ann", "email": email, "password": PASSWORD},
+        timeout=10,
     )
     assert signup.status_code == 200, signup.text
     bearer = {"Authorization": f"Bearer {signup.json()['authToken']}"}
@@ -302,7 +304,8 @@ def test_cors_middleware_inside_the_gate_hides_the_gates_answers(
 @pytest.mark.parametrize("api", COOKIES)
 def test_cookie_login_keeps_the_tokens_from_the_page(flows: Flows, api: str) -> None:
     """Signup and login answer the page (with ``csrfToken``); the tokens are in HttpOnly
-    cookies the page's scripts cannot see, the CSRF cookie is readable."""
+    cookies the page's scripts cannot see, the CSRF cookie is readable (page and API share the
+    host name here; cookies ignore ports)."""
     seen = flows.run("cookieFlow", api)
     for step in ("signup", "login"):
         assert seen[step]["status"] == 200, seen[step]
