@@ -37,7 +37,7 @@ def collect_headers(
 
 
 def view_of(scope: Scope, wanted: frozenset[bytes]) -> RequestView:
-    """The :class:`RequestView` of an HTTP or WebSocket scope."""
+    """The ``RequestView`` of an HTTP or WebSocket scope."""
     # Upper-cased as routers compare it ("get" reaches a GET route); a WebSocket handshake
     # is a GET.
     method = scope["method"].upper() if scope["type"] == "http" else "GET"
@@ -61,7 +61,7 @@ def _raw_headers(resp: Response) -> list[tuple[bytes, bytes]]:
 
 
 async def send_response(send: Send, resp: Response) -> None:
-    """Send a complete :class:`Response`."""
+    """Send a complete ``Response``."""
     await send(
         {"type": "http.response.start", "status": resp.status, "headers": _raw_headers(resp)}
     )

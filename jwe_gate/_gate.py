@@ -54,9 +54,9 @@ class Gate(Resources):
         auth_routes: ``{"/auth": "user", "/admin/auth": AuthRoutes("admin", ...)}``: the gate
             serves the auth endpoints (signup, login, refresh public; me, password required;
             logout with a token or a refresh token) under each prefix.
-        tokens: :class:`TokenSettings` (algorithms, issuer, audience, leeway, sizes, cache).
-        sessions: :class:`SessionSettings` (stores, refresh grace, throttle).
-        endpoints: :class:`EndpointSettings` (hasher, password policy, extras, body limit).
+        tokens: ``TokenSettings`` (algorithms, issuer, audience, leeway, sizes, cache).
+        sessions: ``SessionSettings`` (stores, refresh grace, throttle).
+        endpoints: ``EndpointSettings`` (hasher, password policy, extras, body limit).
         headers: header names (Xano's by default).
         cookies: :class:`Cookies` turns the cookie transport on (with CSRF); None: off.
         scopes: derives ``auth.scopes`` (beside ``"authenticated"``) from a token's extras.
@@ -275,7 +275,7 @@ class Gate(Resources):
             self._liveness.forget()
 
     async def arevoke(self, table: str, id: Any) -> None:
-        """:meth:`revoke` without blocking the event loop."""
+        """``revoke`` without blocking the event loop."""
         await self._revoke_subject.afn(self.table(table).name, str(id))
         if self._liveness is not None:
             self._liveness.forget()
@@ -320,7 +320,7 @@ class Gate(Resources):
         """Mint an access token for record ``id`` of ``table`` (Xano's Create Authentication
         Token); ``ttl`` defaults to the table's ``access_ttl``. Without ``session`` (the ``sid``
         claim) the token belongs to no session: only its record revokes it (deleted, password
-        changed); ``password_stamp`` is the ``pwc`` claim (see :meth:`TokenCodec.mint`)."""
+        changed); ``password_stamp`` is the ``pwc`` claim (see ``TokenCodec.mint``)."""
         t = self.table(table)
         return self.codec.mint(
             t.name,
@@ -336,7 +336,7 @@ class Gate(Resources):
         """Verify an access token's crypto, claims and times (not the record).
 
         Raises:
-            ExpiredTokenError, TokenError
+            TokenError: the token does not count (``ExpiredTokenError``, a subclass: expired).
         """
         return self.codec.decode(token, now=self.clock() if now is None else now)
 
@@ -371,5 +371,5 @@ class Gate(Resources):
         return GateWSGIMiddleware(wsgi_not_found, self._standalone(routes))
 
     def openapi(self, *, title: str = "jwe_gate auth", version: str = "1.0.0") -> dict[str, Any]:
-        """The auth endpoints as an OpenAPI 3.1 document (see :mod:`jwe_gate.openapi`)."""
+        """The auth endpoints as an OpenAPI 3.1 document (see ``jwe_gate.openapi``)."""
         return for_gate(self, title=title, version=version)

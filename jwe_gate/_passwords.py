@@ -2,7 +2,7 @@
 
 Hashing is memory-hard on purpose (the default profile takes 64 MiB and tens of milliseconds), so
 it runs on a dedicated pool of ``max_concurrent`` threads -- never on the event loop -- and at
-most ``max_queue`` more wait; past that :class:`HasherBusyError` becomes a 429. No one client
+most ``max_queue`` more wait; past that ``HasherBusyError`` becomes a 429. No one client
 holds more than ``max_per_client`` of those slots, so one address cannot starve the others.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import threading
@@ -24,9 +25,14 @@ from argon2.profiles import RFC_9106_LOW_MEMORY
 
 from .exceptions import ConfigurationError, HasherBusyError
 
-__all__ = ["Hasher", "PasswordPolicy"]
+__all__ = ["ForeignHashes", "Hasher", "PasswordPolicy"]
 
 T = TypeVar("T")
+logger = logging.getLogger("jwe_gate")
+
+ForeignHashes = Callable[[str, str], bool | None]
+"""Verifies a stored hash of another scheme (Django's PBKDF2, bcrypt, ...): ``(stored,
+password)`` -> True (it matches), False (it does not), or None (not a scheme it knows)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +72,17 @@ class Hasher:
         parameters: argon2 parameters (argon2-cffi's ``RFC_9106_LOW_MEMORY`` profile by
             default; ``argon2.profiles.CHEAPEST`` for tests only).
         max_concurrent: hashes running at once (memory: each takes ``memory_cost`` KiB).
-        max_queue: hashes allowed to wait beyond those; more is :class:`HasherBusyError`.
+        max_queue: hashes allowed to wait beyond those; more is ``HasherBusyError``.
         max_per_client: how many of those ``max_concurrent + max_queue`` slots (running or
             waiting) one client (the ``client=`` the endpoints pass: an address, an IPv6 /64)
-            may hold at once; more from that client is :class:`HasherBusyError`, while others
+            may hold at once; more from that client is ``HasherBusyError``, while others
             still find room. Default: a quarter of the slots (at least 1). With a single slot
             no share can be kept: fairness needs ``max_concurrent + max_queue >= 2``.
+        foreign: verifies hashes of other schemes that records brought along (say
+            :func:`jwe_gate.integrations.django.django_hashes`). A match needs a rehash, so the
+            login stores an argon2id hash in its place. Such a check costs what its scheme
+            costs, not what argon2id costs: until an account's first login upgrades it, its
+            login time differs from an unknown email's.
     """
 
     def __init__(
@@ -81,7 +92,11 @@ class Hasher:
         max_concurrent: int | None = None,
         max_queue: int = 32,
         max_per_client: int | None = None,
+        foreign: ForeignHashes | None = None,
     ) -> None:
+        if foreign is not None and not callable(foreign):
+            raise ConfigurationError("foreign must be a callable (stored, password) -> bool | None")
+        self.foreign = foreign
         if parameters.type is not Type.ID:
             raise ConfigurationError("only argon2id is supported")
         # `is None`, not `or`: max_concurrent=0 must be refused below, not become the default.
@@ -111,6 +126,11 @@ class Hasher:
         same work as a real check, so its timing tells nothing either."""
         # Made on every path, so the first unknown-login check costs no more than any other.
         dummy = self.dummy_hash()
+        if isinstance(stored, str) and not stored.startswith("$argon2") and self.foreign:
+            verdict = self._verify_foreign(stored, password)
+            if verdict is not None:
+                # A match always needs a rehash: the record leaves the foreign scheme at once.
+                return verdict, verdict
         if not isinstance(stored, str) or not stored.startswith("$argon2"):
             stored = None
         try:
@@ -127,6 +147,17 @@ class Hasher:
             return False, False  # the dummy hash can never log anyone in
         return True, self._ph.check_needs_rehash(stored)
 
+    def _verify_foreign(self, stored: str, password: str) -> bool | None:
+        """The ``foreign`` verifier's verdict; one that raises fails closed (False)."""
+        assert self.foreign is not None
+        try:
+            verdict = self.foreign(stored, password)
+        except Exception:
+            # A broken verifier or a corrupt hash must never let anyone in, nor become a 500.
+            logger.exception("foreign password verifier raised; the login is refused")
+            return False
+        return verdict if verdict is None else verdict is True
+
     def dummy_hash(self) -> str:
         """A hash of a random secret with the current parameters, for timing-equal misses."""
         if self._dummy is None:
@@ -136,7 +167,7 @@ class Hasher:
     # -- admission -------------------------------------------------------------------------
 
     def _submit(self, fn: Callable[..., T], *args: Any, client: str | None = None) -> Future[T]:
-        """Run ``fn`` on the pool, or raise :class:`HasherBusyError` if the queue is full or
+        """Run ``fn`` on the pool, or raise ``HasherBusyError`` if the queue is full or
         ``client`` already holds its share of it."""
         with self._lock:
             if self._pending >= self._limit:

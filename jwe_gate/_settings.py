@@ -26,7 +26,8 @@ class TokenSettings:
     Args:
         algorithms: the accepted JWE ``alg``/``enc`` names; the first of each kind is issued.
             Default: only ``A256KW`` + ``A256CBC-HS512``.
-        issuer, audience: when set, minted into ``iss``/``aud`` and required on decode.
+        issuer: when set, minted into ``iss`` and required on decode.
+        audience: when set, minted into ``aud`` and required on decode.
         leeway: seconds of clock skew tolerated on ``exp``/``nbf``/``iat``.
         max_token_bytes: longer tokens are refused unread.
         compress: mint ``zip: DEF`` tokens (as Xano does) and accept them; off by default.
@@ -56,10 +57,11 @@ class SessionSettings:
     """Where sessions and the throttle's counters live, and how refresh tokens rotate.
 
     Args:
-        refresh_store, throttle_store, once_store: shared state (sessions, the throttle's
-            counters, one-time tokens); ``Gate(stores=Stores...)`` gives all three at once. In
-            process memory when None -- use the
-            SQLite (or, later, SQLAlchemy and Redis) stores when several workers serve one app.
+        refresh_store: where sessions (refresh-token families) live. In process memory when
+            None: use a SQLite, SQLAlchemy or Redis store when several workers serve one app;
+            ``Gate(stores=...)`` gives all three stores at once.
+        throttle_store: where the throttle's counters live (in process memory when None).
+        once_store: where one-time tokens live (in process memory when None).
         refresh_grace: seconds during which a just-spent refresh token may be presented again
             (two tabs refreshing at once) and gets the same child; 0 turns it off.
         throttle: the throttle's limits (logins, per address, per account; signups).
@@ -88,7 +90,7 @@ class EndpointSettings:
     """How the auth endpoints treat passwords and bodies.
 
     Args:
-        hasher: the argon2id :class:`Hasher` (production profile, bounded pool by default).
+        hasher: the argon2id ``Hasher`` (production profile, bounded pool by default).
         password_policy: what a new password must satisfy.
         extras: ``{table: fn(record) -> extras}``: extras minted into tokens by the endpoints.
         max_body_bytes: larger auth-endpoint bodies are a 413.
@@ -133,7 +135,7 @@ def groups(
     endpoints: EndpointSettings | None,
     flat: Mapping[str, Any],
 ) -> tuple[TokenSettings, SessionSettings, EndpointSettings]:
-    """The three groups, each with the flat keywords of its fields applied (see :func:`merge`).
+    """The three groups, each with the flat keywords of its fields applied (see ``merge``).
     Every flat keyword belongs to exactly one group."""
     named = {_ALIASES.get(k, k): v for k, v in flat.items()}
     if named.get("algorithms") is not None:

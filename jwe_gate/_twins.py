@@ -1,8 +1,8 @@
 """The one home of sync/async: typed effects, the two drivers, the bridges, the background loop.
 
 An endpoint is written once, as a generator that *yields* the I/O it needs as an
-:class:`Effect` and receives the result (httpx's ``auth_flow``). :func:`run_sync` drives it with
-blocking calls (WSGI, the command line), :func:`run_async` with awaited ones (ASGI). Each side of
+``Effect`` and receives the result (httpx's ``auth_flow``). ``run_sync`` drives it with
+blocking calls (WSGI, the command line), ``run_async`` with awaited ones (ASGI). Each side of
 an effect is its object's own method where the object has one -- a store or backend offering
 both ``rotate`` and ``arotate`` is used natively on each side -- and a bridge otherwise: a
 worker thread (or an inline call, for objects that declare ``inline = True``) for a sync method

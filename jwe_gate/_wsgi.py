@@ -3,9 +3,9 @@ here."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._sansio import refusals
 from ._sansio.http import Refusal, Response, body_fits
@@ -16,24 +16,35 @@ from .types import Gatekeeper
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["GateWSGIMiddleware", "not_found", "start", "view_of"]
+__all__ = ["GateWSGIMiddleware", "environ_headers", "environ_keys", "not_found", "start", "view_of"]
 
 
 def start(resp: Response, start_response: StartResponse) -> Iterable[bytes]:
-    """Send a complete :class:`Response` through ``start_response``."""
+    """Send a complete ``Response`` through ``start_response``."""
     start_response(f"{resp.status} {HTTPStatus(resp.status).phrase}", list(resp.headers))
     return [resp.body]
 
 
-def view_of(environ: WSGIEnvironment, keys: Iterable[tuple[str, str]]) -> RequestView:
-    """The :class:`RequestView` of a WSGI environ; ``keys`` pairs header names with their CGI
-    environ keys."""
+def environ_keys(names: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """Header names paired with their CGI environ keys (``x-a`` -> ``HTTP_X_A``)."""
+    return tuple((n, "HTTP_" + n.upper().replace("-", "_")) for n in names)
+
+
+def environ_headers(
+    environ: Mapping[str, Any], keys: Iterable[tuple[str, str]]
+) -> dict[str, list[str]]:
+    """The values of the headers ``keys`` names, as a :class:`RequestView` holds them."""
     # A WSGI server joins a repeated header with commas; the transports refuse those.
-    headers = {n: [environ[k]] for n, k in keys if k in environ}
+    return {n: [environ[k]] for n, k in keys if k in environ}
+
+
+def view_of(environ: WSGIEnvironment, keys: Iterable[tuple[str, str]]) -> RequestView:
+    """The ``RequestView`` of a WSGI environ; ``keys`` pairs header names with their CGI
+    environ keys."""
     return RequestView(
         environ.get("REQUEST_METHOD", "GET").upper(),
         _route_path(environ),
-        headers,
+        environ_headers(environ, keys),
         environ.get("QUERY_STRING", ""),
         environ.get("REMOTE_ADDR"),
     )
@@ -46,9 +57,7 @@ class GateWSGIMiddleware:
         self.app = app
         self.gate = gate
         # Header name -> CGI environ key, computed once.
-        self._keys = tuple(
-            (n, "HTTP_" + n.upper().replace("-", "_")) for n in gate.transport.headers
-        )
+        self._keys = environ_keys(gate.transport.headers)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         view = view_of(environ, self._keys)

@@ -1,8 +1,8 @@
 """The auth endpoints as an OpenAPI 3.1 document, built from the endpoint registry.
 
-:func:`openapi_document` is pure: the served routes (prefix -> :class:`AuthRoutes`), each
+``openapi_document`` is pure: the served routes (prefix -> ``AuthRoutes``), each
 table's login field and the password policy go in, a JSON-ready ``dict`` comes
-out. :meth:`Gate.openapi` calls it with the gate's own settings.
+out. ``Gate.openapi`` calls it with the gate's own settings.
 """
 
 from __future__ import annotations
@@ -247,7 +247,7 @@ def openapi_document(
 
 
 class Documented(Protocol):
-    """What :func:`for_gate` reads of a gate (a protocol: this module never imports the gate)."""
+    """What ``for_gate`` reads of a gate (a protocol: this module never imports the gate)."""
 
     @property
     def auth_routes(self) -> Mapping[str, AuthRoutes]: ...
@@ -260,7 +260,7 @@ class Documented(Protocol):
 
 
 def for_gate(gate: Documented, *, title: str, version: str) -> dict[str, Any]:
-    """:func:`openapi_document` of ``gate``'s auth routes, tables and password policy."""
+    """``openapi_document`` of ``gate``'s auth routes, tables and password policy."""
     return openapi_document(
         gate.auth_routes,
         login_fields={name: t.login_field for name, t in gate.tables.items()},

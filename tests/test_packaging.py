@@ -191,6 +191,8 @@ def test_wheel_declares_the_command(artefacts: Artefacts) -> None:
         pytest.param("examples/starlette_app.py", id="examples"),
         pytest.param("benchmarks/bench_overhead.py", id="benchmarks"),
         pytest.param("scripts/test", id="test-command"),
+        pytest.param("mkdocs.yml", id="docs-config"),
+        pytest.param("docs/index.md", id="docs-pages"),
     ],
 )
 def test_sdist_holds(artefacts: Artefacts, name: str) -> None:

@@ -1,7 +1,7 @@
 """Revocation that reaches access tokens: is the session an access token was minted for still
 live? Asked on every request that carries such a token, so the answer is remembered per process
 for at most ``ttl`` seconds (one by default): a revocation made on another process sharing the
-store is seen within that time, one made here at once (the endpoints :meth:`forget` what they
+store is seen within that time, one made here at once (the endpoints ``forget`` what they
 revoke)."""
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class Liveness:
         return live
 
     async def acheck(self, family: str) -> bool:
-        """:meth:`check` without blocking the event loop."""
+        """``check`` without blocking the event loop."""
         if self._remembered(family):
             return True
         live = await self._session.afn(family) is not None

@@ -33,8 +33,10 @@ class AuthService:
     Args:
         table: the table whose accounts these are.
         codec: mints the access tokens.
-        hasher, policy: the password hasher and what a new password must satisfy.
-        refresh_store, throttle_store: shared state (sync, async, or both sides).
+        hasher: the password hasher.
+        policy: what a new password must satisfy.
+        refresh_store: the sessions' store (sync, async, or both sides).
+        throttle_store: the throttle's counters (sync, async, or both sides).
         throttle: the login throttle's limits.
         refresh_grace: seconds a just-spent refresh token may be presented again.
         render: turns a refusal into a response.
@@ -93,7 +95,7 @@ class AuthService:
             raise RuntimeError(f"endpoints without a flow: {sorted(missing)}")
 
     def flow(self, endpoint: str, request: HandlerRequest) -> EndpointFlow:
-        """The flow answering ``request`` at ``endpoint`` (one of :data:`ENDPOINTS`)."""
+        """The flow answering ``request`` at ``endpoint`` (one of ``ENDPOINTS``)."""
         method = ENDPOINTS[endpoint].method
         if request.method != method and not (method == "GET" and request.method == "HEAD"):
             return self._answer(refusals.method_not_allowed(method))
@@ -138,16 +140,16 @@ class AuthService:
 
     def handle(self, endpoint: str, request: HandlerRequest) -> Response:
         """Answer ``request`` with blocking I/O. A table, store or hasher failure raises (see
-        :meth:`respond` for the answer a server gives)."""
+        ``respond`` for the answer a server gives)."""
         return run_sync(self.flow(endpoint, request))
 
     async def ahandle(self, endpoint: str, request: HandlerRequest) -> Response:
         """Answer ``request`` without blocking the event loop; failures raise, as in
-        :meth:`handle`."""
+        ``handle``."""
         return await run_async(self.flow(endpoint, request))
 
     def respond(self, endpoint: str, request: HandlerRequest) -> Response:
-        """:meth:`handle`, with a failure answered as the SPEC's 503 (the traceback goes to
+        """``handle``, with a failure answered as the SPEC's 503 (the traceback goes to
         the log only): what a server sends."""
         try:
             return self.handle(endpoint, request)
@@ -155,7 +157,7 @@ class AuthService:
             return self._failed(endpoint, exc)
 
     async def arespond(self, endpoint: str, request: HandlerRequest) -> Response:
-        """:meth:`ahandle`, with a failure answered as the SPEC's 503."""
+        """``ahandle``, with a failure answered as the SPEC's 503."""
         try:
             return await self.ahandle(endpoint, request)
         except Exception as exc:

@@ -33,7 +33,7 @@ ExtrasFn = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
 
 class Sessions:
-    """The sessions of one table, kept in a :class:`RefreshStore`."""
+    """The sessions of one table, kept in a ``RefreshStore``."""
 
     def __init__(
         self,

@@ -87,7 +87,7 @@ class Keys(NamedTuple):
     known: str
     """The mark of a recent success at this account from this address."""
     bucket: str | None
-    """The client's bucket (see :func:`client_bucket`), None when the address is unknown: the
+    """The client's bucket (see ``client_bucket``), None when the address is unknown: the
     hasher's share is counted per bucket."""
 
 
@@ -103,7 +103,7 @@ def hasher_client(client: str | None) -> str | None:
 
 
 class Throttler:
-    """Counts attempts at one table's accounts in a :class:`ThrottleStore`."""
+    """Counts attempts at one table's accounts in a ``ThrottleStore``."""
 
     def __init__(
         self,
@@ -190,7 +190,7 @@ class Throttler:
         the check let 60 racing guesses all peek a count of 0.)
 
         ``own`` is counted last, so whatever it holds is held by the other two counters as
-        well: taking it off them (:meth:`_forgive`) never takes off anything else. A known
+        well: taking it off them (``_forgive``) never takes off anything else. A known
         address (a recent success) is still *counted* on the account-wide counter -- so that
         stays exact -- but never *refused* by it."""
         now = self._clock()

@@ -51,8 +51,9 @@ class Cookies:
         domain: the cookies' ``Domain``; None (default) keeps them on the exact host, which a
             sibling subdomain cannot overwrite.
         path: the ``Path`` of the access and CSRF cookies.
-        access_cookie, refresh_cookie: the names; ``{table}`` is replaced by the table's name,
-            so a user and an admin signed in in one browser keep apart.
+        access_cookie: the access token cookie's name; ``{table}`` is replaced by the table's
+            name, so a user and an admin signed in in one browser keep apart.
+        refresh_cookie: the refresh token cookie's name; ``{table}`` as for ``access_cookie``.
         csrf_cookie: the double-submit cookie, readable by scripts (not HttpOnly).
         csrf_header: the header a page echoes the CSRF token in.
         refresh_path: the refresh cookie's ``Path``; None: the auth prefix that issued it.

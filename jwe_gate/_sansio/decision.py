@@ -1,8 +1,8 @@
 """The decision core: plain values in, a decision out. No asyncio, no WSGI, no I/O.
 
-:meth:`Gate.authenticate` (and its async twin) turns a :class:`RequestView` into a decision with
-:meth:`Policy.decide`; if the answer is a :class:`Lookup`, it fetches the record (its only I/O)
-and finishes with :meth:`Policy.conclude`.
+``Gate.authenticate`` (and its async twin) turns a ``RequestView`` into a decision with
+``Policy.decide``; if the answer is a ``Lookup``, it fetches the record (its only I/O)
+and finishes with ``Policy.conclude``.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class Allow:
 
 @dataclass(frozen=True, slots=True)
 class Lookup:
-    """The token verified; fetch record ``claims.sub`` of ``table``, then :meth:`conclude`."""
+    """The token verified; fetch record ``claims.sub`` of ``table``, then ``conclude``."""
 
     table: str
     claims: Claims
@@ -92,7 +92,7 @@ class Lookup:
 
 
 Decision = Allow | Refusal | Lookup | Response
-"""A :class:`Response` is sent as it is: the gate's answer to a CORS preflight."""
+"""A ``Response`` is sent as it is: the gate's answer to a CORS preflight."""
 ScopesFn = Callable[[Mapping[str, Any]], Iterable[str]]
 
 ALLOW_ANONYMOUS = Allow(ANONYMOUS, ANONYMOUS_AUTH)
@@ -214,7 +214,7 @@ class Policy:
         root: str = "",
         target: str | None = None,
     ) -> CompiledRule | Refusal:
-        """The rule for a method and a path's spellings (:class:`RequestView`): a pure function
+        """The rule for a method and a path's spellings (``RequestView``): a pure function
         of them, so remembered. Bounded in entries and in length, and emptied when full: a flood
         of new or long paths costs at most ~10 MB, never more."""
         key = (method, path, server_path, root, target)
@@ -264,7 +264,7 @@ class Policy:
         *,
         live: bool | BaseException = True,
     ) -> Allow | Refusal:
-        """Finish a :class:`Lookup` once the record is known: the record, None (not found), or
+        """Finish a ``Lookup`` once the record is known: the record, None (not found), or
         the exception the table raised; ``live``, whether the token's session is still live
         (or the exception the store raised)."""
         answer = self._conclude(lookup, record, live)

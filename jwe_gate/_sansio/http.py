@@ -1,6 +1,6 @@
 """Sans-IO HTTP values: a response as plain data, and the Xano error body.
 
-The adapters turn a :class:`Response` into ASGI messages or a WSGI ``start_response`` call;
+The adapters turn a ``Response`` into ASGI messages or a WSGI ``start_response`` call;
 nothing here knows which.
 """
 
@@ -32,7 +32,7 @@ class Response:
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """A refusal the gate or a handler answers with (rendered by an :data:`ErrorRenderer`).
+    """A refusal the gate or a handler answers with (rendered by an ``ErrorRenderer``).
 
     A value, not an exception: the core returns it, it is never raised."""
 
@@ -45,7 +45,7 @@ class Refusal:
 
 
 ErrorRenderer = Callable[[Refusal], Response]
-"""Turns a :class:`Refusal` into a :class:`Response`; replace it for RFC 9457 problem+json."""
+"""Turns a ``Refusal`` into a ``Response``; replace it for RFC 9457 problem+json."""
 
 
 def json_response(status: int, data: Any, headers: tuple[tuple[str, str], ...] = ()) -> Response:

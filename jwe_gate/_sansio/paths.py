@@ -1,6 +1,6 @@
 """The readings of a request path: every path a router or server could route a request on
-(:func:`path_readings`), and each read literally and leniently (:func:`path_segments`), with
-case folded as ``re.IGNORECASE`` folds it (:data:`casefold`). Pure functions, no rules."""
+(``path_readings``), and each read literally and leniently (``path_segments``), with
+case folded as ``re.IGNORECASE`` folds it (``casefold``). Pure functions, no rules."""
 
 from __future__ import annotations
 
@@ -74,9 +74,9 @@ class PathSegments(tuple[str, ...]):
 def path_segments(path: str) -> PathSegments | None:
     """The matching forms of a request path, or None when the path must be refused.
 
-    Leniently: case folded as ``re.IGNORECASE`` does (:data:`casefold`), ``;params`` stripped
+    Leniently: case folded as ``re.IGNORECASE`` does (``casefold``), ``;params`` stripped
     from each segment, empty segments dropped; and
-    literally (:attr:`PathSegments.literal`). Dot segments (``.``/``..``, also as ``..;x``),
+    literally (``PathSegments.literal``). Dot segments (``.``/``..``, also as ``..;x``),
     control characters and backslashes give None: routers disagree on them, so no rule can be
     trusted to cover them.
     """
@@ -99,7 +99,7 @@ def path_readings(path: str, root: str = "", target: str | None = None) -> tuple
     ``path`` is the server's decoded path (ASGI ``path``, which should but need not start with
     ``root_path``; WSGI ``PATH_INFO``), ``root`` the ASGI ``root_path`` when ``path`` still holds
     it, ``target`` the raw request target when the server gives it (ASGI ``raw_path``).
-    Each reading is then read literally and leniently by :func:`path_segments`.
+    Each reading is then read literally and leniently by ``path_segments``.
     """
     bases = [path]
     if target is not None:

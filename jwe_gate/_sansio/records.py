@@ -30,7 +30,7 @@ RESERVED = frozenset({"id", CREATED_AT})
 
 
 def password_stamp(record: Mapping[str, Any]) -> float:
-    """The record's :data:`PASSWORD_CHANGED_AT`, 0 if never changed (or not a finite number).
+    """The record's ``PASSWORD_CHANGED_AT``, 0 if never changed (or not a finite number).
     The one reading of it: the gate's revocation check and the minted ``pwc`` must agree."""
     stamp = record.get(PASSWORD_CHANGED_AT)
     if isinstance(stamp, int | float) and not isinstance(stamp, bool) and math.isfinite(stamp):
@@ -39,6 +39,6 @@ def password_stamp(record: Mapping[str, Any]) -> float:
 
 
 def millis(t: float) -> float:
-    """``t`` truncated to milliseconds: how :data:`PASSWORD_CHANGED_AT` is kept, so it survives
+    """``t`` truncated to milliseconds: how ``PASSWORD_CHANGED_AT`` is kept, so it survives
     JSON and SQL round trips and compares exactly with a token's ``pwc``."""
     return math.floor(t * 1000) / 1000

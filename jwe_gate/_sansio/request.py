@@ -38,7 +38,7 @@ class RequestView:
     """The client address (for the throttle), when the server gives one."""
     root: str = ""
     """ASGI ``root_path`` (which a server may take from a client header): routers strip it in
-    different ways or ignore it, so the gate reads :attr:`server_path` every way."""
+    different ways or ignore it, so the gate reads ``server_path`` every way."""
     server_path: str | None = None
     """ASGI ``path`` as the server gave it (``root_path`` included or not); None: ``path``."""
     target: str | None = None

@@ -1,5 +1,5 @@
 """Protected-path rules: patterns, compilation once, and first-match lookup per request over
-every reading of a path (:mod:`.paths`)."""
+every reading of a path (``.paths``)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ class Rule:
             ``/api`` and everything below it) or ``/orgs/*/billing`` (``*`` is one segment).
             A trailing slash is meaningful as written: ``/health/`` opens ``/health/`` (Django's
             style), ``/health`` opens ``/health``. A request is read every way a router or
-            server could (:func:`path_readings`), each literally and leniently; when the
+            server could (``path_readings``), each literally and leniently; when the
             readings pick different rules the strictest applies, and a path for which none is
             strictest (say, rules of two tables) is refused.
         mode: ``required`` (a valid token for ``table`` or 401), ``optional`` (no token is
@@ -199,7 +199,7 @@ class RuleSet:
         """The rule for ``method`` and a path read every plausible way, or None (refuse).
 
         ``segments`` is the path Starlette routes on; ``others`` the other readings of the
-        request (:func:`path_readings`). Each is matched literally, without its leading
+        request (``path_readings``). Each is matched literally, without its leading
         slashes and leniently; the strictest rule of all applies, and when none is strictest
         (two tables, two conditions) None: the path is ambiguous and must be refused.
         A bare tuple (unit tests of the patterns) is matched leniently only.

@@ -2,7 +2,7 @@
 back. Xano's headers are the first (and default) transport; the cookie and query transports
 implement the same protocol.
 
-A transport is sans-IO: it reads a :class:`RequestView` and returns a token, nothing, or a
+A transport is sans-IO: it reads a ``RequestView`` and returns a token, nothing, or a
 refusal (an ambiguous request); it never touches a socket.
 """
 
@@ -67,7 +67,7 @@ class HeaderNames:
     authorization: str = "authorization"
     xano: str = "x-xano-authorization"
     only: str = "x-xano-authorization-only"
-    """With a true value (``true``/``1``/``yes``), read only :attr:`xano`; leave
+    """With a true value (``true``/``1``/``yes``), read only ``xano``; leave
     ``Authorization`` to the app, unread."""
 
     def wanted(self) -> frozenset[str]:
@@ -88,7 +88,7 @@ class HeaderNames:
 
 class XanoHeaders:
     """SPEC §Headers: ``X-Xano-Authorization`` (with the ``-Only`` override), else
-    ``Authorization: Bearer``. Tokens go back in the JSON body, so :meth:`write` adds
+    ``Authorization: Bearer``. Tokens go back in the JSON body, so ``write`` adds
     nothing."""
 
     __slots__ = ("_auth", "_only", "_xano", "headers")
@@ -160,7 +160,7 @@ QUERY = QueryToken()
 
 
 def with_query(header: str | Refusal | None, view: RequestView) -> str | Refusal | None:
-    """The token of a request whose rule also accepts :data:`QUERY`: the header's, or the
+    """The token of a request whose rule also accepts ``QUERY``: the header's, or the
     query's; both at once are two credentials, ambiguous (400) even when they are equal."""
     if isinstance(header, Refusal):
         return header

@@ -18,11 +18,11 @@ class Stores:
     to ``Gate(stores=...)``."""
 
     refresh: object
-    """A :class:`RefreshStore` and/or :class:`AsyncRefreshStore`: sessions."""
+    """A ``RefreshStore`` and/or ``AsyncRefreshStore``: sessions."""
     throttle: object
-    """A :class:`ThrottleStore` and/or :class:`AsyncThrottleStore`: the throttle's counters."""
+    """A ``ThrottleStore`` and/or ``AsyncThrottleStore``: the throttle's counters."""
     once: object
-    """A :class:`OneTimeStore` and/or :class:`AsyncOneTimeStore`: one-time tokens."""
+    """A ``OneTimeStore`` and/or ``AsyncOneTimeStore``: one-time tokens."""
 
     @classmethod
     def memory(cls) -> Stores:

@@ -210,7 +210,7 @@ class MemoryThrottleStore:
     """Failure counters in a dict, forgotten incrementally as their windows end.
 
     Each new window is queued by its end, one queue per window length (a throttle uses a
-    handful), so each queue is in end order; every call drops at most :attr:`prune_per_call`
+    handful), so each queue is in end order; every call drops at most ``prune_per_call``
     ended counters from the queues' heads. Each call is O(1) amortized (however many counters
     are live) and memory stays bounded by the counters whose windows are still running: a
     window is queued once and dropped once, and pruning outpaces queueing."""
@@ -239,7 +239,7 @@ class MemoryThrottleStore:
             return count, new_reset
 
     def _prune(self, now: float) -> None:
-        """Drop at most :attr:`prune_per_call` counters whose windows have ended (under the
+        """Drop at most ``prune_per_call`` counters whose windows have ended (under the
         lock). A queued entry whose key was taken or restarted since is skipped: the dict,
         not the queue, says when a counter ends."""
         budget = self.prune_per_call

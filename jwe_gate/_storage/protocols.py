@@ -5,15 +5,15 @@ each is then used natively by its colour of adapter).
 Every store operation is atomic by design (one conditional update, a transaction, or a lock),
 never read-then-write across calls, so several workers or hosts sharing a store behave as one.
 
-:class:`RefreshStore` contract (token values are never stored, only their SHA-256 hashes). A
+``RefreshStore`` contract (token values are never stored, only their SHA-256 hashes). A
 family (a session) is one record of O(1) size however often it is refreshed: its session, the
 hash of its current token (the head) and of the head's parent, when the head was made and
 expires, a generation count, and whether it is revoked.
 
 * ``add(token_hash, session, expires_at=, now=)``: record a new family whose head is
-  ``token_hash``, with the family's :class:`Session` and its ``created_at``.
+  ``token_hash``, with the family's ``Session`` and its ``created_at``.
 * ``rotate(family, token_hash, child_hash, now=, expires_at=, grace=)``: in one atomic step, the
-  state machine of :func:`jwe_gate._storage.state.rotation` -- unknown, expired or revoked:
+  state machine of ``jwe_gate._storage.state.rotation`` -- unknown, expired or revoked:
   ``INVALID``; the head: the child becomes the head, ``ROTATED``; the parent, at most ``grace``
   seconds after it was spent and with that same child: ``GRACE`` (the caller answers with the
   same child); the parent otherwise: revoke the family, ``REUSED``; anything else: ``STALE``,
@@ -23,17 +23,17 @@ expires, a generation count, and whether it is revoked.
   return its session, or None.
 * ``revoke_family(family)``; ``revoke_subject(table, subject, keep=family or None)``: revoke
   every family of that record except ``keep``.
-* ``session(family)``: the family's :class:`Session` while it is live, else None. The gate asks
+* ``session(family)``: the family's ``Session`` while it is live, else None. The gate asks
   it (through a cache of at most a second) on every request with an access token minted for a
   session, so it must be a single keyed read.
 
-Every :class:`Session` a store returns carries the ``created_at`` it was added with: the
+Every ``Session`` a store returns carries the ``created_at`` it was added with: the
 endpoints refuse a family started before the record's last password change.
 
 Stores forget expired families on their own (every so many ``add`` calls), so they stay bounded
 by the number of live sessions.
 
-:class:`ThrottleStore` contract: counters in fixed windows, each starting at the key's first
+``ThrottleStore`` contract: counters in fixed windows, each starting at the key's first
 count.
 
 * ``hit(key, window=, now=, amount=1)``: add ``amount`` (a negative amount takes some off; the
@@ -53,7 +53,7 @@ The async protocols are the same methods, ``a``-prefixed coroutines. Every proto
 dict), so it may run on the event loop; otherwise calls from asyncio run in a worker thread.
 
 The pure state transitions (what a rotation does to a token, how a window counts) live once in
-:mod:`jwe_gate._storage.state`; the contract suites are public in :mod:`jwe_gate.testing`.
+``jwe_gate._storage.state``; the contract suites are public in ``jwe_gate.testing``.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """A refresh-token family: one login of one record, as a :class:`RefreshStore` keeps it."""
+    """A refresh-token family: one login of one record, as a ``RefreshStore`` keeps it."""
 
     family: str
     """The family's id (the access tokens' ``sid``)."""
@@ -96,7 +96,7 @@ class Session:
 
 
 class Outcome(enum.Enum):
-    """What :meth:`RefreshStore.rotate` did with a presented token."""
+    """What ``RefreshStore.rotate`` did with a presented token."""
 
     ROTATED = "rotated"
     """The token was unspent: it is spent now and its child stored."""
@@ -108,12 +108,12 @@ class Outcome(enum.Enum):
     """Unknown, expired or revoked: nothing was changed."""
     STALE = "stale"
     """Neither the head nor its parent: an older token of the family, or a guess. Nothing was
-    changed; the :class:`Rotation` carries the head and the generation to tell which."""
+    changed; the ``Rotation`` carries the head and the generation to tell which."""
 
 
 @dataclass(frozen=True, slots=True)
 class Rotation:
-    """The answer of :meth:`RefreshStore.rotate`: the outcome and, unless ``INVALID``, the
+    """The answer of ``RefreshStore.rotate``: the outcome and, unless ``INVALID``, the
     presented token's session."""
 
     outcome: Outcome
@@ -186,7 +186,7 @@ class ThrottleStore(Protocol):
 
 @runtime_checkable
 class AsyncRefreshStore(Protocol):
-    """:class:`RefreshStore` with coroutines (``aadd``, ``arotate``, ...)."""
+    """``RefreshStore`` with coroutines (``aadd``, ``arotate``, ...)."""
 
     inline: ClassVar[bool]
 
@@ -218,7 +218,7 @@ class AsyncRefreshStore(Protocol):
 
 @runtime_checkable
 class AsyncThrottleStore(Protocol):
-    """:class:`ThrottleStore` with coroutines (``ahit``, ``atake``)."""
+    """``ThrottleStore`` with coroutines (``ahit``, ``atake``)."""
 
     inline: ClassVar[bool]
 
@@ -263,7 +263,7 @@ class OneTimeStore(Protocol):
 
 @runtime_checkable
 class AsyncOneTimeStore(Protocol):
-    """:class:`OneTimeStore` with coroutines (``aput``, ``atake``, ``adrop``)."""
+    """``OneTimeStore`` with coroutines (``aput``, ``atake``, ``adrop``)."""
 
     inline: ClassVar[bool]
 
@@ -293,12 +293,12 @@ class Backend(Protocol):
     * ``get(table, id)``: the record whose ``id`` (compared as a string) is ``id``, or None.
     * ``find(table, field, value)``: the record whose ``field`` equals ``value``, or None.
     * ``create(table, fields, unique=field)``: store a new record with ``fields`` (they include
-      ``created_at``, set by the :class:`Table`) and a new ``id``; raise
-      :class:`~jwe_gate.exceptions.DuplicateRecordError` if a record with the same
+      ``created_at``, set by the ``Table``) and a new ``id``; raise
+      ``jwe_gate.exceptions.DuplicateRecordError`` if a record with the same
       ``fields[unique]`` exists. Atomic: of two concurrent creates with one value, exactly one
       succeeds.
     * ``update(table, id, changes)``: merge ``changes`` into the record; return it, or None if
-      gone. (The :class:`Table` never passes ``id`` or ``created_at`` here.)
+      gone. (The ``Table`` never passes ``id`` or ``created_at`` here.)
 
     Records are returned as new dicts: callers may change them freely. ``inline = True`` says
     ``get`` never blocks (an in-process dict, a local SQLite file): it is then called on the
@@ -318,7 +318,7 @@ class Backend(Protocol):
 
 @runtime_checkable
 class AsyncBackend(Protocol):
-    """An asynchronous backend: :class:`Backend`'s four methods as ``a``-prefixed coroutines.
+    """An asynchronous backend: ``Backend``'s four methods as ``a``-prefixed coroutines.
 
     It runs on one event loop: under ASGI the server's; called from sync code (WSGI, the command
     line) jwe_gate's background loop, one per process. So loop-bound resources (an SQLAlchemy

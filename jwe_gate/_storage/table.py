@@ -1,9 +1,9 @@
 """``Table``: one auth-enabled record set, and the one place its invariants are kept.
 
-Whatever the backend, a :class:`Table` sets ``created_at`` (epoch milliseconds, like Xano), never
+Whatever the backend, a ``Table`` sets ``created_at`` (epoch milliseconds, like Xano), never
 lets a caller write ``id`` or ``created_at``, normalizes logins, and hides the password hash and
 hidden fields from the app. Both kinds of backend work from both colours of caller (see
-:mod:`jwe_gate._twins`).
+``jwe_gate._twins``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class Table:
 
     Args:
         name: the table name; tokens carry it in ``tbl``.
-        backend: where the records live (:class:`Backend`, :class:`AsyncBackend`, or both).
+        backend: where the records live (``Backend``, ``AsyncBackend``, or both).
         login_field: the unique field users log in with (``email`` by default; ``username``
             works too). Emails are trimmed and lower-cased.
         password_field: the field holding the argon2 hash; never shown to the app.

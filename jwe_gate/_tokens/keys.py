@@ -28,8 +28,8 @@ class KeyRing:
     """An ordered set of JWKs. The first key encrypts; every key decrypts.
 
     Rotation: put a new key first and keep the old ones, so tokens minted before keep working
-    until they expire. Build one with :meth:`generate`, :meth:`from_json`, :meth:`from_file` or
-    :meth:`from_env`.
+    until they expire. Build one with ``generate``, ``from_json``, ``from_file`` or
+    ``from_env``.
     """
 
     __slots__ = ("_by_kid", "_keys", "_set")
@@ -113,7 +113,7 @@ class KeyRing:
         )
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the ring (:meth:`to_json`) to ``path``, readable by its owner only, atomically
+        """Write the ring (``to_json``) to ``path``, readable by its owner only, atomically
         (a reader never sees half a key set)."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)

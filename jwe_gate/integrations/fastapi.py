@@ -1,19 +1,21 @@
 """FastAPI: the gate's user as dependencies, its endpoints in the app's OpenAPI, public docs.
 
 The gate validates tokens; these dependencies only read what it left in the scope
-(``scope["user"]``, ``scope["auth"]``)::
+(``scope["user"]``, ``scope["auth"]``):
 
-    api = FastAPI()
-    gate = Gate(..., rules=[*docs_rules(api), Rule("/blog/**", "optional")])
-    install(api, gate)          # the auth endpoints in /openapi.json; Xano error bodies
+```python
+api = FastAPI()
+gate = Gate(..., rules=[*docs_rules(api), Rule("/blog/**", "optional")])
+install(api, gate)          # the auth endpoints in /openapi.json; Xano error bodies
 
-    @api.get("/me")
-    async def me(user: CurrentUser) -> dict: ...   # Annotated[AuthUser, Depends(current_user)]
+@api.get("/me")
+async def me(user: CurrentUser) -> dict: ...   # Annotated[AuthUser, Depends(current_user)]
 
-    @api.get("/admin", dependencies=[Depends(requires("admin"))])
-    async def admin() -> dict: ...
+@api.get("/admin", dependencies=[Depends(requires("admin"))])
+async def admin() -> dict: ...
 
-    app = gate.asgi(api)
+app = gate.asgi(api)
+```
 
 The security sub-dependencies (``bearer``: HTTP bearer, ``xano``: ``X-Xano-Authorization``) read
 nothing: they only put the schemes on the routes in the app's OpenAPI (the gate's default
@@ -72,7 +74,7 @@ _Xano = Annotated[Any, Depends(_xano)]
 
 
 class Refused(HTTPException):
-    """A dependency's refusal. :func:`install`'s handler answers it exactly as the gate would
+    """A dependency's refusal. ``install``'s handler answers it exactly as the gate would
     (its renderer, its headers); without the handler FastAPI answers the same status and
     headers with ``{"detail": message}``."""
 
@@ -107,9 +109,9 @@ async def current_user(request: Request, _b: _Schemes = None, _x: _Xano = None) 
 
 
 CurrentUser = Annotated[AuthUser, Depends(current_user)]
-"""``user: CurrentUser`` in a route: :func:`current_user`."""
+"""``user: CurrentUser`` in a route: ``current_user``."""
 OptionalUser = Annotated[AuthUser | None, Depends(optional_user)]
-"""``user: OptionalUser`` in a route: :func:`optional_user`."""
+"""``user: OptionalUser`` in a route: ``optional_user``."""
 
 
 def requires(*scopes: str) -> Callable[..., Awaitable[AuthUser]]:

@@ -1,17 +1,19 @@
 """Contract suites a backend or store proves itself with (as ``asgiref.testing`` does for ASGI
 servers). They need pytest, which jwe_gate itself does not.
 
-Subclass one and give it a fixture that makes a fresh, empty instance::
+Subclass one and give it a fixture that makes a fresh, empty instance:
 
-    import pytest
-    from jwe_gate.testing import BackendContract
+```python
+import pytest
+from jwe_gate.testing import BackendContract
 
-    class TestMyBackend(BackendContract):
-        @pytest.fixture
-        def backend(self):
-            return MyBackend(...)
+class TestMyBackend(BackendContract):
+    @pytest.fixture
+    def backend(self):
+        return MyBackend(...)
+```
 
-Every suite drives its subject through the same bridges the gate uses (:mod:`jwe_gate._twins`),
+Every suite drives its subject through the same bridges the gate uses (``jwe_gate._twins``),
 so a sync, an async, or a two-sided implementation is tested by the one suite.
 """
 

@@ -22,7 +22,7 @@ def _ms() -> int:
 class BackendContract:
     """SPEC §Storage for a table backend: give a ``backend`` fixture (a fresh, empty one).
 
-    Records are created and read through :class:`~jwe_gate.Table`, as the gate does, so the
+    Records are created and read through ``jwe_gate.Table``, as the gate does, so the
     invariants the table keeps (``id`` and ``created_at`` are never the caller's) are part of
     what is proven."""
 

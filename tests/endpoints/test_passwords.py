@@ -570,3 +570,66 @@ def test_a_refused_submit_gives_its_slot_back() -> None:
     for _ in range(3):  # each would be HasherBusyError if the first leaked its slot
         with pytest.raises(RuntimeError):
             hasher.hash("secret123")
+
+
+def _foreign(stored: str, password: str) -> bool | None:
+    """A verifier of one made-up scheme, ``plain$<password>``; it raises on ``plain$boom``."""
+    if not stored.startswith("plain$"):
+        return None
+    if stored == "plain$boom":
+        raise RuntimeError("corrupt hash")
+    return stored == f"plain${password}"
+
+
+@pytest.mark.parametrize(
+    ("stored", "password", "expected"),
+    [
+        pytest.param(f"plain${PASSWORD}", PASSWORD, (True, True), id="match-needs-rehash"),
+        pytest.param(f"plain${PASSWORD}", "other pass 1", (False, False), id="mismatch"),
+        pytest.param("plain$boom", PASSWORD, (False, False), id="raising-fails-closed"),
+        pytest.param("bcrypt$unknown", PASSWORD, (False, False), id="unknown-scheme"),
+        pytest.param(None, PASSWORD, (False, False), id="no-record"),
+    ],
+)
+def test_foreign_hashes_are_verified_and_flagged_for_rehash(
+    stored: str | None, password: str, expected: tuple[bool, bool]
+) -> None:
+    """Hasher(foreign=...) verifies another scheme's hashes: a match always needs a rehash (the
+    login upgrades it to argon2id), a verifier that raises refuses, an unknown scheme is
+    checked against the dummy hash like any unusable one."""
+    hasher = Hasher(CHEAPEST, foreign=_foreign)
+    try:
+        assert hasher.verify(stored, password) == expected
+        assert Hasher(CHEAPEST).verify(stored, password) == (False, False)  # no hook: refused
+    finally:
+        hasher.close()
+
+
+def test_a_login_upgrades_a_foreign_hash(keys: Any) -> None:
+    """Through the endpoints: a record holding a foreign hash logs in, and its stored hash is
+    argon2id afterwards."""
+    backend = MemoryBackend()
+    table = Table("user", backend)
+    record = table.create({"email": "ann@example.com", "password": f"plain${PASSWORD}"})
+    gate = Gate(
+        keys=keys,
+        tables=[table],
+        auth_routes={"/auth": "user"},
+        hasher=Hasher(CHEAPEST, foreign=_foreign),
+    )
+    try:
+        client = wrap(gate, "wsgi")
+        body = json.dumps({"email": "ann@example.com", "password": PASSWORD}).encode()
+        result = client("POST", "/auth/login", [JSON], body=body)
+        assert result.status == 200
+        stored = table.get(str(record["id"]))
+        assert stored is not None
+        assert stored["password"].startswith(CHEAP_PREFIX)
+    finally:
+        gate.close()
+
+
+def test_foreign_must_be_callable() -> None:
+    """A foreign verifier that is not callable is a ConfigurationError."""
+    with pytest.raises(ConfigurationError):
+        Hasher(CHEAPEST, foreign="django")  # type: ignore[arg-type]

@@ -34,7 +34,7 @@ def redis_stores(
 
     Give a redis-py ``client`` (``redis.Redis``: sync stores; ``redis.asyncio.Redis``: async
     ones; it stays yours to close), or a ``url``: the stores then make their own client with
-    :func:`redis_client`'s bounded waits (``timeout`` seconds; ``asyncio=True`` for an asyncio
+    ``redis_client``'s bounded waits (``timeout`` seconds; ``asyncio=True`` for an asyncio
     client) and close it with the gate. Every key starts with ``prefix``."""
     owns = client is None
     if owns:

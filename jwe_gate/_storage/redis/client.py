@@ -3,7 +3,7 @@ waits, key and TTL arithmetic, and the sync and async ways to send one call.
 
 A store takes a redis-py client and has the side that client has: a ``redis.Redis`` gives the
 blocking methods (``rotate``), a ``redis.asyncio.Redis`` the coroutines (``arotate``); the gate
-bridges the other side (:mod:`jwe_gate._twins`). redis-py is imported only when a store is made.
+bridges the other side (``jwe_gate._twins``). redis-py is imported only when a store is made.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ T = TypeVar("T")
 
 DEFAULT_PREFIX = "jwe_gate:"
 DEFAULT_TIMEOUT = 2.0
-"""Seconds :func:`redis_client` lets a connect or a reply take: an unreachable Redis is a 503
+"""Seconds ``redis_client`` lets a connect or a reply take: an unreachable Redis is a 503
 after about twice this (one retry), never a hang."""
 
 SLACK_MS = 1000

@@ -1,6 +1,6 @@
 """The Lua scripts of the Redis stores: each store operation is one script, so it is atomic (Redis
 runs a script to its end before any other command). The transitions are those of
-:mod:`jwe_gate._storage.state`, written again in Lua; ``tests/contract/test_redis_parity.py``
+``jwe_gate._storage.state``, written again in Lua; ``tests/contract/test_redis_parity.py``
 drives the same stories through both.
 
 Times arrive as the caller's strings (Python's ``repr`` of a float, which ``tonumber`` reads

@@ -36,8 +36,8 @@ class _Conflict(BackendError):
 
 
 class BaseSQLAlchemyBackend:
-    """Records on SQLAlchemy: a sync ``Engine`` gives :class:`~jwe_gate.Backend`'s methods, an
-    ``AsyncEngine`` :class:`~jwe_gate.AsyncBackend`'s (a URL: its driver decides).
+    """Records on SQLAlchemy: a sync ``Engine`` gives ``jwe_gate.Backend``'s methods, an
+    ``AsyncEngine`` ``jwe_gate.AsyncBackend``'s (a URL: its driver decides).
 
     Args:
         engine: an ``Engine``, an ``AsyncEngine``, or a URL (the backend then makes the engine
@@ -102,7 +102,7 @@ class BaseSQLAlchemyBackend:
         self, name: str, *, login_field: str = "email", password_field: str = "password"
     ) -> sa.Table:
         """The database table of gate table ``name`` (``Table`` calls it at start-up; its
-        schema is in :attr:`metadata` from then on). Raises ConfigurationError naming each
+        schema is in ``metadata`` from then on). Raises ConfigurationError naming each
         column the gate needs and the table lacks."""
         bound = self._bound.get(name) or self._define(name, login_field, password_field)
         needed = (CREATED_AT, login_field, password_field, PASSWORD_CHANGED_AT)
@@ -233,7 +233,7 @@ class BaseSQLAlchemyBackend:
 
 
 class SyncSQLAlchemyBackend(BaseSQLAlchemyBackend):
-    """:class:`BaseSQLAlchemyBackend` on a sync ``Engine``: the :class:`~jwe_gate.Backend` side."""
+    """``BaseSQLAlchemyBackend`` on a sync ``Engine``: the ``jwe_gate.Backend`` side."""
 
     def create_all(self) -> None:
         """Create the tables this backend made (``metadata.create_all``; existing ones are left)."""
@@ -289,7 +289,7 @@ class SyncSQLAlchemyBackend(BaseSQLAlchemyBackend):
 
 
 class AsyncSQLAlchemyBackend(BaseSQLAlchemyBackend):
-    """:class:`BaseSQLAlchemyBackend` on an ``AsyncEngine``: the :class:`~jwe_gate.AsyncBackend`
+    """``BaseSQLAlchemyBackend`` on an ``AsyncEngine``: the ``jwe_gate.AsyncBackend``
     side."""
 
     is_async = True
@@ -359,8 +359,8 @@ def SQLAlchemyBackend(
 def SQLAlchemyBackend(
     engine: EngineLike, **kwargs: Any
 ) -> SyncSQLAlchemyBackend | AsyncSQLAlchemyBackend:
-    """Records on SQLAlchemy (see :class:`BaseSQLAlchemyBackend` for the keywords): a sync
-    ``Engine`` gives :class:`~jwe_gate.Backend`'s methods, an ``AsyncEngine``
-    :class:`~jwe_gate.AsyncBackend`'s; a URL's driver decides (``postgresql+psycopg``,
+    """Records on SQLAlchemy (see ``BaseSQLAlchemyBackend`` for the keywords): a sync
+    ``Engine`` gives ``jwe_gate.Backend``'s methods, an ``AsyncEngine``
+    ``jwe_gate.AsyncBackend``'s; a URL's driver decides (``postgresql+psycopg``,
     ``mysql+pymysql``, ``sqlite``: sync; ``postgresql+asyncpg``, ``mysql+aiomysql``: async)."""
     return build((SyncSQLAlchemyBackend, AsyncSQLAlchemyBackend), engine, **kwargs)

@@ -1,4 +1,4 @@
-"""Sessions and refresh tokens on SQLAlchemy: one row per family (see :mod:`.schema`)."""
+"""Sessions and refresh tokens on SQLAlchemy: one row per family (see ``.schema``)."""
 
 from __future__ import annotations
 
@@ -130,7 +130,7 @@ class BaseRefreshStore(Store):
 
 
 class SyncRefreshStore(BaseRefreshStore):
-    """:class:`BaseRefreshStore` on a sync ``Engine``."""
+    """``BaseRefreshStore`` on a sync ``Engine``."""
 
     def add(self, token_hash: str, session: Session, *, expires_at: float, now: float) -> None:
         self._sql(self._add, token_hash, session, expires_at, now)
@@ -172,7 +172,7 @@ class SyncRefreshStore(BaseRefreshStore):
 
 
 class AsyncRefreshStore(BaseRefreshStore):
-    """:class:`BaseRefreshStore` on an ``AsyncEngine``."""
+    """``BaseRefreshStore`` on an ``AsyncEngine``."""
 
     is_async = True
 

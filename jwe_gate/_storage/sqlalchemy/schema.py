@@ -2,7 +2,7 @@
 
 Every operation is one transaction that locks what it changes first (an upsert or a no-op
 ``UPDATE``: the row lock of ``SELECT ... FOR UPDATE``, which SQLite lacks, on every dialect), or
-one conditional statement; the state transitions are :mod:`jwe_gate._storage.state`'s. A sync
+one conditional statement; the state transitions are ``jwe_gate._storage.state``'s. A sync
 engine gives the blocking methods, an async engine the coroutines.
 """
 

@@ -83,7 +83,7 @@ class BaseThrottleStore(Store):
 
 
 class SyncThrottleStore(BaseThrottleStore):
-    """:class:`BaseThrottleStore` on a sync ``Engine``."""
+    """``BaseThrottleStore`` on a sync ``Engine``."""
 
     def hit(self, key: str, *, window: float, now: float, amount: int = 1) -> tuple[int, float]:
         result: tuple[int, float] = self._sql(self._hit, _throttle_key(key), window, now, amount)
@@ -101,7 +101,7 @@ class SyncThrottleStore(BaseThrottleStore):
 
 
 class AsyncThrottleStore(BaseThrottleStore):
-    """:class:`BaseThrottleStore` on an ``AsyncEngine``."""
+    """``BaseThrottleStore`` on an ``AsyncEngine``."""
 
     is_async = True
 
@@ -196,7 +196,7 @@ class BaseOneTimeStore(Store):
 
 
 class SyncOneTimeStore(BaseOneTimeStore):
-    """:class:`BaseOneTimeStore` on a sync ``Engine``."""
+    """``BaseOneTimeStore`` on a sync ``Engine``."""
 
     def put(
         self,
@@ -220,7 +220,7 @@ class SyncOneTimeStore(BaseOneTimeStore):
 
 
 class AsyncOneTimeStore(BaseOneTimeStore):
-    """:class:`BaseOneTimeStore` on an ``AsyncEngine``."""
+    """``BaseOneTimeStore`` on an ``AsyncEngine``."""
 
     is_async = True
 

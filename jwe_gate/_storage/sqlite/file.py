@@ -1,5 +1,5 @@
 """One SQLite file, shared by the SQLite backend and stores: a connection per thread
-(``sqlite3`` connections must not cross threads), all of them closed by :meth:`SQLiteFile.close`;
+(``sqlite3`` connections must not cross threads), all of them closed by ``SQLiteFile.close``;
 WAL so readers run beside a writer, switched on once per file; write transactions that take the
 lock first (``BEGIN IMMEDIATE``), so racing refreshes or signups, in one process or many, are
 serialised by SQLite's write lock."""
@@ -53,7 +53,7 @@ class SQLiteFile:
 
     def _use(self) -> _Slot:
         """This thread's connection, held for one operation (``with self._use() as conn``).
-        :meth:`close` may be called from any thread: it takes each connection's lock, so it
+        ``close`` may be called from any thread: it takes each connection's lock, so it
         never closes one mid-statement (that crashes the sqlite3 module), and the owner opens a
         new one on its next use."""
         slot: _Slot | None = getattr(self._local, "slot", None)

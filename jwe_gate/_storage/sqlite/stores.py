@@ -1,6 +1,6 @@
 """SQLite refresh and throttle stores: shared by every process that opens the same file. Each
 operation is one ``BEGIN IMMEDIATE`` transaction or one statement; the state transitions are
-:mod:`jwe_gate._storage.state`'s."""
+``jwe_gate._storage.state``'s."""
 
 from __future__ import annotations
 
@@ -202,7 +202,7 @@ class SQLiteRefreshStore(_SQLiteStore):
 
 class SQLiteThrottleStore(_SQLiteStore):
     """Login-failure counters in the SQLite table ``jwe_gate_throttle``. Each ``hit`` also
-    deletes at most :attr:`prune_per_call` rows whose windows have ended (found through an index
+    deletes at most ``prune_per_call`` rows whose windows have ended (found through an index
     on ``reset_at``): bounded work per call, and the table stays bounded by the live windows."""
 
     inline: ClassVar[bool] = False
