@@ -4,7 +4,8 @@ and calls a gated API on another origin, in headless Chromium.
 The page (``tests/support/cross_origin.html``) is served by a static server on port A and
 loaded as ``http://localhost:A``; each API runs under a real server on its own port B: Starlette
 and FastAPI under uvicorn with Starlette's ``CORSMiddleware`` wrapped around the gated app,
-Django under gunicorn with django-cors-headers. Bearer APIs are called as
+Django under gunicorn with django-cors-headers' ``CorsMiddleware`` above the gate's
+``JWEGateMiddleware``. Bearer APIs are called as
 ``http://127.0.0.1:B`` (another site, which headers do not care about); cookie APIs as
 ``http://localhost:B``, the same site as the page (cookies ignore ports), the way
 ``app.example.com`` calls ``api.example.com``; the cross-site cookie cases load the page as
@@ -45,10 +46,12 @@ PASSWORD = "s3cret-pass1"
 BEARER = [
     pytest.param("starlette", id="starlette-uvicorn"),
     pytest.param("fastapi", id="fastapi-uvicorn"),
+    pytest.param("django", id="django-gunicorn"),
 ]
 COOKIES = [
     pytest.param("starlette-cookies", id="starlette-uvicorn"),
     pytest.param("fastapi-cookies", id="fastapi-uvicorn"),
+    pytest.param("django-cookies", id="django-gunicorn"),
 ]
 INSIDE = [
     pytest.param("starlette-inside", id="starlette-app-middleware"),
@@ -94,8 +97,13 @@ def apis(page_port: int) -> Iterator[dict[str, Api]]:
             "starlette-inside": Api(
                 f"http://127.0.0.1:{serve(starlette_cors_inside(make_gate(), page))}", page
             ),
+            "django": Api(f"http://127.0.0.1:{stack.enter_context(django_server(page))}", page),
             "django-wrapped": Api(
                 f"http://127.0.0.1:{stack.enter_context(django_server(page, wrapped=True))}",
+                page,
+            ),
+            "django-cookies": Api(
+                f"http://localhost:{stack.enter_context(django_server(page, credentials=True))}",
                 page,
             ),
         }
