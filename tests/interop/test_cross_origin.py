@@ -21,13 +21,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from support.cross_origin import (
+    PASSWORD,
+    Api,
+    Flows,
+    chromium,
     django_server,
     fastapi_api,
     make_gate,
@@ -38,10 +40,6 @@ from support.cross_origin import (
 from support.servers import running_uvicorn
 
 from jwe_gate import Cookies
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-PASSWORD = "s3cret-pass1"
 
 BEARER = [
     pytest.param("starlette", id="starlette-uvicorn"),
@@ -57,16 +55,6 @@ INSIDE = [
     pytest.param("starlette-inside", id="starlette-app-middleware"),
     pytest.param("django-wrapped", id="django-cors-headers-under-gate-wsgi"),
 ]
-
-Results = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Api:
-    """Where the page calls an API (``url``), and the page's origin it allows (``page``)."""
-
-    url: str
-    page: str
 
 
 @pytest.fixture(scope="module")
@@ -119,76 +107,6 @@ def apis(page_port: int) -> Iterator[dict[str, Api]]:
         app = fastapi_api(make_gate(cookies=lax), page, credentials=True)
         found["fastapi-cookies"] = Api(f"http://localhost:{serve(app)}", page)
         yield found
-
-
-def chromium(profile: Path, prefs: dict[str, Any] | None = None) -> Any:
-    """Headless Chromium driven by selenium; missing Chromium is a failure, never a skip."""
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        pytest.fail(
-            f"{', '.join(missing)} missing: install Debian's chromium and "
-            "chromium-driver (apt-get install chromium chromium-driver; .ci/run does)"
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(arg)
-    if prefs:
-        options.add_experimental_option("prefs", prefs)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(20)
-    driver.set_script_timeout(30)
-    return driver
-
-
-class Flows:
-    """Runs each of the page's flows once per API, on first use, from the page origin the
-    API allows, and keeps what the page saw."""
-
-    def __init__(self, driver: Any, apis: dict[str, Api]) -> None:
-        self.driver = driver
-        self.apis = apis
-        self._seen: dict[tuple[str, str], Results] = {}
-
-    def open(self, page: str) -> None:
-        """Load the page from ``page`` (an origin), unless it is already there."""
-        if not str(self.driver.current_url).startswith(page + "/"):
-            self.driver.get(page + "/")
-            assert self.driver.title == "cross-origin page"
-
-    def run(self, flow: str, api: str) -> Results:
-        if (flow, api) not in self._seen:
-            target = self.apis[api]
-            self.open(target.page)
-            # Cookies ignore ports: every localhost API shares one jar; start each flow empty.
-            self.driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
-            email = f"{api}-{uuid.uuid4().hex[:8]}@example.com"
-            script = f"{flow}(arguments[0], arguments[1], arguments[2]).then(arguments[3]);"
-            results = self.driver.execute_async_script(script, target.url, email, PASSWORD)
-            results["email"] = email
-            self._seen[flow, api] = results
-        return self._seen[flow, api]
-
-    def call(self, api: str, path: str, init: dict[str, Any]) -> Results:
-        """One ``fetch`` from the page: what its JavaScript reads."""
-        target = self.apis[api]
-        self.open(target.page)
-        script = "call(arguments[0], arguments[1]).then(arguments[2]);"
-        result: Results = self.driver.execute_async_script(script, target.url + path, init)
-        return result
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
-"""Cross-origin browser apps: a gated API per framework with its CORS middleware, and the
-static server that gives the browser page (``cross_origin.html``) its own origin.
+"""Cross-origin browser apps: a gated API per framework with its CORS middleware, the static
+server that gives the browser page (``cross_origin.html``) its own origin, and the headless
+Chromium that runs the page's flows (:func:`chromium`, :class:`Flows`).
 
 Every API serves the same routes: ``/health`` (public), the gate's ``/auth/*`` endpoints (user
 table) and ``/api/items`` (``GET`` lists, ``POST`` creates; a user token required, the default
@@ -19,20 +20,30 @@ import tempfile
 import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import pytest
 from argon2.profiles import CHEAPEST
 
 from jwe_gate import Gate, Hasher, KeyRing, MemoryBackend, Rule, Table
 
 __all__ = [
     "ALLOWED_HEADERS",
+    "CHROMEDRIVER",
+    "CHROMIUM",
     "EXPOSED_HEADERS",
     "METHODS",
     "PAGE",
+    "PASSWORD",
+    "Api",
+    "Flows",
+    "Results",
+    "chromium",
     "django_server",
     "fastapi_api",
     "make_gate",
@@ -46,6 +57,11 @@ PAGE = Path(__file__).with_name("cross_origin.html")
 METHODS = ["GET", "POST"]
 ALLOWED_HEADERS = ["Authorization", "Content-Type", "X-Request-Id"]
 EXPOSED_HEADERS = ["WWW-Authenticate"]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+PASSWORD = "s3cret-pass1"
+
+Results = dict[str, Any]
 
 
 def make_gate(keys: KeyRing | None = None, **options: Any) -> Gate:
@@ -238,3 +254,84 @@ def _wait_until_up(proc: subprocess.Popen[bytes], port: int, log: IO[bytes]) -> 
             time.sleep(0.05)
     log.seek(0)
     raise AssertionError(f"gunicorn did not start:\n{log.read().decode(errors='replace')}")
+
+
+# -- the browser -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Api:
+    """Where the page calls an API (``url``), and the page's origin it allows (``page``)."""
+
+    url: str
+    page: str
+
+
+def chromium(profile: Path, prefs: dict[str, Any] | None = None) -> Any:
+    """Headless Chromium driven by selenium; missing Chromium is a failure, never a skip."""
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if missing:
+        pytest.fail(
+            f"{', '.join(missing)} missing: install Debian's chromium and "
+            "chromium-driver (apt-get install chromium chromium-driver; .ci/run does)"
+        )
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+    ):
+        options.add_argument(arg)
+    if prefs:
+        options.add_experimental_option("prefs", prefs)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(20)
+    driver.set_script_timeout(30)
+    return driver
+
+
+class Flows:
+    """Runs each of the page's flows once per API, on first use, from the page origin the
+    API allows, and keeps what the page saw."""
+
+    def __init__(self, driver: Any, apis: dict[str, Api]) -> None:
+        self.driver = driver
+        self.apis = apis
+        self._seen: dict[tuple[str, str], Results] = {}
+
+    def open(self, page: str) -> None:
+        """Load the page from ``page`` (an origin), unless it is already there."""
+        if not str(self.driver.current_url).startswith(page + "/"):
+            self.driver.get(page + "/")
+            assert self.driver.title == "cross-origin page"
+
+    def run(self, flow: str, api: str) -> Results:
+        if (flow, api) not in self._seen:
+            target = self.apis[api]
+            self.open(target.page)
+            # Cookies ignore ports: every localhost API shares one jar; start each flow empty.
+            self.driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+            email = f"{api}-{uuid.uuid4().hex[:8]}@example.com"
+            script = f"{flow}(arguments[0], arguments[1], arguments[2]).then(arguments[3]);"
+            results = self.driver.execute_async_script(script, target.url, email, PASSWORD)
+            results["email"] = email
+            self._seen[flow, api] = results
+        return self._seen[flow, api]
+
+    def call(self, api: str, path: str, init: dict[str, Any]) -> Results:
+        """One ``fetch`` from the page: what its JavaScript reads."""
+        target = self.apis[api]
+        self.open(target.page)
+        script = "call(arguments[0], arguments[1]).then(arguments[2]);"
+        result: Results = self.driver.execute_async_script(script, target.url + path, init)
+        return result
