@@ -79,6 +79,9 @@ class HeaderNames:
                 self.only.lower(),
                 "origin",
                 "access-control-request-method",
+                # The gate's preflight answer echoes these (Authorization among them): without
+                # them no browser sends a token to a protected path. It grants no credentials.
+                "access-control-request-headers",
             }
         )
 

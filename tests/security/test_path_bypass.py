@@ -492,6 +492,26 @@ def test_cors_preflight_passes_to_the_app_without_a_token(client: RawClient, tar
     assert not r.handled  # no route here handles OPTIONS: the router answered (405 / 200 Allow)
 
 
+@pytest.mark.parametrize(
+    ("asked", "allowed"),
+    [
+        pytest.param("authorization", "authorization", id="authorization"),
+        pytest.param("Authorization, X-Request-Id", "Authorization, X-Request-Id", id="two"),
+        pytest.param("x-a\r\nx-b: c", None, id="crlf-not-echoed"),
+    ],
+)
+def test_gates_preflight_allows_the_requested_headers(
+    client: RawClient, asked: str, allowed: str | None
+) -> None:
+    """Through both adapters, the gate's own preflight answer on a protected path echoes the
+    requested headers (without ``Authorization`` allowed, no browser sends a token there)."""
+    r = client("OPTIONS", "/admin/stats", [*PREFLIGHT, ("Access-Control-Request-Headers", asked)])
+    assert r.status == 200
+    assert not r.handled
+    assert r.header("access-control-allow-origin") == "https://app.example"
+    assert r.header("access-control-allow-headers") == allowed
+
+
 def test_cors_middleware_answers_the_preflight_behind_the_gate(gate: Gate) -> None:
     """With Starlette's CORSMiddleware behind the gate, a preflight for an admin route still
     succeeds for the browser (the gate answers it: no handler may run) and the real request

@@ -7,5 +7,7 @@
 - :mod:`support.servers`: a real uvicorn or waitress server in a thread.
 - :mod:`support.matrix`: the router x server matrix: one gated app per framework, and the real
   servers (subprocesses) that run them.
+- :mod:`support.cross_origin`: the cross-origin APIs (Starlette, FastAPI; Django in
+  :mod:`support.cross_origin_django`), the page's static server, and the browser driving it.
 - :mod:`support.stores`: the store protocols with the bundled stores' inspection methods.
 """
