@@ -118,6 +118,10 @@ def test_twine_check_strict_passes(artefacts: Artefacts, kind: str) -> None:
         pytest.param("jwe_gate/_storage/sqlalchemy/__init__.py", id="storage-sqlalchemy"),
         pytest.param("jwe_gate/_storage/redis/__init__.py", id="storage-redis"),
         pytest.param("jwe_gate/testing/__init__.py", id="testing"),
+        pytest.param("jwe_gate/integrations/flask.py", id="integrations-flask"),
+        pytest.param(
+            "jwe_gate/integrations/django/migrations/0001_initial.py", id="django-migrations"
+        ),
         pytest.param("jwe_gate/testing/stores.py", id="testing-stores"),
     ],
 )
