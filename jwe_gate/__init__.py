@@ -6,6 +6,7 @@ from ._asgi import GateASGIMiddleware
 from ._endpoints.service import AuthService
 from ._endpoints.throttle import Throttle
 from ._gate import AuthRoutes, Gate
+from ._mail.recovery import MailTemplate, Recovery
 from ._passwords import Hasher, PasswordPolicy
 from ._sansio.cookies import Cookies
 from ._sansio.decision import default_scopes
@@ -124,6 +125,7 @@ __all__ = [
     "Issued",
     "JWEGateError",
     "KeyRing",
+    "MailTemplate",
     "MemoryBackend",
     "MemoryOneTimeStore",
     "MemoryRefreshStore",
@@ -132,6 +134,7 @@ __all__ = [
     "OneTimeStore",
     "Outcome",
     "PasswordPolicy",
+    "Recovery",
     "RedisOneTimeStore",
     "RedisRefreshStore",
     "RedisThrottleStore",

@@ -4,6 +4,7 @@ a hasher, stores, a clock) -- never from the ``Gate`` -- and driven by either co
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from .._passwords import Hasher, PasswordPolicy
@@ -13,13 +14,16 @@ from .._sansio.decision import unavailable
 from .._sansio.http import ErrorRenderer, Response
 from .._sansio.request import HandlerRequest
 from .._sansio.transports import Issued, Transport, XanoHeaders
+from .._storage.memory import MemoryOneTimeStore
 from .._storage.table import Table
 from .._tokens import TokenCodec
 from .._twins import run_async, run_sync
 from ..exceptions import HasherBusyError
+from . import later
 from .account import Account
-from .flow import Credentials, EndpointFlow, Refused
+from .flow import Credentials, EndpointFlow, Later, Refused
 from .liveness import Liveness
+from .recovery import OnceTokens, RecoveryFlows
 from .registry import ENDPOINTS
 from .sessions import ExtrasFn, Sessions
 from .throttle import Throttle, Throttler
@@ -45,6 +49,7 @@ class AuthService:
         liveness: the per-request session check, told of what these endpoints revoke.
         transport: writes the tokens these endpoints issue (and their end) into the answers;
             the cookie transport also gives refresh and logout the refresh token's cookie.
+        once_store: the one-time tokens' store (account recovery); in memory when None.
     """
 
     def __init__(
@@ -63,6 +68,7 @@ class AuthService:
         extras: ExtrasFn | None = None,
         liveness: Liveness | None = None,
         transport: Transport | None = None,
+        once_store: object | None = None,
     ) -> None:
         self.table = table
         self.render = render
@@ -81,8 +87,11 @@ class AuthService:
         throttler = Throttler(
             table.name, throttle_store, throttle, hasher, table.password_field, clock
         )
-        account = Account(table, hasher, policy, self.sessions, throttler, clock)
-        self._flows: Mapping[str, Callable[[HandlerRequest], EndpointFlow]] = {
+        once = OnceTokens(
+            table.name, MemoryOneTimeStore() if once_store is None else once_store, clock
+        )
+        account = Account(table, hasher, policy, self.sessions, throttler, clock, once)
+        flows: dict[str, Callable[[HandlerRequest], EndpointFlow]] = {
             "signup": account.signup,
             "login": account.login,
             "me": account.me,
@@ -90,12 +99,24 @@ class AuthService:
             "refresh": self.sessions.refresh,
             "logout": self.sessions.logout,
         }
-        missing = set(ENDPOINTS) - set(self._flows)
-        if missing:  # pragma: no cover - the registry and the flows are written together
-            raise RuntimeError(f"endpoints without a flow: {sorted(missing)}")
+        if table.recovery is not None:
+            flows |= RecoveryFlows(
+                table,
+                table.recovery,
+                once,
+                self.sessions,
+                throttler,
+                policy,
+                account.hash_password,
+                clock,
+            ).flows()
+        # A recovery purpose the table has no link for is not served (see registry.served).
+        self._flows: Mapping[str, Callable[[HandlerRequest], EndpointFlow]] = flows
 
     def flow(self, endpoint: str, request: HandlerRequest) -> EndpointFlow:
         """The flow answering ``request`` at ``endpoint`` (one of ``ENDPOINTS``)."""
+        if endpoint not in self._flows:
+            return self._answer(refusals.NOT_SERVED)
         method = ENDPOINTS[endpoint].method
         if request.method != method and not (method == "GET" and request.method == "HEAD"):
             return self._answer(refusals.method_not_allowed(method))
@@ -152,16 +173,26 @@ class AuthService:
         """``handle``, with a failure answered as the SPEC's 503 (the traceback goes to
         the log only): what a server sends."""
         try:
-            return self.handle(endpoint, request)
+            response = self.handle(endpoint, request)
         except Exception as exc:
             return self._failed(endpoint, exc)
+        if isinstance(response, Later) and response.job is not None:
+            # The answer goes out now; the job runs in a worker thread meanwhile.
+            what = f"auth endpoint {self.table.name}/{endpoint}"
+            return replace(response, job=None, pending=later.start(response.job, what))
+        return response
 
     async def arespond(self, endpoint: str, request: HandlerRequest) -> Response:
         """``ahandle``, with a failure answered as the SPEC's 503."""
         try:
-            return await self.ahandle(endpoint, request)
+            response = await self.ahandle(endpoint, request)
         except Exception as exc:
             return self._failed(endpoint, exc)
+        if isinstance(response, Later) and response.job is not None:
+            # A task on this loop: the ASGI adapter awaits it once the answer is sent.
+            what = f"auth endpoint {self.table.name}/{endpoint}"
+            return replace(response, job=None, pending=later.astart(response.job, what))
+        return response
 
     def _failed(self, endpoint: str, exc: Exception) -> Response:
         return self.render(unavailable(f"auth endpoint {self.table.name}/{endpoint}", exc))
