@@ -87,7 +87,7 @@ def _postgres(url: str) -> Iterator[Setup]:
         yield backend, stores, stored, _nothing
     finally:
         for obj in (backend, stores.refresh, stores.throttle, stores.once):
-            obj.metadata.drop_all(cleaner, checkfirst=True)  # type: ignore[attr-defined, union-attr]
+            obj.metadata.drop_all(cleaner, checkfirst=True)  # type: ignore[union-attr]
         cleaner.dispose()
         dispose(engine)
 
