@@ -128,7 +128,7 @@ ENDPOINTS: Mapping[str, Endpoint] = {
             (),
             "Mail a link that verifies the record's email.",
             answer="accepted",
-            refusals=(400, 401, 413, 429, 503),
+            refusals=(400, 401, 403, 413, 429, 503),
             purpose="verify",
         ),
         Endpoint(
