@@ -161,38 +161,38 @@ class AuthService:
 
     def handle(self, endpoint: str, request: HandlerRequest) -> Response:
         """Answer ``request`` with blocking I/O. A table, store or hasher failure raises (see
-        ``respond`` for the answer a server gives)."""
-        return run_sync(self.flow(endpoint, request))
+        ``respond`` for the answer a server gives). Work due after the answer (the mail of
+        forgot and magic) is started in a worker thread: the response's ``pending``."""
+        response = run_sync(self.flow(endpoint, request))
+        if isinstance(response, Later) and response.job is not None:
+            what = f"auth endpoint {self.table.name}/{endpoint}"
+            return replace(response, job=None, pending=later.start(response.job, what))
+        return response
 
     async def ahandle(self, endpoint: str, request: HandlerRequest) -> Response:
         """Answer ``request`` without blocking the event loop; failures raise, as in
-        ``handle``."""
-        return await run_async(self.flow(endpoint, request))
+        ``handle``. Work due after the answer is a task on the running loop (``pending``),
+        which the ASGI adapter awaits once the response is sent."""
+        response = await run_async(self.flow(endpoint, request))
+        if isinstance(response, Later) and response.job is not None:
+            what = f"auth endpoint {self.table.name}/{endpoint}"
+            return replace(response, job=None, pending=later.astart(response.job, what))
+        return response
 
     def respond(self, endpoint: str, request: HandlerRequest) -> Response:
         """``handle``, with a failure answered as the SPEC's 503 (the traceback goes to
         the log only): what a server sends."""
         try:
-            response = self.handle(endpoint, request)
+            return self.handle(endpoint, request)
         except Exception as exc:
             return self._failed(endpoint, exc)
-        if isinstance(response, Later) and response.job is not None:
-            # The answer goes out now; the job runs in a worker thread meanwhile.
-            what = f"auth endpoint {self.table.name}/{endpoint}"
-            return replace(response, job=None, pending=later.start(response.job, what))
-        return response
 
     async def arespond(self, endpoint: str, request: HandlerRequest) -> Response:
         """``ahandle``, with a failure answered as the SPEC's 503."""
         try:
-            response = await self.ahandle(endpoint, request)
+            return await self.ahandle(endpoint, request)
         except Exception as exc:
             return self._failed(endpoint, exc)
-        if isinstance(response, Later) and response.job is not None:
-            # A task on this loop: the ASGI adapter awaits it once the answer is sent.
-            what = f"auth endpoint {self.table.name}/{endpoint}"
-            return replace(response, job=None, pending=later.astart(response.job, what))
-        return response
 
     def _failed(self, endpoint: str, exc: Exception) -> Response:
         return self.render(unavailable(f"auth endpoint {self.table.name}/{endpoint}", exc))
