@@ -9,6 +9,7 @@
     * ``ExpiredTokenError``
   * ``BackendError`` -- a table backend could not do what was asked.
     * ``DuplicateRecordError`` -- a record with that unique login value exists already.
+    * ``FieldValueError`` -- a field's value the table cannot hold (too long for its column).
   * ``HasherBusyError`` -- too many password hashes running or waiting (a 429).
 """
 
@@ -19,6 +20,7 @@ __all__ = [
     "ConfigurationError",
     "DuplicateRecordError",
     "ExpiredTokenError",
+    "FieldValueError",
     "HasherBusyError",
     "JWEGateError",
     "MissingDependencyError",
@@ -57,6 +59,16 @@ class BackendError(JWEGateError):
 
 class DuplicateRecordError(BackendError):
     """A record with the same unique login value already exists."""
+
+
+class FieldValueError(BackendError):
+    """A record field's value the table cannot hold (say, longer than its column). ``field``
+    names the record field; a signup answers it with 400 ``ERROR_CODE_INPUT_ERROR`` and
+    ``payload.param`` set to that field, never a database error."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class HasherBusyError(JWEGateError):
