@@ -10,6 +10,8 @@
   * ``BackendError`` -- a table backend could not do what was asked.
     * ``DuplicateRecordError`` -- a record with that unique login value exists already.
   * ``HasherBusyError`` -- too many password hashes running or waiting (a 429).
+  * ``MailError`` -- a mail could not be sent: the server is unreachable or refused it, TLS or
+    login failed, or the mail would have injected a header (a 503 for the endpoints).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ __all__ = [
     "ExpiredTokenError",
     "HasherBusyError",
     "JWEGateError",
+    "MailError",
     "MissingDependencyError",
     "TokenError",
 ]
@@ -61,3 +64,14 @@ class DuplicateRecordError(BackendError):
 
 class HasherBusyError(JWEGateError):
     """Too many hashes are running or waiting; answer 429 and retry later."""
+
+
+class MailError(JWEGateError):
+    """A mail was not sent. ``str(exc)`` says why (never with a password), for logs and the
+    command line; ``code`` is the SMTP reply code when the server answered with one."""
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        """The SMTP reply code (4xx temporary, 5xx permanent), or None when there was none
+        (unreachable, timed out, TLS failed, refused before sending)."""
