@@ -120,10 +120,10 @@ class SMTPMailer:
             raise ConfigurationError(
                 f"security must be 'none', 'starttls' or 'tls', not {self.security!r}"
             )
-        if self.port == 0:
-            object.__setattr__(self, "port", _DEFAULT_PORTS[self.security])
         if isinstance(self.port, bool) or not isinstance(self.port, int):
             raise ConfigurationError(f"port must be an integer, not {self.port!r}")
+        if self.port == 0:
+            object.__setattr__(self, "port", _DEFAULT_PORTS[self.security])
         if not 0 < self.port < 65536:
             raise ConfigurationError(f"port out of range: {self.port}")
         sender_address(self.sender)

@@ -240,6 +240,7 @@ def test_login_without_tls_works_when_explicitly_allowed() -> None:
         pytest.param({"port": 70000}, "port", id="port-too-big"),
         pytest.param({"port": -1}, "port", id="negative-port"),
         pytest.param({"port": "25"}, "port", id="port-as-text"),
+        pytest.param({"port": False}, "port", id="port-as-bool"),
         pytest.param({"sender": "not an address"}, "sender", id="sender-no-at"),
         pytest.param({"sender": "a@example.com, b@example.com"}, "sender", id="two-senders"),
         pytest.param({"sender": "a@example.com\r\nBcc: x@evil.test"}, "sender", id="sender-crlf"),
