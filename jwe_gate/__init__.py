@@ -6,6 +6,7 @@ from ._asgi import GateASGIMiddleware
 from ._endpoints.service import AuthService
 from ._endpoints.throttle import Throttle
 from ._gate import AuthRoutes, Gate
+from ._mail import AsyncMailer, ConsoleMailer, Mail, Mailer, OutboxMailer, SMTPMailer
 from ._passwords import Hasher, PasswordPolicy
 from ._sansio.cookies import Cookies
 from ._sansio.decision import default_scopes
@@ -59,6 +60,7 @@ from .exceptions import (
     FieldValueError,
     HasherBusyError,
     JWEGateError,
+    MailError,
     MissingDependencyError,
     TokenError,
 )
@@ -100,6 +102,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "AnonymousUser",
     "AsyncBackend",
+    "AsyncMailer",
     "AsyncOneTimeStore",
     "AsyncRefreshStore",
     "AsyncThrottleStore",
@@ -111,6 +114,7 @@ __all__ = [
     "BackendError",
     "Claims",
     "ConfigurationError",
+    "ConsoleMailer",
     "Cookies",
     "DuplicateRecordError",
     "EndpointSettings",
@@ -126,12 +130,16 @@ __all__ = [
     "Issued",
     "JWEGateError",
     "KeyRing",
+    "Mail",
+    "MailError",
+    "Mailer",
     "MemoryBackend",
     "MemoryOneTimeStore",
     "MemoryRefreshStore",
     "MemoryThrottleStore",
     "MissingDependencyError",
     "OneTimeStore",
+    "OutboxMailer",
     "Outcome",
     "PasswordPolicy",
     "RedisOneTimeStore",
@@ -143,6 +151,7 @@ __all__ = [
     "Response",
     "Rotation",
     "Rule",
+    "SMTPMailer",
     "SQLAlchemyBackend",
     "SQLAlchemyOneTimeStore",
     "SQLAlchemyRefreshStore",

@@ -11,6 +11,8 @@
     * ``DuplicateRecordError`` -- a record with that unique login value exists already.
     * ``FieldValueError`` -- a field's value the table cannot hold (too long for its column).
   * ``HasherBusyError`` -- too many password hashes running or waiting (a 429).
+  * ``MailError`` -- a mail could not be sent: the server is unreachable or refused it, TLS or
+    login failed, or the mail would have injected a header (a 503 for the endpoints).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ __all__ = [
     "FieldValueError",
     "HasherBusyError",
     "JWEGateError",
+    "MailError",
     "MissingDependencyError",
     "TokenError",
 ]
@@ -73,3 +76,14 @@ class FieldValueError(BackendError):
 
 class HasherBusyError(JWEGateError):
     """Too many hashes are running or waiting; answer 429 and retry later."""
+
+
+class MailError(JWEGateError):
+    """A mail was not sent. ``str(exc)`` says why (never with a password), for logs and the
+    command line; ``code`` is the SMTP reply code when the server answered with one."""
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        """The SMTP reply code (4xx temporary, 5xx permanent), or None when there was none
+        (unreachable, timed out, TLS failed, refused before sending)."""
