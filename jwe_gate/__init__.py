@@ -6,6 +6,7 @@ from ._asgi import GateASGIMiddleware
 from ._endpoints.service import AuthService
 from ._endpoints.throttle import Throttle
 from ._gate import AuthRoutes, Gate
+from ._mail import AsyncMailer, ConsoleMailer, Mail, Mailer, OutboxMailer, SMTPMailer
 from ._mail.recovery import MailTemplate, Recovery
 from ._passwords import Hasher, PasswordPolicy
 from ._sansio.cookies import Cookies
@@ -57,8 +58,10 @@ from .exceptions import (
     ConfigurationError,
     DuplicateRecordError,
     ExpiredTokenError,
+    FieldValueError,
     HasherBusyError,
     JWEGateError,
+    MailError,
     MissingDependencyError,
     TokenError,
 )
@@ -100,6 +103,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "AnonymousUser",
     "AsyncBackend",
+    "AsyncMailer",
     "AsyncOneTimeStore",
     "AsyncRefreshStore",
     "AsyncThrottleStore",
@@ -111,10 +115,12 @@ __all__ = [
     "BackendError",
     "Claims",
     "ConfigurationError",
+    "ConsoleMailer",
     "Cookies",
     "DuplicateRecordError",
     "EndpointSettings",
     "ExpiredTokenError",
+    "FieldValueError",
     "Gate",
     "GateASGIMiddleware",
     "GateWSGIMiddleware",
@@ -125,13 +131,17 @@ __all__ = [
     "Issued",
     "JWEGateError",
     "KeyRing",
+    "Mail",
+    "MailError",
     "MailTemplate",
+    "Mailer",
     "MemoryBackend",
     "MemoryOneTimeStore",
     "MemoryRefreshStore",
     "MemoryThrottleStore",
     "MissingDependencyError",
     "OneTimeStore",
+    "OutboxMailer",
     "Outcome",
     "PasswordPolicy",
     "Recovery",
@@ -144,6 +154,7 @@ __all__ = [
     "Response",
     "Rotation",
     "Rule",
+    "SMTPMailer",
     "SQLAlchemyBackend",
     "SQLAlchemyOneTimeStore",
     "SQLAlchemyRefreshStore",

@@ -1,7 +1,8 @@
 """The ``jwe-gate`` command line (also ``python -m jwe_gate``).
 
 Exit codes: 0 success; 1 the command ran but the answer is "no" (an invalid token for
-``inspect``, an email already in use for ``adduser``); 2 bad usage or configuration.
+``inspect``, an email already in use for ``adduser``, a mail server that could not be reached
+or refused the mail for ``mailtest``); 2 bad usage or configuration.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._cli_mail import add_mailtest_parser
 from ._demo import DEMO_TABLES, redacted
 from ._tokens import KeyRing, TokenCodec, inspect_token
-from .exceptions import BackendError, ConfigurationError, JWEGateError
+from .exceptions import BackendError, ConfigurationError, JWEGateError, MailError
 
 __all__ = ["main", "parse_duration"]
 
@@ -303,6 +305,8 @@ def _parser() -> argparse.ArgumentParser:
     redis_arg(r)
     r.set_defaults(func=cmd_revoke)
 
+    add_mailtest_parser(sub)
+
     d = sub.add_parser("demo", help="serve the demo app on 127.0.0.1:8000")
     d.add_argument("--host", default="127.0.0.1")
     d.add_argument("--port", type=int, default=8000)
@@ -355,6 +359,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(f"error: {where or '--db'}: {exc}", file=sys.stderr)
         return 2
+    except MailError as exc:  # unreachable or refused: the command ran, the answer is "no"
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except JWEGateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

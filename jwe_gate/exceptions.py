@@ -9,7 +9,10 @@
     * ``ExpiredTokenError``
   * ``BackendError`` -- a table backend could not do what was asked.
     * ``DuplicateRecordError`` -- a record with that unique login value exists already.
+    * ``FieldValueError`` -- a field's value the table cannot hold (too long for its column).
   * ``HasherBusyError`` -- too many password hashes running or waiting (a 429).
+  * ``MailError`` -- a mail could not be sent: the server is unreachable or refused it, TLS or
+    login failed, or the mail would have injected a header (a 503 for the endpoints).
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ __all__ = [
     "ConfigurationError",
     "DuplicateRecordError",
     "ExpiredTokenError",
+    "FieldValueError",
     "HasherBusyError",
     "JWEGateError",
+    "MailError",
     "MissingDependencyError",
     "TokenError",
 ]
@@ -59,5 +64,26 @@ class DuplicateRecordError(BackendError):
     """A record with the same unique login value already exists."""
 
 
+class FieldValueError(BackendError):
+    """A record field's value the table cannot hold (say, longer than its column). ``field``
+    names the record field; a signup answers it with 400 ``ERROR_CODE_INPUT_ERROR`` and
+    ``payload.param`` set to that field, never a database error."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class HasherBusyError(JWEGateError):
     """Too many hashes are running or waiting; answer 429 and retry later."""
+
+
+class MailError(JWEGateError):
+    """A mail was not sent. ``str(exc)`` says why (never with a password), for logs and the
+    command line; ``code`` is the SMTP reply code when the server answered with one."""
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        """The SMTP reply code (4xx temporary, 5xx permanent), or None when there was none
+        (unreachable, timed out, TLS failed, refused before sending)."""

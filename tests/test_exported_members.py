@@ -59,6 +59,14 @@ def test_star_import_gives_exactly_all() -> None:
         "KeyRing",
         "MemoryBackend",
         "SQLiteBackend",
+        # "the mailers, and the exceptions"
+        "Mail",
+        "Mailer",
+        "AsyncMailer",
+        "SMTPMailer",
+        "ConsoleMailer",
+        "OutboxMailer",
+        "MailError",
     ],
 )
 def test_spec_public_api_names_are_exported(name: str) -> None:

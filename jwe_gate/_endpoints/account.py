@@ -11,7 +11,7 @@ from .._sansio.records import EMAIL_VERIFIED, PASSWORD_CHANGED_AT, millis
 from .._sansio.request import HandlerRequest
 from .._storage.table import Table
 from .._twins import Effect
-from ..exceptions import DuplicateRecordError
+from ..exceptions import DuplicateRecordError, FieldValueError
 from . import inputs
 from .flow import NO_STORE, EndpointFlow, Refused
 from .recovery import OnceTokens
@@ -81,6 +81,9 @@ class Account:
             record = yield self.table.effect("create", fields)
         except DuplicateRecordError:
             raise Refused(refusals.ACCOUNT_IN_USE) from None  # lost a race with another signup
+        except FieldValueError as exc:
+            # Input the table cannot hold is the client's error (400 naming it), not a 503.
+            raise Refused(refusals.input_error(exc.field, str(exc))) from None
         # The creator knows the password: the signup's address is the owner's own from now on.
         yield from self._throttler.trust(self._throttler.keys(login, request.client))
         return (yield from self._sessions.start(record))

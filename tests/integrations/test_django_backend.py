@@ -1,7 +1,11 @@
 """§Storage and §Handlers on Django's ORM: ``DjangoBackend`` passes the public backend contract
 on ``auth.User`` (and a second model for a second table), maps Django's fields, hides inactive
-users, and a login verifies Django's PBKDF2 hashes and upgrades them to argon2id -- which
-Django's own ``check_password`` still verifies."""
+users, makes one record of racing signups, refuses values too long for their columns as input,
+and a login verifies Django's PBKDF2 hashes and upgrades them to argon2id -- which Django's own
+``check_password`` still verifies.
+
+This module runs on SQLite here, and on PostgreSQL and MariaDB in processes of their own
+(tests/integrations/test_django_databases.py)."""
 
 from __future__ import annotations
 
@@ -21,10 +25,19 @@ django_env.configure()
 
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.contrib.auth.hashers import check_password, identify_hasher  # noqa: E402
+from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 
-from jwe_gate import ConfigurationError, Gate, KeyRing, Rule, Table  # noqa: E402
+from jwe_gate import (  # noqa: E402
+    ConfigurationError,
+    FieldValueError,
+    Gate,
+    KeyRing,
+    Rule,
+    Table,
+    Throttle,
+)
 from jwe_gate.integrations.django import DjangoBackend, django_hashes, hasher  # noqa: E402
 from jwe_gate.integrations.django.models import RecordData  # noqa: E402
 from jwe_gate.testing import BackendContract  # noqa: E402
@@ -41,13 +54,25 @@ def empty() -> Iterator[None]:
     django_env.empty_database()
 
 
+class ThreadTidyBackend(DjangoBackend):
+    """A DjangoBackend that closes a worker thread's connection after each create, as Django's
+    request cycle does for a view (the contract's racing threads run outside any request)."""
+
+    def create(self, table: str, fields: Any, *, unique: str) -> Any:
+        try:
+            return super().create(table, fields, unique=unique)
+        finally:
+            if threading.current_thread() is not threading.main_thread():
+                connection.close()
+
+
 class TestDjangoBackendContract(BackendContract):
     """The contract suite on ``auth.User`` (table ``user``) and a model of its own
     (``admin``): the project's model unchanged, the gate's extra fields beside it."""
 
     @pytest.fixture
     def backend(self) -> DjangoBackend:
-        return DjangoBackend(MODELS)
+        return ThreadTidyBackend(MODELS)
 
 
 def make_gate(**kwargs: Any) -> Gate:
@@ -63,6 +88,11 @@ def login(client: Client, email: str, password: str) -> Any:
     return client.post(
         "/auth/login", json.dumps({"email": email, "password": password}), "application/json"
     )
+
+
+def signup(client: Client, email: str, **more: str) -> Any:
+    body = {"email": email, "password": PASSWORD, **more}
+    return client.post("/auth/signup", json.dumps(body), "application/json")
 
 
 def test_records_map_django_fields() -> None:
@@ -142,6 +172,80 @@ def test_concurrent_signups_on_auth_user_make_one_record() -> None:
         outcomes = list(pool.map(create, range(20)))
     assert outcomes.count("created") == 1
     assert User.objects.filter(email="same@example.com").count() == 1
+
+
+def test_racing_signups_through_the_endpoint_make_one_account() -> None:
+    """20 threads posting one email to /auth/signup at once: one 200, nineteen 403 (the
+    account is in use), one auth.User row and one row of the gate's data."""
+    gate = make_gate(
+        throttle=Throttle(signup_max=100),
+        hasher=hasher(parameters=argon2.profiles.CHEAPEST, max_queue=64, max_per_client=64),
+    )
+    barrier = threading.Barrier(20, timeout=10)
+
+    def post(i: int) -> tuple[int, str]:
+        barrier.wait()
+        try:
+            answer = signup(Client(), "race@example.com", name=str(i))
+            return answer.status_code, json.loads(answer.content).get("code", "")
+        finally:
+            connection.close()
+
+    with override_settings(JWE_GATE=gate), ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(post, range(20)))
+    gate.close()
+    assert sorted(status for status, _ in answers) == [200] + [403] * 19
+    assert {code for status, code in answers if status == 403} == {"ERROR_CODE_ACCESS_DENIED"}
+    assert User.objects.filter(email="race@example.com").count() == 1
+    assert RecordData.objects.filter(table="user").count() == 1
+
+
+LONG_EMAIL = "a" * 140 + "@example.com"  # 152 characters: an email, but not a username
+LONG_NAME = "n" * 151  # the endpoint takes 200, auth.User's first_name holds 150
+
+
+@pytest.mark.parametrize(
+    ("email", "more", "field"),
+    [
+        pytest.param(LONG_EMAIL, {}, "email", id="email-longer-than-username"),
+        pytest.param("nia@example.com", {"name": LONG_NAME}, "name", id="name-longer-than-column"),
+    ],
+)
+def test_a_value_too_long_for_its_column_is_a_400(
+    email: str, more: dict[str, str], field: str
+) -> None:
+    """A signup whose email (copied into auth.User's 150-character username) or name does not
+    fit its column is a 400 naming the field -- never the database's error (a 503) -- and
+    leaves no row."""
+    gate = make_gate()
+    with override_settings(JWE_GATE=gate):
+        answer = signup(Client(), email, **more)
+    gate.close()
+    assert answer.status_code == 400, answer.content
+    body = json.loads(answer.content)
+    assert (body["code"], body["payload"]) == ("ERROR_CODE_INPUT_ERROR", {"param": field})
+    assert field in body["message"]
+    assert User.objects.count() == 0
+    assert RecordData.objects.count() == 0
+
+
+def test_values_that_fit_are_stored_whole() -> None:
+    """An email of exactly 150 characters and a 150-character name are stored as given."""
+    email = "b" * 138 + "@example.com"
+    record = Table("user", DjangoBackend()).create({"email": email, "name": "m" * 150})
+    row = User.objects.get(pk=record["id"])
+    assert (row.username, row.email, row.first_name) == (email, email, "m" * 150)
+
+
+def test_an_update_too_long_for_its_column_is_refused() -> None:
+    """update with a value its column cannot hold raises FieldValueError naming the field and
+    changes nothing."""
+    table = Table("user", DjangoBackend())
+    record = table.create({"email": "oz@example.com", "name": "Oz"})
+    with pytest.raises(FieldValueError) as info:
+        table.update(str(record["id"]), {"name": LONG_NAME})
+    assert info.value.field == "name"
+    assert User.objects.get(pk=record["id"]).first_name == "Oz"
 
 
 def test_inactive_users_are_not_found() -> None:

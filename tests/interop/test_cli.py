@@ -483,7 +483,7 @@ def test_adduser_prompt_mismatch_exits_2(tmp_path: Path) -> None:
         pytest.param([], id="top"),
         *(
             pytest.param([name], id=name)
-            for name in ("keygen", "token", "inspect", "adduser", "demo")
+            for name in ("keygen", "token", "inspect", "adduser", "revoke", "mailtest", "demo")
         ),
     ],
 )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..._sansio.records import CREATED_AT
-from ...exceptions import ConfigurationError
+from ...exceptions import ConfigurationError, FieldValueError
 from ...types import Record
 from .hashers import read_hash, write_hash
 
@@ -132,9 +132,15 @@ class Bound:
         """Insert a record (inside the caller's transaction); return the model instance."""
         from .models import RecordData
 
-        values = {f.attname: self._in(n, f, fields[n]) for n, f in self.cols.items() if n in fields}
+        values = {
+            f.attname: _fit(n, f, self._in(n, f, fields[n]))
+            for n, f in self.cols.items()
+            if n in fields
+        }
         if self.username is not None and self.username.attname not in values:
-            values[self.username.attname] = fields.get(unique)  # email as the username
+            # The email as the username: one too long for that column (auth.User's 150) is
+            # refused as the email's fault, before the database would fail on it (a 503).
+            values[self.username.attname] = _fit(unique, self.username, fields.get(unique))
         obj = self.model(**values)
         obj.save(force_insert=True, using=self.db)
         RecordData.objects.using(self.db).update_or_create(
@@ -155,7 +161,7 @@ class Bound:
         mapped = [n for n in changes if n in self.cols]
         for name in mapped:
             field = self.cols[name]
-            setattr(obj, field.attname, self._in(name, field, changes[name]))
+            setattr(obj, field.attname, _fit(name, field, self._in(name, field, changes[name])))
         if mapped:
             obj.save(update_fields=[self.cols[n].name for n in mapped], using=self.db)
         row, _ = (
@@ -192,6 +198,16 @@ class Bound:
         if value is None and field.get_internal_type() in _TEXT and not field.null:
             return ""
         return value
+
+
+def _fit(name: str, field: Any, value: Any) -> Any:
+    """``value``, or FieldValueError naming record field ``name`` when it is longer than the
+    column ``field`` holds: PostgreSQL and strict MariaDB refuse it (a database error), a
+    lenient MySQL cuts it, SQLite keeps it -- the same input must get the same answer."""
+    limit = getattr(field, "max_length", None)
+    if isinstance(value, str) and isinstance(limit, int) and len(value) > limit:
+        raise FieldValueError(name, f"{name} must be at most {limit} characters.")
+    return value
 
 
 def _is_datetime(field: Any) -> bool:
