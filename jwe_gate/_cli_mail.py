@@ -174,6 +174,16 @@ def demo_mail_options(args: argparse.Namespace) -> dict[str, object]:
         if given:  # silently ignored options would leave a person wondering where mail went
             raise ConfigurationError(f"{', '.join(given)} need --smtp HOST:PORT")
         return {}
+    if args.smtp_user and args.smtp_security == "none":
+        from ._demo_mail import is_loopback
+
+        host, _ = parse_smtp(args.smtp)
+        if not is_loopback(host):
+            # Refused before asking for the password: it would cross the network in clear.
+            raise ConfigurationError(
+                "--smtp-user with --smtp-security none sends the password in clear to "
+                f"{host}; use starttls or tls"
+            )
     return {
         "smtp": args.smtp,
         "smtp_security": args.smtp_security,

@@ -9,6 +9,7 @@ session refused, the new password logs in), verify email, and the sign-in link.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -21,7 +22,9 @@ from typing import Any
 import httpx
 import pytest
 from support.chromium import act, chromium, log_entries
-from support.smtp import SMTPServer, running_smtp
+from support.smtp import PASSWORD as SMTP_PASSWORD
+from support.smtp import USER as SMTP_USER
+from support.smtp import SMTPServer, make_certs, running_smtp
 from test_demo import PASSWORD, Demo, clean_env, start_demo, unique_email
 
 from jwe_gate import ConfigurationError, KeyRing
@@ -320,6 +323,44 @@ def test_links_never_follow_the_host_header(mode: Mode) -> None:
     assert "evil" not in link
 
 
+def test_smtp_with_starttls_and_login(tmp_path: Path) -> None:
+    """``--smtp-security starttls --smtp-user --smtp-cafile`` (the password from the
+    environment): the mail reaches a submission server over TLS, after the login."""
+    certs = make_certs(tmp_path)
+    with running_smtp("starttls", certs=certs, users={SMTP_USER: SMTP_PASSWORD}) as server:
+        os.environ["JWE_GATE_SMTP_PASSWORD"] = SMTP_PASSWORD  # clean_env() copies it
+        try:
+            demo = start_demo(
+                tmp_path,
+                "--db",
+                str(tmp_path / "demo.db"),
+                "--keys",
+                str(tmp_path / "keys.json"),
+                "--smtp",
+                server.address,
+                "--smtp-security",
+                "starttls",
+                "--smtp-user",
+                SMTP_USER,
+                "--smtp-cafile",
+                str(certs.ca),
+            )
+        finally:
+            del os.environ["JWE_GATE_SMTP_PASSWORD"]
+        try:
+            email = unique_email("tls").lower()
+            with demo.client() as c:
+                signup(c, email)
+                assert c.post("/auth/password/forgot", json={"email": email}).status_code == 202
+            link = Mode(demo, [], server).link(email, "reset")
+            assert link.startswith(demo.url + "/?reset=")
+            mail = server.received[-1]
+            assert (mail.tls, mail.login) == (True, SMTP_USER)
+            assert SMTP_PASSWORD not in demo.stderr
+        finally:
+            demo.stop()
+
+
 def _outbox_link(client: httpx.Client, email: str) -> str | None:
     for mail in client.get("/demo/outbox").json()["mails"]:
         if mail["to"] == email:
@@ -400,6 +441,10 @@ def test_a_login_in_clear_to_a_remote_server_is_refused() -> None:
         pytest.param(["--smtp-security", "tls"], id="security"),
         pytest.param(["--smtp-user", "demo"], id="user"),
         pytest.param(["--smtp", "not a host:port"], id="bad-address"),
+        pytest.param(
+            ["--smtp", "mail.example.com:25", "--smtp-security", "none", "--smtp-user", "demo"],
+            id="login-in-clear",  # refused before the password is asked for
+        ),
     ],
 )
 def test_bad_smtp_options_exit_2(tmp_path: Path, flags: list[str]) -> None:
@@ -407,6 +452,7 @@ def test_bad_smtp_options_exit_2(tmp_path: Path, flags: list[str]) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "jwe_gate", "demo", "--port", "1", *flags],
         cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         env=clean_env(),
