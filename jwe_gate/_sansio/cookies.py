@@ -129,11 +129,14 @@ class Cookies:
 def parse_cookies(values: Iterable[str]) -> dict[str, list[str]]:
     """Every cookie of ``Cookie`` header values, each name with all its values in order.
 
-    Pairs are split on ``;`` and on ``,`` (how WSGI servers join repeated headers; RFC 6265
-    values never hold a comma). Pieces without ``=`` are skipped; nothing is unquoted."""
+    Pairs are split on ``;`` only, as Werkzeug, Starlette and Django split them: a browser
+    sends one ``Cookie`` header, and keeps commas in values. Pieces without ``=`` are skipped;
+    nothing is unquoted."""
     found: dict[str, list[str]] = {}
     for header in values:
-        for piece in re.split(r"[;,]", header):
+        # Not on ",": browsers store "x=a,__Host-t=v" (set by a sibling subdomain) as one cookie
+        # x, and a split there would read a credential cookie no browser holds.
+        for piece in header.split(";"):
             name, eq, value = piece.strip().partition("=")
             if eq and name:
                 found.setdefault(name.strip(), []).append(value.strip())

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -118,6 +119,42 @@ def test_real_servers_send_each_set_cookie_line(server: int) -> None:
     post = f"POST /api/hello HTTP/1.1\r\nHost: app.test\r\nCookie: {jar}"
     assert raw(server, post)[0] == 403
     assert raw(server, f"{post}\r\nX-CSRF-Token: {token}")[0] == 200
+
+
+def _signed_up(port: int, name: str) -> tuple[str, str]:
+    """Sign ``name`` up over raw HTTP; its access token and CSRF token, from the cookies."""
+    head = "POST /auth/signup HTTP/1.1\r\nHost: app.test\r\nContent-Type: application/json"
+    email = f"{name}{uuid.uuid4().hex[:8]}".encode()
+    status, lines, body = raw(port, head, SIGNUP.replace(b"eve", email))
+    assert status == 200, body
+    found = dict(
+        line.split(":", 1)[1].strip().split(";")[0].split("=", 1)
+        for line in lines
+        if line.lower().startswith("set-cookie:")
+    )
+    return found["jwe_access_user"], found["jwe_csrf"]
+
+
+@pytest.mark.parametrize(
+    ("cookie", "status"),
+    [
+        pytest.param("jwe_access_user={a}", 200, id="the-cookie"),
+        pytest.param("x=a,jwe_access_user={a}", 401, id="inside-another-value"),
+        pytest.param("x=a, jwe_access_user={a}", 401, id="inside-another-value-spaced"),
+        pytest.param("jwe_access_user={a}; x=a,jwe_access_user={b}", 200, id="beside-the-cookie"),
+    ],
+)
+def test_a_comma_in_another_cookie_is_not_a_cookie(server: int, cookie: str, status: int) -> None:
+    """Browsers keep commas in cookie values (a sibling subdomain's ``x=a,__Host-t=...``
+    reaches the app as one cookie ``x``, as Werkzeug, Starlette and Django parse it): the gate
+    never reads a credential cookie out of another cookie's value."""
+    access, _ = _signed_up(server, "comma")
+    other, _ = _signed_up(server, "other")
+    jar = cookie.format(a=access, b=other)
+    got = raw(server, f"GET /api/hello HTTP/1.1\r\nHost: app.test\r\nCookie: {jar}")
+    assert got[0] == status, got[2]
+    if status == 200:
+        assert b"comma" in got[2]
 
 
 # -- the clients' own cookie jars ------------------------------------------------------------
