@@ -36,6 +36,7 @@ _TAG = 4
 """Characters of a CSRF entry naming its table (a keyed hash of the name)."""
 _ENTRY = _TAG + 22
 """A CSRF entry: the table's tag, then 128 bits of HMAC over (table, session)."""
+_ENTRY_CHARS = re.compile(rf"[A-Za-z0-9_-]{{{_ENTRY}}}")
 _MAX_ENTRIES = 8
 _MAX_CSRF = _MAX_ENTRIES * (_ENTRY + 1)
 
@@ -158,7 +159,7 @@ class CookieTransport:
         tables: every table name, to check the cookie names are one table's each.
     """
 
-    __slots__ = ("_base", "_key", "_names", "config", "csrf_header", "headers")
+    __slots__ = ("_base", "_key", "_names", "_tags", "config", "csrf_header", "headers")
 
     def __init__(self, config: Cookies, key: bytes, base: Transport, tables: Iterable[str]) -> None:
         self.config = config
@@ -166,6 +167,7 @@ class CookieTransport:
         self._base = base
         self.csrf_header = config.csrf_header.lower()
         self._names = {t: config.names(t) for t in tables}
+        self._tags = {self._entry(t, "")[:_TAG] for t in self._names}
         every = [n.lower() for pair in self._names.values() for n in pair]
         every.append(config.csrf_cookie.lower())
         if len(set(every)) < len(every):
@@ -252,7 +254,10 @@ class CookieTransport:
         kept: list[str] = []
         for value in parse_cookies(view.headers.get("cookie", ())).get(self.config.csrf_cookie, []):
             for entry in value.split(".")[:_MAX_ENTRIES]:
-                if len(entry) == _ENTRY and not entry.startswith(tag) and entry not in kept:
+                # Only entries of our other tables: junk a sibling host planted in a jwe_csrf
+                # cookie is not copied into ours (which the page echoes in a header).
+                ok = _ENTRY_CHARS.fullmatch(entry) and entry[:_TAG] in self._tags - {tag}
+                if ok and entry not in kept:
                     kept.append(entry)
         if session is not None:
             kept.append(self._entry(table, session))

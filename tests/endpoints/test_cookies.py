@@ -4,6 +4,7 @@ access cookie when no header token came, and asks every unsafe method for the CS
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,10 @@ from support.clients import wrap
 from jwe_gate import Cookies, Gate
 
 PASSWORD = "correct horse 1"
+
+
+def json_body(data: Any) -> bytes:
+    return json.dumps(data).encode()
 
 
 @pytest.fixture
@@ -253,6 +258,25 @@ def test_two_different_access_cookies_are_ambiguous(browser: Browser, cookie_gat
         "GET", "/api/hello", [("Cookie", f"jwe_access_user={token}; jwe_access_user={token}")]
     )
     assert same.status == 200
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [
+        pytest.param("Z" * 26, id="no-table-tag"),
+        pytest.param('a b"c<d>e\\f' + "x" * 15, id="not-base64url"),
+        pytest.param("\u00e9" * 26, id="not-ascii"),
+    ],
+)
+def test_a_planted_csrf_entry_is_not_kept(browser: Browser, planted: str) -> None:
+    """A ``jwe_csrf`` cookie another host planted, with an entry of no table of ours, is not
+    copied into the CSRF cookie a login sets (which a page echoes in its header)."""
+    body = json_body({"email": "pl@example.com", "password": PASSWORD})
+    headers = [("Cookie", f"jwe_csrf={planted}"), ("Content-Type", "application/json")]
+    res = browser.client("POST", "/auth/signup", headers, body=body)
+    assert res.status == 200, res.json
+    assert set_cookies(res)["jwe_csrf"].value == res.json["csrfToken"]
+    assert "." not in res.json["csrfToken"]
 
 
 def test_cookie_mode_off_ignores_cookies(make_auth_gate: Callable[..., Gate], adapter: str) -> None:
