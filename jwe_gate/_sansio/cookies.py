@@ -157,12 +157,32 @@ class CookieTransport:
         key: the secret the CSRF tokens are signed with (derived from the key ring).
         base: the header transport whose tokens win over the cookie.
         tables: every table name, to check the cookie names are one table's each.
+        csrf_ttl: the longest refresh-token lifetime of the tables, seconds (the CSRF cookie
+            holding several tables' entries lives as long); 0: each table's own.
     """
 
-    __slots__ = ("_base", "_key", "_names", "_tags", "config", "csrf_header", "headers")
+    __slots__ = (
+        "_base",
+        "_csrf_ttl",
+        "_key",
+        "_names",
+        "_tags",
+        "config",
+        "csrf_header",
+        "headers",
+    )
 
-    def __init__(self, config: Cookies, key: bytes, base: Transport, tables: Iterable[str]) -> None:
+    def __init__(
+        self,
+        config: Cookies,
+        key: bytes,
+        base: Transport,
+        tables: Iterable[str],
+        *,
+        csrf_ttl: float = 0,
+    ) -> None:
         self.config = config
+        self._csrf_ttl = int(csrf_ttl)
         self._key = key
         self._base = base
         self.csrf_header = config.csrf_header.lower()
@@ -275,6 +295,12 @@ class CookieTransport:
         parts.append(f"SameSite={_SAMESITE[c.samesite]}")
         return "; ".join(parts)
 
+    def _csrf_age(self, csrf: str, ttl: int, *, mine: int = 0) -> int:
+        # Holding other tables' entries too, the cookie must outlive their sessions: a shorter
+        # table's login or logout would otherwise strand their refresh cookies (refresh and
+        # logout by cookie need the token).
+        return max(ttl, self._csrf_ttl) if csrf.count(".") + 1 > mine else ttl
+
     def refresh_path(self, issued: Issued) -> str:
         # The refresh cookie's Path is the auth prefix that issued it (or the configured
         # refresh_path): the browser then sends it only to that prefix's refresh and logout
@@ -299,7 +325,7 @@ class CookieTransport:
                 self._set(
                     self.config.csrf_cookie,
                     csrf,
-                    issued.refresh_ttl if csrf else 0,
+                    self._csrf_age(csrf, issued.refresh_ttl) if csrf else 0,
                     path,
                     http_only=False,
                 ),
@@ -312,7 +338,13 @@ class CookieTransport:
             self._set(access_name, issued.access, issued.access_ttl, path, http_only=True),
             self._set(refresh_name, issued.refresh, issued.refresh_ttl, rpath, http_only=True),
             # Readable by the page's scripts, which echo it in the CSRF header.
-            self._set(self.config.csrf_cookie, csrf, issued.refresh_ttl, path, http_only=False),
+            self._set(
+                self.config.csrf_cookie,
+                csrf,
+                self._csrf_age(csrf, issued.refresh_ttl, mine=1),
+                path,
+                http_only=False,
+            ),
         ]
         headers = [h for h in response.headers if h[0] != "content-length"]
         body = response.body

@@ -10,10 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from support.apps import admins, users
 from support.browser import Browser, set_cookies
 from support.clients import wrap
 
-from jwe_gate import Cookies, Gate
+from jwe_gate import Cookies, Gate, MemoryBackend, Table
 
 PASSWORD = "correct horse 1"
 
@@ -241,6 +242,31 @@ def test_a_user_and_an_admin_in_one_browser(cookie_gate: Gate, adapter: str) -> 
     assert browser("POST", "/admin/auth/logout", with_csrf=True).status == 204
     assert browser.cookie("jwe_access_admin") is None
     assert browser("POST", "/api/hello", with_csrf=True).status == 200
+
+
+def test_the_csrf_cookie_outlives_every_session_it_serves(
+    make_auth_gate: Callable[..., Gate], adapter: str
+) -> None:
+    """An admin (1-hour sessions) signing in and out beside a user (30 days) leaves the CSRF
+    cookie, which holds the user's entry, as long-lived as the user's refresh cookie: else the
+    user's refresh and logout by cookie would be refused (403) once it expired."""
+    gate = make_auth_gate(
+        cookies=Cookies(secure=False),
+        tables=[
+            Table("user", MemoryBackend(users())),
+            Table("admin", MemoryBackend(admins()), refresh_ttl=3600),
+        ],
+    )
+    gate.tables["admin"].create({"email": "b@example.com", "password": gate.hasher.hash(PASSWORD)})
+    browser = signed_in(Browser(wrap(gate, adapter)))
+    month = str(30 * 24 * 3600)
+    login = browser("POST", "/admin/auth/login", {"email": "b@example.com", "password": PASSWORD})
+    assert login.status == 200
+    assert set_cookies(login)["jwe_refresh_admin"].attributes["max-age"] == "3600"
+    assert set_cookies(login)["jwe_csrf"].attributes["max-age"] == month
+    logout = browser("POST", "/admin/auth/logout", with_csrf=True)
+    assert logout.status == 204
+    assert set_cookies(logout)["jwe_csrf"].attributes["max-age"] == month
 
 
 def test_two_different_access_cookies_are_ambiguous(browser: Browser, cookie_gate: Gate) -> None:
