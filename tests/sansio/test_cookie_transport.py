@@ -225,6 +225,15 @@ def test_csrf_entries_of_other_tables_are_kept_and_replaced() -> None:
         pytest.param(["http://app.test", "http://app.test"], ["app.test"], (), False, id="two"),
         pytest.param(["ftp://app.test"], ["app.test"], (), False, id="other-scheme"),
         pytest.param(["http://app.test"], [], (), False, id="no-host"),
+        pytest.param(["http://app.test@evil.test"], ["app.test"], (), False, id="userinfo"),
+        pytest.param(["http://evil.test@app.test"], ["app.test"], (), False, id="userinfo-host"),
+        pytest.param(["http://app.test."], ["app.test"], (), False, id="trailing-dot"),
+        pytest.param(["http://app.test/"], ["app.test"], (), True, id="trailing-slash"),
+        pytest.param(["http://app.test"], ["app.test", "evil.test"], (), False, id="two-hosts"),
+        pytest.param(
+            ["http://b\u00fccher.test"], ["xn--bcher-kva.test"], (), False, id="idn-unencoded"
+        ),
+        pytest.param(["http://app.test:80"], ["app.test"], (), False, id="explicit-default-port"),
         pytest.param(
             ["https://ui.test"], ["api.test"], ("https://ui.test",), True, id="trusted-origin"
         ),

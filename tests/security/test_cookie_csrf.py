@@ -250,6 +250,9 @@ def test_a_cookie_websocket_from_our_origin_is_accepted(
         pytest.param("http://evil.test", id="other-origin"),
         pytest.param(None, id="no-origin"),
         pytest.param("null", id="null-origin"),
+        pytest.param("http://{host}@evil.test", id="userinfo"),
+        pytest.param("http://evil.test@{host}", id="userinfo-host"),
+        pytest.param("http://sub.{host}", id="subdomain"),
     ],
 )
 def test_a_cookie_websocket_from_elsewhere_is_refused(
@@ -262,8 +265,9 @@ def test_a_cookie_websocket_from_elsewhere_is_refused(
         pytest.raises(InvalidStatus) as info,
         connect(
             f"ws://{host}/ws",
-            origin=None if origin is None else Origin(origin),
-            additional_headers={"Cookie": _cookie(gate)},
+            origin=None if origin is None else Origin(origin.format(host=host)),
+            # What a proxy would say: the gate never takes the host from it.
+            additional_headers={"Cookie": _cookie(gate), "X-Forwarded-Host": "evil.test"},
             open_timeout=5,
         ),
     ):
