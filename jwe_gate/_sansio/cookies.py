@@ -317,6 +317,9 @@ class CookieTransport:
         ``response``; a token pair's JSON body also gets ``csrfToken``."""
         access_name, refresh_name = self._names[issued.table]
         path, rpath = self.config.path, self.refresh_path(issued)
+        # Refresh and logout by cookie need the CSRF cookie too: it must reach the auth prefix
+        # as well as ``path`` (their common parent; "/" unless both are under one prefix).
+        cpath = _common_path(path, rpath)
         if issued.access is None or issued.refresh is None:
             csrf = self.csrf_value(issued.view, issued.table, None)
             cookies = [
@@ -326,7 +329,7 @@ class CookieTransport:
                     self.config.csrf_cookie,
                     csrf,
                     self._csrf_age(csrf, issued.refresh_ttl) if csrf else 0,
-                    path,
+                    cpath,
                     http_only=False,
                 ),
             ]
@@ -342,7 +345,7 @@ class CookieTransport:
                 self.config.csrf_cookie,
                 csrf,
                 self._csrf_age(csrf, issued.refresh_ttl, mine=1),
-                path,
+                cpath,
                 http_only=False,
             ),
         ]
@@ -356,6 +359,16 @@ class CookieTransport:
         headers.append(("content-length", str(len(body))))
         headers += [("set-cookie", c) for c in cookies]
         return Response(response.status, tuple(headers), body)
+
+
+def _common_path(a: str, b: str) -> str:
+    """The longest path both ``a`` and ``b`` path-match (RFC 6265 §5.1.4), by whole segments."""
+    common: list[str] = []
+    for x, y in zip(a.rstrip("/").split("/"), b.rstrip("/").split("/"), strict=False):
+        if x != y:
+            break
+        common.append(x)
+    return "/".join(common) or "/"
 
 
 def _holds(value: str, expected: str) -> bool:

@@ -269,6 +269,23 @@ def test_the_csrf_cookie_outlives_every_session_it_serves(
     assert set_cookies(logout)["jwe_csrf"].attributes["max-age"] == month
 
 
+def test_a_narrow_cookie_path_still_lets_refresh_and_logout_work(
+    make_auth_gate: Callable[..., Gate], adapter: str
+) -> None:
+    """``Cookies(path="/api")``: the CSRF cookie still reaches the auth prefix (its path is
+    the common parent of both), so refresh and logout by cookie work and logout clears it."""
+    gate = make_auth_gate(cookies=Cookies(secure=False, path="/api"))
+    browser = signed_in(Browser(wrap(gate, adapter)))
+    assert browser.last is not None
+    assert set_cookies(browser.last)["jwe_access_user"].path == "/api"
+    assert browser("POST", "/api/hello", with_csrf=True).status == 200
+    res = browser("POST", "/auth/refresh", with_csrf=True)
+    assert res.status == 200, res.json
+    res = browser("POST", "/auth/logout", with_csrf=True)
+    assert res.status == 204, res.json
+    assert browser.jar == {}
+
+
 def test_two_different_access_cookies_are_ambiguous(browser: Browser, cookie_gate: Gate) -> None:
     """Two values of the access cookie (another Path or Domain, or planted) are a 400 naming
     it; the same value twice is one cookie."""

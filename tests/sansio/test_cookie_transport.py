@@ -300,7 +300,8 @@ PAIR = Response(200, (("content-type", "application/json"), ("content-length", "
                 "SameSite=Strict",
                 "jwe_refresh_user=R; Max-Age=86400; Path=/auth; Domain=example.com; HttpOnly; "
                 "SameSite=Strict",
-                "jwe_csrf={csrf}; Max-Age=86400; Path=/app; Domain=example.com; SameSite=Strict",
+                # Path=/, not /app: the CSRF cookie must reach the auth prefix too.
+                "jwe_csrf={csrf}; Max-Age=86400; Path=/; Domain=example.com; SameSite=Strict",
             ],
             id="insecure-strict-domain-path",
         ),
