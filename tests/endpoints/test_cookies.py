@@ -322,6 +322,43 @@ def test_a_planted_csrf_entry_is_not_kept(browser: Browser, planted: str) -> Non
     assert "." not in res.json["csrfToken"]
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "cookie", "csrf", "expected"),
+    [
+        pytest.param("GET", "/blog/x", None, False, "anonymous", id="optional-no-cookie"),
+        pytest.param("GET", "/blog/x", "junk", False, 401, id="optional-bad-cookie-401"),
+        pytest.param("GET", "/blog/x", "ended", False, 401, id="optional-ended-session-401"),
+        pytest.param("GET", "/blog/x", "live", False, "user", id="optional-cookie-get"),
+        pytest.param("POST", "/blog/x", "live", False, 403, id="optional-post-needs-csrf"),
+        pytest.param("POST", "/blog/x", "live", True, "through", id="optional-post-with-csrf"),
+        pytest.param("GET", "/health", "junk", False, "anonymous", id="public-ignores-cookie"),
+        pytest.param("POST", "/public/x", "live", False, "through", id="public-post-no-csrf"),
+    ],
+)
+def test_optional_and_public_rules_by_cookie(
+    browser: Browser, method: str, path: str, cookie: str | None, csrf: bool, expected: Any
+) -> None:
+    """SPEC §Rules with cookies: on ``optional`` no cookie is anonymous, a present but invalid
+    (or ended) one is 401, an unsafe method still needs the CSRF token; ``public`` reads none."""
+    signed_in(browser)
+    live, token = browser.cookie("jwe_access_user"), browser.csrf
+    if cookie == "ended":
+        assert browser("POST", "/auth/logout", with_csrf=True).status == 204
+    value = {"junk": "junk", "ended": live}.get(cookie or "")
+    jar = browser.header(path) if cookie == "live" else f"jwe_access_user={value}"
+    headers = [("Cookie", jar)] if cookie else []
+    if csrf:
+        headers.append(("X-CSRF-Token", str(token)))
+    res = browser.client(method, path, headers)
+    if isinstance(expected, int):
+        assert (res.status, res.handled) == (expected, False)
+    elif expected == "through":  # the gate let it pass (Starlette's routes may 405 a POST)
+        assert res.status in (200, 405)
+    else:
+        assert res.status == 200
+        assert res.json["authenticated"] is (expected == "user")
+
+
 def test_cookie_mode_off_ignores_cookies(make_auth_gate: Callable[..., Gate], adapter: str) -> None:
     """Without ``cookies=``: no ``Set-Cookie``, no ``csrfToken``, and a cookie is no
     credential (401), nor is refresh read from one."""
