@@ -193,7 +193,7 @@ class CookieTransport:
         if len(set(every)) < len(every):
             # One name for two tables: logging in to one would overwrite the other's cookie.
             raise ConfigurationError("with several tables, put {table} in the cookie names")
-        self.headers = base.headers | {"cookie", self.csrf_header, "host", "origin"}
+        self.headers = base.headers | {"cookie", self.csrf_header, "host", "origin", "content-type"}
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -244,6 +244,18 @@ class CookieTransport:
             and len(hosts) == 1
             and netloc == hosts[0].strip().lower()
         )
+
+    def may_sign_in(self, view: RequestView) -> bool:
+        """Whether a request may have the endpoints set the cookies without a cookie credential
+        (login, signup, a body's refresh token): no ``Origin`` (not a browser's), ours, or a
+        JSON body or the CSRF header (which another origin can send only after a CORS preflight
+        the app allowed)."""
+        if "origin" not in view.headers or self.origin_ok(view) or self.csrf_header in view.headers:
+            return True
+        types = view.headers.get("content-type", ())
+        media = types[0].partition(";")[0].strip().lower() if len(types) == 1 else ""
+        # A form of another site can send text/plain, urlencoded or multipart, never JSON.
+        return media == "application/json" or media.endswith("+json")
 
     def _entry(self, table: str, session: str) -> str:
         tag = hmac.new(self._key, b"tag\0" + table.encode(), hashlib.sha256).digest()

@@ -429,6 +429,10 @@ def test_openapi_documents_the_cookie_transport() -> None:
     refresh = on["paths"]["/admin/auth/refresh"]["post"]
     assert refresh["security"] == [{}, {"refresh_cookie_admin": [], "csrf": []}]
     assert refresh["requestBody"]["required"] is False
+    # A missing CSRF token, or another site's Origin at sign-in: 403 on every POST.
+    assert all(
+        "403" in on["paths"][f"/auth/{e}"]["post"]["responses"] for e in ("refresh", "logout")
+    )
     pair = on["components"]["schemas"]["TokenPair"]
     assert "csrfToken" in pair["properties"]
     assert "csrfToken" not in pair["required"]
