@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..._sansio.records import CREATED_AT, PASSWORD_CHANGED_AT
+from ..._sansio.records import CREATED_AT, PASSWORD_CHANGED_AT, parse_key
 from ...exceptions import FieldValueError
 from ...types import Record
 from .engine import sa
@@ -49,22 +49,11 @@ class Bound:
                 raise FieldValueError(name, f"{name} must be at most {limit} characters.")
 
     def key(self, id: str) -> Any | None:
-        """The key ``id`` names, or None: ids compare as strings, so only the canonical
-        spelling of a key names its row ("01", "1.0", an upper-case UUID name none)."""
-        if not isinstance(id, str) or not id:
-            return None
-        if self.kind == "int":
-            ok = id.isascii() and id.isdecimal() and len(id) <= 19 and (id[0] != "0" or id == "0")
-            return int(id) if ok and int(id) <= 2**63 - 1 else None
-        if self.kind == "uuid":
-            try:
-                value = uuid.UUID(id)
-            except ValueError:  # not a UUID: no row, never a database error (a 500)
-                return None
-            if str(value) != id:
-                return None
-            return value if getattr(self.pk.type, "as_uuid", True) else id
-        return id if len(id) <= 255 else None
+        """The key ``id`` names, or None (see ``parse_key``); a UUID as the column takes it."""
+        key = parse_key(id, self.kind)
+        if isinstance(key, uuid.UUID) and not getattr(self.pk.type, "as_uuid", True):
+            return id  # a UUID column that holds strings
+        return key
 
     def new_key(self) -> Any:
         """A new UUID key, for a key column the database does not fill in itself."""
