@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..._sansio.records import CREATED_AT, PASSWORD_CHANGED_AT
+from ...exceptions import FieldValueError
 from ...types import Record
 from .engine import sa
 
@@ -31,6 +32,21 @@ class Bound:
     cols: dict[str, sa.Column[Any]] = field(default_factory=dict)
     extra: sa.Column[Any] | None = None
     """A JSON column for the fields with no column of their own."""
+    limits: dict[str, int] = field(init=False)
+    """The most characters each field's text column holds (``String(n)``), found once."""
+
+    def __post_init__(self) -> None:
+        lengths = {name: getattr(col.type, "length", None) for name, col in self.cols.items()}
+        self.limits = {name: n for name, n in lengths.items() if isinstance(n, int)}
+
+    def fit(self, fields: Mapping[str, Any]) -> None:
+        """Raise FieldValueError naming the first field whose text is longer than its column."""
+        for name, value in fields.items():
+            limit = self.limits.get(name)
+            # Checked here, before any write: PostgreSQL and strict MariaDB refuse the row (a
+            # 503), a lenient MySQL cuts it, SQLite keeps it -- one input, one answer: a 400.
+            if limit is not None and isinstance(value, str) and len(value) > limit:
+                raise FieldValueError(name, f"{name} must be at most {limit} characters.")
 
     def key(self, id: str) -> Any | None:
         """The key ``id`` names, or None: ids compare as strings, so only the canonical
