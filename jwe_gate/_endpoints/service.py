@@ -30,8 +30,9 @@ from .throttle import Throttle, Throttler
 
 __all__ = ["AuthService"]
 
-_SIGN_IN = frozenset({"login", "signup", "refresh"})
-"""The endpoints that set the cookies on a credential of the body's."""
+_SIGN_IN = frozenset({"login", "signup", "refresh", "password/reset", "magic/login"})
+"""The endpoints that set the cookies on a credential of the body's (a reset or sign-in link's
+token included: another site's form posting its owner's token would sign the victim in)."""
 
 
 class AuthService:
