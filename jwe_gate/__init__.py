@@ -7,6 +7,7 @@ from ._endpoints.service import AuthService
 from ._endpoints.throttle import Throttle
 from ._gate import AuthRoutes, Gate
 from ._mail import AsyncMailer, ConsoleMailer, Mail, Mailer, OutboxMailer, SMTPMailer
+from ._mail.recovery import MailTemplate, Recovery
 from ._passwords import Hasher, PasswordPolicy
 from ._sansio.cookies import Cookies
 from ._sansio.decision import default_scopes
@@ -132,6 +133,7 @@ __all__ = [
     "KeyRing",
     "Mail",
     "MailError",
+    "MailTemplate",
     "Mailer",
     "MemoryBackend",
     "MemoryOneTimeStore",
@@ -142,6 +144,7 @@ __all__ = [
     "OutboxMailer",
     "Outcome",
     "PasswordPolicy",
+    "Recovery",
     "RedisOneTimeStore",
     "RedisRefreshStore",
     "RedisThrottleStore",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 
 from ._sansio import refusals
@@ -145,6 +146,11 @@ class GateASGIMiddleware:
             decision.endpoint, HandlerRequest(view, body, user, decision.auth, decision.refused)
         )
         await send_response(send, response)
+        pending = getattr(response, "pending", None)
+        if isinstance(pending, asyncio.Future):
+            # Work after the answer (a recovery mail): the request's task waits for it, as
+            # Starlette's background tasks do, so the server does not end it midway.
+            await asyncio.wait([pending])
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, resp: Response) -> None:
         if scope["type"] == "http":

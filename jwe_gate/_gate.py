@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._asgi import GateASGIMiddleware, not_found
 from ._endpoints.liveness import Liveness
-from ._endpoints.registry import LENIENT, AuthRoutes, endpoint_rules
+from ._endpoints.registry import LENIENT, AuthRoutes, endpoint_rules, served
 from ._endpoints.service import AuthService
 from ._endpoints.throttle import Throttle
 from ._passwords import Hasher, PasswordPolicy
@@ -172,8 +172,7 @@ class Gate(Resources):
         self._scopes = scopes
         self._first = tables[0].name
         self.auth_routes = routes = {
-            prefix: AuthRoutes(r) if isinstance(r, str) else r
-            for prefix, r in (auth_routes or {}).items()
+            prefix: self._served(r) for prefix, r in (auth_routes or {}).items()
         }
         served: list[tuple[Rule, str]] = []
         for prefix, r in routes.items():
@@ -206,6 +205,7 @@ class Gate(Resources):
                 policy=ends.password_policy,
                 refresh_store=self.refresh_store,
                 throttle_store=self.throttle_store,
+                once_store=self.once_store,
                 throttle=ses.throttle,
                 refresh_grace=float(ses.refresh_grace),
                 liveness=self._liveness,
@@ -216,6 +216,12 @@ class Gate(Resources):
             )
             for name, table in by_name.items()
         }
+
+    def _served(self, routes: str | AuthRoutes) -> AuthRoutes:
+        routes = AuthRoutes(routes) if isinstance(routes, str) else routes
+        table = self.tables.get(routes.table)  # an unknown one: the RuleSet names it
+        links = table.recovery.links if table is not None and table.recovery else {}
+        return served(routes, links)
 
     def _policy(self, rules: RuleSet) -> Policy:
         return Policy(
@@ -357,7 +363,7 @@ class Gate(Resources):
     def _standalone(self, routes: str | AuthRoutes) -> Gate:
         """This gate with a rule set of only ``routes``' endpoints, at the root; every other
         path public (it is the 404 app's). It shares everything else, resources included."""
-        routes = AuthRoutes(routes) if isinstance(routes, str) else routes
+        routes = self._served(routes)
         self.table(routes.table)
         scoped = object.__new__(Gate)
         scoped.__dict__.update(self.__dict__)

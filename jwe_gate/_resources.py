@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ._endpoints import later
 from ._passwords import Hasher
 from ._storage.table import Table
 from ._twins import background_loop_running, stop_background_loop
@@ -38,6 +39,7 @@ class Resources:
         thread (tables and stores), and the background loop when one of its backends or stores
         runs on it. Call it when the app stops: afterwards the endpoints that hash answer 503
         (tables and stores would reopen their connections on use)."""
+        later.drain()  # the mails already answered for (forgot, magic) still go out
         self.hasher.close()
         uses_loop = False
         for obj in self._resources():

@@ -62,7 +62,7 @@ def _field(name: str, login_field: str, policy: PasswordPolicy, new: bool) -> di
     """The JSON schema of one input, with the lengths ``inputs`` enforces."""
     if name == "all":
         return {"type": "boolean", "description": "End every session of the record."}
-    if name == "refreshToken":
+    if name in ("refreshToken", "token"):
         return {"type": "string", "pattern": "^[A-Za-z0-9_-]{43}$"}
     if name == "name":
         return {"type": "string", "maxLength": inputs.NAME_MAX}
@@ -76,16 +76,31 @@ def _field(name: str, login_field: str, policy: PasswordPolicy, new: bool) -> di
     return schema
 
 
-def _body(endpoint: Endpoint, login_field: str, policy: PasswordPolicy) -> dict[str, Any]:
+_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+def _body(
+    endpoint: Endpoint,
+    login_field: str,
+    policy: PasswordPolicy,
+    extra: Mapping[str, type] | None = None,
+) -> dict[str, Any]:
     def rename(name: str) -> str:  # a table's login field stands where the registry says email
         return login_field if name == "email" else name
 
+    properties = {
+        rename(n): _field(rename(n), login_field, policy, endpoint.name == "signup")
+        for n in endpoint.inputs
+    }
+    if endpoint.name == "signup":
+        for name, kind in (extra or {}).items():  # the table's signup_fields
+            field: dict[str, Any] = {"type": _JSON_TYPES[kind]}
+            if kind is str:
+                field["maxLength"] = inputs.FIELD_MAX
+            properties[name] = field
     schema = {
         "type": "object",
-        "properties": {
-            rename(n): _field(rename(n), login_field, policy, endpoint.name == "signup")
-            for n in endpoint.inputs
-        },
+        "properties": properties,
         "required": [rename(n) for n in endpoint.required],
     }
     return {
@@ -113,9 +128,19 @@ def _operation(
     login_field: str,
     policy: PasswordPolicy,
     cookies: Cookies | None = None,
+    extra: Mapping[str, type] | None = None,
 ) -> dict[str, Any]:
     if endpoint.answer == "none":
         ok: dict[str, Any] = {"204": {"description": "Done."}}
+    elif endpoint.answer == "accepted":
+        ok = {
+            "202": {
+                "description": endpoint.summary,
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}
+                },
+            }
+        }
     else:
         ref = "TokenPair" if endpoint.answer == "pair" else "Record"
         ok = {
@@ -130,14 +155,16 @@ def _operation(
         str(s): {"$ref": f"#/components/responses/{_RESPONSES[s][0]}"} for s in endpoint.refusals
     }
     op: dict[str, Any] = {
-        "operationId": (prefix.strip("/").replace("/", "_") or "root") + f"_{endpoint.name}",
+        "operationId": (prefix.strip("/").replace("/", "_") or "root")
+        + "_"
+        + endpoint.name.replace("/", "_"),
         "summary": endpoint.summary,
         "tags": [routes.table],
         "security": [{k: list(v) for k, v in s.items()} for s in _SECURITY.get(endpoint.mode, [])],
         "responses": responses,
     }
     if endpoint.inputs:
-        op["requestBody"] = _body(endpoint, login_field, policy)
+        op["requestBody"] = _body(endpoint, login_field, policy, extra)
     if cookies is not None:
         if endpoint.method == "POST":
             # Cookie mode: a missing CSRF token, or another site's Origin at sign-in, is a 403.
@@ -206,6 +233,11 @@ def _components(cookies: Cookies | None = None, tables: tuple[str, ...] = ()) ->
                 "properties": pair,
                 "required": ["authToken", "refreshToken"],
             },
+            "Accepted": {
+                "type": "object",
+                "properties": {"message": {"type": "string"}},
+                "required": ["message"],
+            },
             "Record": {
                 "type": "object",
                 "description": "The table's record, without its password or hidden fields.",
@@ -226,20 +258,22 @@ def openapi_document(
     title: str = "jwe_gate auth",
     version: str = "1.0.0",
     cookies: Cookies | None = None,
+    signup_fields: Mapping[str, Mapping[str, type]] | None = None,
 ) -> dict[str, Any]:
     """An OpenAPI 3.1 document of the endpoints ``routes`` serves under each prefix.
 
     ``login_fields`` maps a table to its login field (``email`` when absent);
     ``password_policy`` (the default one when absent) bounds the passwords; ``cookies`` (the
     cookie transport's settings, when on) adds its cookies, the CSRF header and
-    ``csrfToken``."""
+    ``csrfToken``; ``signup_fields`` maps a table to its extra signup fields."""
     policy = password_policy or PasswordPolicy()
     paths: dict[str, Any] = {}
     for prefix, r in routes.items():
         login_field = (login_fields or {}).get(r.table, "email")
         for name in sorted(r.endpoints):
             endpoint = ENDPOINTS[name]
-            op = _operation(prefix, endpoint, r, login_field, policy, cookies)
+            extra = (signup_fields or {}).get(r.table)
+            op = _operation(prefix, endpoint, r, login_field, policy, cookies, extra)
             paths[f"{prefix}/{name}"] = {endpoint.method.lower(): op}
     return {
         "openapi": "3.1.0",
@@ -267,6 +301,7 @@ def for_gate(gate: Documented, *, title: str, version: str) -> dict[str, Any]:
     return openapi_document(
         gate.auth_routes,
         login_fields={name: t.login_field for name, t in gate.tables.items()},
+        signup_fields={name: t.signup_fields for name, t in gate.tables.items()},
         password_policy=gate.settings[2].password_policy,
         title=title,
         version=version,

@@ -7,13 +7,14 @@ from collections.abc import Callable
 from .._passwords import Hasher, PasswordPolicy
 from .._sansio import refusals
 from .._sansio.http import json_response
-from .._sansio.records import PASSWORD_CHANGED_AT, millis
+from .._sansio.records import EMAIL_VERIFIED, PASSWORD_CHANGED_AT, millis
 from .._sansio.request import HandlerRequest
 from .._storage.table import Table
 from .._twins import Effect
 from ..exceptions import DuplicateRecordError, FieldValueError
 from . import inputs
 from .flow import NO_STORE, EndpointFlow, Refused
+from .recovery import OnceTokens
 from .sessions import Sessions
 from .throttle import Throttler, hasher_client
 
@@ -31,8 +32,10 @@ class Account:
         sessions: Sessions,
         throttler: Throttler,
         clock: Callable[[], float],
+        once: OnceTokens | None = None,
     ) -> None:
         self.table = table
+        self._once = once
         self._hasher = hasher
         self._policy = policy
         self._sessions = sessions
@@ -45,7 +48,7 @@ class Account:
     def _secret(self, data: dict[str, object], name: str) -> str:
         return inputs.text(data, name, max_len=self._policy.max_length)
 
-    def _hash(self, password: str, client: str | None) -> Effect[str]:
+    def hash_password(self, password: str, client: str | None) -> Effect[str]:
         # Counted against the client's share of the hasher: one address cannot take it all.
         return Effect(
             self._hasher.hash, self._hasher.ahash, (password,), {"client": hasher_client(client)}
@@ -56,6 +59,7 @@ class Account:
         login = self._login(data)
         password = self._secret(data, "password")
         name = inputs.text(data, "name", max_len=inputs.NAME_MAX, required=False)
+        more = inputs.signup_extras(data, self.table.signup_fields)
         problem = self._policy.problem(password)
         if problem:
             raise Refused(refusals.input_error("password", problem))
@@ -64,8 +68,15 @@ class Account:
         existing = yield self.table.effect("find", login)
         if existing is not None:
             raise Refused(refusals.ACCOUNT_IN_USE)  # checked first so a taken email costs no hash
-        hashed = yield self._hash(password, request.client)
-        fields = {"name": name, self.table.login_field: login, self.table.password_field: hashed}
+        hashed = yield self.hash_password(password, request.client)
+        fields = {
+            **more,
+            "name": name,
+            self.table.login_field: login,
+            self.table.password_field: hashed,
+            # Unverified until the owner follows a verification (or sign-in, or reset) link.
+            EMAIL_VERIFIED: False,
+        }
         try:
             record = yield self.table.effect("create", fields)
         except DuplicateRecordError:
@@ -92,7 +103,7 @@ class Account:
             keys, self.table.effect("find", login), password
         )
         if rehash:
-            new_hash = yield self._hash(password, request.client)
+            new_hash = yield self.hash_password(password, request.client)
             yield self.table.effect(
                 "update", str(record["id"]), {self.table.password_field: new_hash}
             )
@@ -116,7 +127,7 @@ class Account:
         subject = request.user.identity
         keys = self._throttler.keys(f"id:{subject}", request.client)
         yield from self._throttler.check_password(keys, self.table.effect("get", subject), old)
-        hashed = yield self._hash(new, request.client)
+        hashed = yield self.hash_password(new, request.client)
         # Every session of the record ends *before* the password changes: if revoking fails,
         # the change is not made, rather than made with a thief's session still alive. (A family
         # started in between is refused at refresh: it predates the change.) This client gets
@@ -129,4 +140,6 @@ class Account:
         )
         if record is None:
             raise Refused(refusals.MISSING)
+        if self._once is not None:
+            yield from self._once.drop(subject)  # a pending reset or sign-in link dies with it
         return (yield from self._sessions.start(record))

@@ -9,7 +9,15 @@ from typing import Any
 from .._sansio.http import Refusal, Response, json_response
 from .._twins import Flow
 
-__all__ = ["NO_STORE", "Credentials", "EndpointFlow", "Refused", "ended", "token_pair"]
+__all__ = [
+    "NO_STORE",
+    "Credentials",
+    "EndpointFlow",
+    "Later",
+    "Refused",
+    "ended",
+    "token_pair",
+]
 
 # Token answers carry credentials (and /me a record): no browser or proxy cache may keep a
 # copy (RFC 6749 §5.1).
@@ -35,6 +43,17 @@ class Credentials(Response):
     access: str | None = None
     refresh: str | None = None
     session: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Later(Response):
+    """A response with work to do after it is answered (``job``, a flow): the mail of forgot
+    and magic, so the answer's time says nothing about whether the email has an account.
+    ``pending`` is the started job: an ``asyncio.Task`` (the ASGI adapter awaits it once the
+    response is sent) or a ``concurrent.futures.Future`` (WSGI: a worker thread runs it)."""
+
+    job: Any = None
+    pending: Any = None
 
 
 def token_pair(access: str, refresh: str, session: str) -> Credentials:

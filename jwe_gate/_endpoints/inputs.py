@@ -4,20 +4,25 @@ round trip: bad input costs nothing."""
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._sansio import refusals
+from .._sansio.http import Refusal
 from .flow import Refused
 
-__all__ = ["json_object", "login_value", "refresh_token", "text"]
+__all__ = ["json_object", "login_value", "one_time_token", "refresh_token", "signup_extras", "text"]
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _REFRESH_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 LOGIN_MAX = 254
 NAME_MAX = 200
+FIELD_MAX = 1000
+"""The longest string a signup field (``Table(signup_fields=...)``) may hold."""
+_INT_MAX = 2**53  # what JSON readers in every language keep exactly
 
 
 def json_object(body: bytes) -> dict[str, Any]:
@@ -67,3 +72,41 @@ def refresh_token(data: Mapping[str, Any]) -> str:
         # any size or alphabet never costs a hash and a query.
         raise Refused(refusals.REFRESH_INVALID)
     return token
+
+
+def one_time_token(data: Mapping[str, Any], refusal: Refusal) -> str:
+    """The ``token`` field of a recovery endpoint, or a 400: missing, or not one we could have
+    minted (``refusal``, the same answer as an unknown or spent token)."""
+    token = data.get("token")
+    if not isinstance(token, str) or not token:
+        raise Refused(refusals.input_error("token", "Missing param: token"))
+    if not _REFRESH_TOKEN.fullmatch(token):
+        # Junk of any size or alphabet is refused without a store round trip.
+        raise Refused(refusal)
+    return token
+
+
+def signup_extras(data: Mapping[str, Any], fields: Mapping[str, type]) -> dict[str, Any]:
+    """The table's extra signup fields that came, each of its type, or a 400 naming the first
+    that is not. Fields the table does not list are ignored (never stored)."""
+    found: dict[str, Any] = {}
+    for name, kind in fields.items():
+        value = data.get(name)
+        if value is None:
+            continue  # optional: absent (or null) stores nothing
+        if kind is str:
+            found[name] = text(data, name, max_len=FIELD_MAX)
+            continue
+        # bool is an int to Python, but never a number a user meant (nor 1 a True).
+        ok = (
+            isinstance(value, bool)
+            if kind is bool
+            else not isinstance(value, bool)
+            and (isinstance(value, int) if kind is int else isinstance(value, int | float))
+        )
+        if ok and kind is not bool and not (math.isfinite(value) and abs(value) <= _INT_MAX):
+            ok = False
+        if not ok:
+            raise Refused(refusals.input_error(name, f"Invalid value for {name}: {kind.__name__}."))
+        found[name] = value
+    return found

@@ -4,6 +4,7 @@ a hasher, stores, a clock) -- never from the ``Gate`` -- and driven by either co
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from .._passwords import Hasher, PasswordPolicy
@@ -13,21 +14,25 @@ from .._sansio.decision import unavailable
 from .._sansio.http import ErrorRenderer, Response
 from .._sansio.request import HandlerRequest
 from .._sansio.transports import Issued, Transport, XanoHeaders
+from .._storage.memory import MemoryOneTimeStore
 from .._storage.table import Table
 from .._tokens import TokenCodec
 from .._twins import run_async, run_sync
 from ..exceptions import HasherBusyError
+from . import later
 from .account import Account
-from .flow import Credentials, EndpointFlow, Refused
+from .flow import Credentials, EndpointFlow, Later, Refused
 from .liveness import Liveness
+from .recovery import OnceTokens, RecoveryFlows
 from .registry import ENDPOINTS
 from .sessions import ExtrasFn, Sessions
 from .throttle import Throttle, Throttler
 
 __all__ = ["AuthService"]
 
-_SIGN_IN = frozenset({"login", "signup", "refresh"})
-"""The endpoints that set the cookies on a credential of the body's."""
+_SIGN_IN = frozenset({"login", "signup", "refresh", "password/reset", "magic/login"})
+"""The endpoints that set the cookies on a credential of the body's (a reset or sign-in link's
+token included: another site's form posting its owner's token would sign the victim in)."""
 
 
 class AuthService:
@@ -48,6 +53,7 @@ class AuthService:
         liveness: the per-request session check, told of what these endpoints revoke.
         transport: writes the tokens these endpoints issue (and their end) into the answers;
             the cookie transport also gives refresh and logout the refresh token's cookie.
+        once_store: the one-time tokens' store (account recovery); in memory when None.
     """
 
     def __init__(
@@ -66,6 +72,7 @@ class AuthService:
         extras: ExtrasFn | None = None,
         liveness: Liveness | None = None,
         transport: Transport | None = None,
+        once_store: object | None = None,
     ) -> None:
         self.table = table
         self.render = render
@@ -84,8 +91,11 @@ class AuthService:
         throttler = Throttler(
             table.name, throttle_store, throttle, hasher, table.password_field, clock
         )
-        account = Account(table, hasher, policy, self.sessions, throttler, clock)
-        self._flows: Mapping[str, Callable[[HandlerRequest], EndpointFlow]] = {
+        once = OnceTokens(
+            table.name, MemoryOneTimeStore() if once_store is None else once_store, clock
+        )
+        account = Account(table, hasher, policy, self.sessions, throttler, clock, once)
+        flows: dict[str, Callable[[HandlerRequest], EndpointFlow]] = {
             "signup": account.signup,
             "login": account.login,
             "me": account.me,
@@ -93,12 +103,24 @@ class AuthService:
             "refresh": self.sessions.refresh,
             "logout": self.sessions.logout,
         }
-        missing = set(ENDPOINTS) - set(self._flows)
-        if missing:  # pragma: no cover - the registry and the flows are written together
-            raise RuntimeError(f"endpoints without a flow: {sorted(missing)}")
+        if table.recovery is not None:
+            flows |= RecoveryFlows(
+                table,
+                table.recovery,
+                once,
+                self.sessions,
+                throttler,
+                policy,
+                account.hash_password,
+                clock,
+            ).flows()
+        # A recovery purpose the table has no link for is not served (see registry.served).
+        self._flows: Mapping[str, Callable[[HandlerRequest], EndpointFlow]] = flows
 
     def flow(self, endpoint: str, request: HandlerRequest) -> EndpointFlow:
         """The flow answering ``request`` at ``endpoint`` (one of ``ENDPOINTS``)."""
+        if endpoint not in self._flows:
+            return self._answer(refusals.NOT_SERVED)
         method = ENDPOINTS[endpoint].method
         if request.method != method and not (method == "GET" and request.method == "HEAD"):
             return self._answer(refusals.method_not_allowed(method))
@@ -148,13 +170,23 @@ class AuthService:
 
     def handle(self, endpoint: str, request: HandlerRequest) -> Response:
         """Answer ``request`` with blocking I/O. A table, store or hasher failure raises (see
-        ``respond`` for the answer a server gives)."""
-        return run_sync(self.flow(endpoint, request))
+        ``respond`` for the answer a server gives). Work due after the answer (the mail of
+        forgot and magic) is started in a worker thread: the response's ``pending``."""
+        response = run_sync(self.flow(endpoint, request))
+        if isinstance(response, Later) and response.job is not None:
+            what = f"auth endpoint {self.table.name}/{endpoint}"
+            return replace(response, job=None, pending=later.start(response.job, what))
+        return response
 
     async def ahandle(self, endpoint: str, request: HandlerRequest) -> Response:
         """Answer ``request`` without blocking the event loop; failures raise, as in
-        ``handle``."""
-        return await run_async(self.flow(endpoint, request))
+        ``handle``. Work due after the answer is a task on the running loop (``pending``),
+        which the ASGI adapter awaits once the response is sent."""
+        response = await run_async(self.flow(endpoint, request))
+        if isinstance(response, Later) and response.job is not None:
+            what = f"auth endpoint {self.table.name}/{endpoint}"
+            return replace(response, job=None, pending=later.astart(response.job, what))
+        return response
 
     def respond(self, endpoint: str, request: HandlerRequest) -> Response:
         """``handle``, with a failure answered as the SPEC's 503 (the traceback goes to

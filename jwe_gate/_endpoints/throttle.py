@@ -155,6 +155,21 @@ class Throttler:
             yield self._hit(key, window=window, now=now, amount=-1)
             raise Refused(refusals.busy(int(reset_at - now) + 1))
 
+    def count_mail(
+        self, email: str, client: str | None, per_address: int, per_account: int, window: float
+    ) -> Generator[Effect[Any], Any, None]:
+        """Count a mail request for ``email`` from ``client``, or refuse it (429) past a limit:
+        nobody mail-bombs an inbox or burns the sending quota. Keyed on the email as given
+        (normalized), whether or not an account has it, so a refusal reveals nothing."""
+        now = self._clock()
+        for key, limit in (
+            (f"mail:addr:{client_bucket(client)}", per_address),
+            (f"mail:acct:{self._table}:{email}", per_account),
+        ):
+            count, reset_at = yield self._hit(key, window=window, now=now)
+            if count > limit:
+                raise Refused(refusals.busy(int(reset_at - now) + 1))
+
     def check_password(
         self, keys: Keys, find: Effect[Any], password: str
     ) -> Generator[Effect[Any], Any, Checked]:

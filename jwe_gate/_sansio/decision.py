@@ -20,7 +20,7 @@ from .http import Refusal, Response
 from .paths import PathSegments, path_readings, path_segments
 from .records import PASSWORD_STAMP, password_stamp
 from .request import RequestView
-from .rules import CompiledRule, RuleSet
+from .rules import CompiledRule, RuleSet, admits
 from .transports import Transport, with_query
 
 if TYPE_CHECKING:
@@ -306,9 +306,8 @@ class Policy:
             logger.info("token refused: issued before the password change of %s", claims.sub)
             return refusals.INVALID
         user = AuthUser(self.tables[lookup.table].public(record), lookup.table, claims.extras)
-        when = lookup.rule.rule.when
-        if when is not None and not _holds(when, user):
-            return refusals.DENIED
+        if not admits(lookup.rule.rule, user):
+            return refusals.DENIED  # a failed condition, or an email not verified
         try:
             scopes = ("authenticated", *self.scopes(claims.extras))
         except Exception:
@@ -375,24 +374,3 @@ def _anonymous(rule: CompiledRule) -> Allow:
     if rule.endpoint is None:
         return ALLOW_ANONYMOUS
     return Allow(ANONYMOUS, ANONYMOUS_AUTH, (rule.table, rule.endpoint))
-
-
-def _holds(when: Any, user: AuthUser) -> bool:
-    try:
-        return bool(when(user)) if callable(when) else _matches(when, user)
-    except Exception:
-        # A failing condition denies: an error in user code (or an unhashable record value
-        # tested against a set) must never grant access, nor escape as a 500.
-        logger.exception("rule condition raised; access denied")
-        return False
-
-
-def _matches(when: Mapping[str, Any], user: AuthUser) -> bool:
-    for key, expected in when.items():
-        actual = user.extras[key] if key in user.extras else user.record.get(key)
-        if isinstance(expected, set | frozenset | list | tuple):
-            if actual not in expected:
-                return False
-        elif actual != expected:
-            return False
-    return True

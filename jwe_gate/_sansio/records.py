@@ -10,6 +10,7 @@ from typing import Any
 
 __all__ = [
     "CREATED_AT",
+    "EMAIL_VERIFIED",
     "PASSWORD_CHANGED_AT",
     "PASSWORD_STAMP",
     "RESERVED",
@@ -23,6 +24,10 @@ CREATED_AT = "created_at"
 
 PASSWORD_CHANGED_AT = "password_changed_at"
 """Record field holding the time (epoch seconds) of the last password change; always hidden."""
+
+EMAIL_VERIFIED = "email_verified"
+"""Record field: True once the owner proved the email is theirs (a verification or sign-in link
+followed, a password reset); False (or absent) otherwise. ``Rule(..., verified=True)`` reads it."""
 
 PASSWORD_STAMP = "pwc"
 """Claim holding the record's ``password_changed_at`` (0 if never) when the token was minted."""

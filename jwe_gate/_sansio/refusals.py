@@ -15,7 +15,9 @@ __all__ = [
     "EXPIRED",
     "INVALID",
     "INVALID_CREDENTIALS",
+    "LINK_INVALID",
     "MISSING",
+    "NOT_SERVED",
     "REFRESH_INVALID",
     "TWO_TOKENS",
     "UNAVAILABLE",
@@ -113,6 +115,16 @@ TWO_TOKENS = Refusal(
     "Send the access token in a header or in the query, not both.",
     {"param": "authtoken"},
 )
+
+
+# One answer for every one-time token that does not count (unknown, spent, expired, of another
+# purpose or table, replaced by a newer one, killed by a password change): which of them it
+# was is nobody's business but the log's.
+LINK_INVALID = Refusal(
+    400, "ERROR_CODE_INPUT_ERROR", "Invalid or expired token.", {"param": "token"}
+)
+
+NOT_SERVED = Refusal(404, "ERROR_CODE_NOT_FOUND", "Not found.")
 
 
 def input_error(param: str, message: str) -> Refusal:

@@ -3,6 +3,7 @@ every reading of a path (``.paths``)."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..exceptions import ConfigurationError
 from .paths import _BAD_PATH_CHARS, PathSegments, casefold, path_readings, path_segments
+from .records import EMAIL_VERIFIED
 
 if TYPE_CHECKING:
     from .user import AuthUser
@@ -20,10 +22,13 @@ __all__ = [
     "PathSegments",
     "Rule",
     "RuleSet",
+    "admits",
     "casefold",
     "path_readings",
     "path_segments",
 ]
+
+logger = logging.getLogger("jwe_gate")
 
 Mode = Literal["required", "optional", "public"]
 Condition = Mapping[str, Any] | Callable[["AuthUser"], bool]
@@ -55,6 +60,8 @@ class Rule:
         query_token: also accept the token as ``?authtoken=`` (SPEC §Transports). The token
             then appears in access logs and ``Referer``: keep it short-lived. A request with
             both a header token and a query token is refused (400).
+        verified: the record's email must be verified (its ``email_verified`` is True), else
+            403 ``ERROR_CODE_ACCESS_DENIED``.
     """
 
     pattern: str
@@ -63,6 +70,7 @@ class Rule:
     table: str | None = None
     when: Condition | None = None
     query_token: bool = False
+    verified: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in _MODES:
@@ -73,6 +81,10 @@ class Rule:
             raise ConfigurationError("a public rule cannot have a 'when' condition")
         if self.query_token is not True and self.query_token is not False:
             raise ConfigurationError(f"query_token must be True or False: {self.query_token!r}")
+        if self.verified is not True and self.verified is not False:
+            raise ConfigurationError(f"verified must be True or False: {self.verified!r}")
+        if self.mode == "public" and self.verified:
+            raise ConfigurationError("a public rule reads no record: it cannot be verified=True")
         if self.mode == "public" and self.query_token:
             raise ConfigurationError("a public rule reads no token: it cannot have query_token")
         if self.methods is not None:
@@ -309,4 +321,35 @@ def _covers(a: CompiledRule, b: CompiledRule) -> bool:
         return False
     if a.rule.query_token and not b.rule.query_token:
         return False  # a accepts a credential (the query's) that b refuses
+    if b.rule.verified and not a.rule.verified:
+        return False  # a lets an unverified email through where b refuses it
     return b.rule.when is None or a.rule.when is b.rule.when or a.rule.when == b.rule.when
+
+
+def admits(rule: Rule, user: AuthUser) -> bool:
+    """Whether ``rule``'s conditions hold for the authenticated ``user``: ``verified`` (the
+    record's ``email_verified`` is exactly True) and ``when``."""
+    if rule.verified and user.record.get(EMAIL_VERIFIED) is not True:
+        return False
+    return rule.when is None or _holds(rule.when, user)
+
+
+def _holds(when: Any, user: AuthUser) -> bool:
+    try:
+        return bool(when(user)) if callable(when) else _matches(when, user)
+    except Exception:
+        # A failing condition denies: an error in user code (or an unhashable record value
+        # tested against a set) must never grant access, nor escape as a 500.
+        logger.exception("rule condition raised; access denied")
+        return False
+
+
+def _matches(when: Mapping[str, Any], user: AuthUser) -> bool:
+    for key, expected in when.items():
+        actual = user.extras[key] if key in user.extras else user.record.get(key)
+        if isinstance(expected, set | frozenset | list | tuple):
+            if actual not in expected:
+                return False
+        elif actual != expected:
+            return False
+    return True

@@ -12,9 +12,11 @@ import math
 import re
 import time
 from collections.abc import Callable, Collection, Mapping
+from types import MappingProxyType
 from typing import Any
 
-from .._sansio.records import CREATED_AT, PASSWORD_CHANGED_AT, RESERVED
+from .._mail.recovery import Recovery
+from .._sansio.records import CREATED_AT, EMAIL_VERIFIED, PASSWORD_CHANGED_AT, RESERVED
 from .._twins import Effect, Twin, twin
 from ..exceptions import ConfigurationError
 from ..types import Record
@@ -38,6 +40,11 @@ class Table:
         hidden: more fields the app never sees.
         access_ttl: access-token lifetime, seconds (15 minutes).
         refresh_ttl: refresh-token lifetime, seconds (30 days).
+        recovery: account recovery (password reset, email verification, sign-in links) for
+            this table; its endpoints are served only when given.
+        signup_fields: more fields signup takes beside ``name``, each with its type (``str``,
+            ``int``, ``float`` or ``bool``): ``{"company": str, "age": int}``. Optional; a value
+            of the wrong type is a 400 naming the field; fields not listed are ignored.
     """
 
     __slots__ = (
@@ -49,7 +56,9 @@ class Table:
         "login_field",
         "name",
         "password_field",
+        "recovery",
         "refresh_ttl",
+        "signup_fields",
     )
 
     def __init__(
@@ -62,6 +71,8 @@ class Table:
         hidden: Collection[str] = (),
         access_ttl: float = 15 * 60,
         refresh_ttl: float = 30 * 24 * 3600,
+        recovery: Recovery | None = None,
+        signup_fields: Mapping[str, type] | None = None,
     ) -> None:
         if isinstance(hidden, str):  # hidden="notes" would hide the fields n, o, t, e, s
             raise ConfigurationError("hidden must be a collection of field names, e.g. ['notes']")
@@ -106,6 +117,12 @@ class Table:
         self.hidden = frozenset({password_field, PASSWORD_CHANGED_AT, *hidden})
         self.access_ttl = float(access_ttl)
         self.refresh_ttl = float(refresh_ttl)
+        if recovery is not None and not isinstance(recovery, Recovery):
+            raise ConfigurationError("recovery must be a Recovery")
+        if recovery is not None and login_field != "email":
+            raise ConfigurationError("recovery mails go to the login field: it must be email")
+        self.recovery = recovery
+        self.signup_fields = _signup_fields(signup_fields or {}, self.hidden | {login_field})
 
     def __repr__(self) -> str:
         return f"Table({self.name!r}, {type(self.backend).__name__})"
@@ -128,9 +145,12 @@ class Table:
         new[CREATED_AT] = int(time.time() * 1000)
         return new
 
-    @staticmethod
-    def _changes(changes: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in changes.items() if k not in RESERVED}
+    def _changes(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        new = {k: v for k, v in changes.items() if k not in RESERVED}
+        if self.login_field in new and EMAIL_VERIFIED not in new:
+            # A changed email is unverified again: the proof was for the old address.
+            new[EMAIL_VERIFIED] = False
+        return new
 
     # -- effects, for the endpoint flows -----------------------------------------------------------
 
@@ -182,3 +202,21 @@ class Table:
     async def aupdate(self, id: str, changes: Mapping[str, Any]) -> Record | None:
         result: Record | None = await self._ops["update"].afn(self.name, id, self._changes(changes))
         return result
+
+
+_SIGNUP_TYPES = (str, int, float, bool)
+
+
+def _signup_fields(fields: Mapping[str, type], taken: Collection[str]) -> Mapping[str, type]:
+    """The checked ``signup_fields``: safe names, known types, none the gate owns."""
+    if not isinstance(fields, Mapping):
+        raise ConfigurationError("signup_fields must be a mapping {name: type}")
+    for name, kind in fields.items():
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ConfigurationError(f"signup field {name!r} is not a valid identifier")
+        # A signup must never set what the gate owns (verification, stamps, the hash, the id).
+        if name in (*RESERVED, *taken, EMAIL_VERIFIED, PASSWORD_CHANGED_AT, "name"):
+            raise ConfigurationError(f"signup field {name!r} is a field the gate owns")
+        if kind not in _SIGNUP_TYPES:
+            raise ConfigurationError(f"signup field {name!r}: type must be str, int, float or bool")
+    return MappingProxyType(dict(fields))

@@ -214,7 +214,8 @@ def test_me_returns_the_record_without_the_password(client: RawClient) -> None:
     tokens = signup(client, email="Zoe@X.com", name="Zoe")
     res = get(client, "/auth/me", tokens["authToken"])
     assert res.status == 200
-    assert set(res.json) == {"id", "created_at", "name", "email"}
+    assert set(res.json) == {"id", "created_at", "name", "email", "email_verified"}
+    assert res.json["email_verified"] is False
     assert (res.json["name"], res.json["email"]) == ("Zoe", "zoe@x.com")
     assert res.header("cache-control") == "no-store"
 
@@ -507,7 +508,7 @@ def test_username_login_field_end_to_end(make_auth_gate: Callable[..., Gate], ad
         post(client, "/auth/signup", {"username": "Zoe_99", "password": PASSWORD, "name": "Zoe"})
     )
     me = get(client, "/auth/me", tokens[0])
-    assert set(me.json) == {"id", "created_at", "name", "username"}
+    assert set(me.json) == {"id", "created_at", "name", "username", "email_verified"}
     assert me.json["username"] == "Zoe_99"
     logged = post(client, "/auth/login", {"username": " Zoe_99 ", "password": PASSWORD})
     access, refresh_token = assert_token_pair(logged)
