@@ -161,7 +161,11 @@ class Gate(Resources):
             None
             if cookies is None
             else CookieTransport(
-                cookies, keys.derive_secret(b"jwe_gate csrf v1"), self.transport, by_name
+                cookies,
+                keys.derive_secret(b"jwe_gate csrf v1"),
+                self.transport,
+                by_name,
+                csrf_ttl=max(t.refresh_ttl for t in tables),
             )
         )
         self.transport = self.cookies or self.transport

@@ -27,7 +27,11 @@ def start(resp: Response, start_response: StartResponse) -> Iterable[bytes]:
 
 def environ_keys(names: Iterable[str]) -> tuple[tuple[str, str], ...]:
     """Header names paired with their CGI environ keys (``x-a`` -> ``HTTP_X_A``)."""
-    return tuple((n, "HTTP_" + n.upper().replace("-", "_")) for n in names)
+    # CGI (PEP 3333) keeps Content-Type as CONTENT_TYPE, without the HTTP_ prefix.
+    return tuple(
+        (n, "CONTENT_TYPE" if n == "content-type" else "HTTP_" + n.upper().replace("-", "_"))
+        for n in names
+    )
 
 
 def environ_headers(

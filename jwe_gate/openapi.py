@@ -166,6 +166,9 @@ def _operation(
     if endpoint.inputs:
         op["requestBody"] = _body(endpoint, login_field, policy, extra)
     if cookies is not None:
+        if endpoint.method == "POST":
+            # Cookie mode: a missing CSRF token, or another site's Origin at sign-in, is a 403.
+            responses.setdefault("403", {"$ref": f"#/components/responses/{_RESPONSES[403][0]}"})
         ways = _cookie_security(endpoint, routes.table)
         if ways:
             op["security"] = (op["security"] or [{}]) + ways

@@ -82,6 +82,8 @@ class Account:
         except DuplicateRecordError:
             raise Refused(refusals.ACCOUNT_IN_USE) from None  # lost a race with another signup
         except FieldValueError as exc:
+            if exc.field == self.table.password_field:
+                raise  # the table cannot hold our hash: its fault, not the client's (a 503, logged)
             # Input the table cannot hold is the client's error (400 naming it), not a 503.
             raise Refused(refusals.input_error(exc.field, str(exc))) from None
         # The creator knows the password: the signup's address is the owner's own from now on.

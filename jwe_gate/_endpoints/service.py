@@ -30,6 +30,10 @@ from .throttle import Throttle, Throttler
 
 __all__ = ["AuthService"]
 
+_SIGN_IN = frozenset({"login", "signup", "refresh", "password/reset", "magic/login"})
+"""The endpoints that set the cookies on a credential of the body's (a reset or sign-in link's
+token included: another site's form posting its owner's token would sign the victim in)."""
+
 
 class AuthService:
     """The auth endpoints of one table (``handle`` / ``ahandle``).
@@ -120,6 +124,11 @@ class AuthService:
         method = ENDPOINTS[endpoint].method
         if request.method != method and not (method == "GET" and request.method == "HEAD"):
             return self._answer(refusals.method_not_allowed(method))
+        cookies = self.transport if isinstance(self.transport, CookieTransport) else None
+        if endpoint in _SIGN_IN and cookies is not None and not cookies.may_sign_in(request.view):
+            # Login CSRF: a form of another site (text/plain JSON needs no preflight) would set
+            # the attacker's cookies in the victim's browser, signing it into their account.
+            return self._answer(refusals.CROSS_SITE_LOGIN)
         return self._guard(endpoint, request)
 
     def _answer(self, refusal: Any) -> EndpointFlow:

@@ -36,6 +36,7 @@ _TAG = 4
 """Characters of a CSRF entry naming its table (a keyed hash of the name)."""
 _ENTRY = _TAG + 22
 """A CSRF entry: the table's tag, then 128 bits of HMAC over (table, session)."""
+_ENTRY_CHARS = re.compile(rf"[A-Za-z0-9_-]{{{_ENTRY}}}")
 _MAX_ENTRIES = 8
 _MAX_CSRF = _MAX_ENTRIES * (_ENTRY + 1)
 
@@ -129,11 +130,14 @@ class Cookies:
 def parse_cookies(values: Iterable[str]) -> dict[str, list[str]]:
     """Every cookie of ``Cookie`` header values, each name with all its values in order.
 
-    Pairs are split on ``;`` and on ``,`` (how WSGI servers join repeated headers; RFC 6265
-    values never hold a comma). Pieces without ``=`` are skipped; nothing is unquoted."""
+    Pairs are split on ``;`` only, as Werkzeug, Starlette and Django split them: a browser
+    sends one ``Cookie`` header, and keeps commas in values. Pieces without ``=`` are skipped;
+    nothing is unquoted."""
     found: dict[str, list[str]] = {}
     for header in values:
-        for piece in re.split(r"[;,]", header):
+        # Not on ",": browsers store "x=a,__Host-t=v" (set by a sibling subdomain) as one cookie
+        # x, and a split there would read a credential cookie no browser holds.
+        for piece in header.split(";"):
             name, eq, value = piece.strip().partition("=")
             if eq and name:
                 found.setdefault(name.strip(), []).append(value.strip())
@@ -153,22 +157,43 @@ class CookieTransport:
         key: the secret the CSRF tokens are signed with (derived from the key ring).
         base: the header transport whose tokens win over the cookie.
         tables: every table name, to check the cookie names are one table's each.
+        csrf_ttl: the longest refresh-token lifetime of the tables, seconds (the CSRF cookie
+            holding several tables' entries lives as long); 0: each table's own.
     """
 
-    __slots__ = ("_base", "_key", "_names", "config", "csrf_header", "headers")
+    __slots__ = (
+        "_base",
+        "_csrf_ttl",
+        "_key",
+        "_names",
+        "_tags",
+        "config",
+        "csrf_header",
+        "headers",
+    )
 
-    def __init__(self, config: Cookies, key: bytes, base: Transport, tables: Iterable[str]) -> None:
+    def __init__(
+        self,
+        config: Cookies,
+        key: bytes,
+        base: Transport,
+        tables: Iterable[str],
+        *,
+        csrf_ttl: float = 0,
+    ) -> None:
         self.config = config
+        self._csrf_ttl = int(csrf_ttl)
         self._key = key
         self._base = base
         self.csrf_header = config.csrf_header.lower()
         self._names = {t: config.names(t) for t in tables}
+        self._tags = {self._entry(t, "")[:_TAG] for t in self._names}
         every = [n.lower() for pair in self._names.values() for n in pair]
         every.append(config.csrf_cookie.lower())
         if len(set(every)) < len(every):
             # One name for two tables: logging in to one would overwrite the other's cookie.
             raise ConfigurationError("with several tables, put {table} in the cookie names")
-        self.headers = base.headers | {"cookie", self.csrf_header, "host", "origin"}
+        self.headers = base.headers | {"cookie", self.csrf_header, "host", "origin", "content-type"}
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -220,6 +245,18 @@ class CookieTransport:
             and netloc == hosts[0].strip().lower()
         )
 
+    def may_sign_in(self, view: RequestView) -> bool:
+        """Whether a request may have the endpoints set the cookies without a cookie credential
+        (login, signup, a body's refresh token): no ``Origin`` (not a browser's), ours, or a
+        JSON body or the CSRF header (which another origin can send only after a CORS preflight
+        the app allowed)."""
+        if "origin" not in view.headers or self.origin_ok(view) or self.csrf_header in view.headers:
+            return True
+        types = view.headers.get("content-type", ())
+        media = types[0].partition(";")[0].strip().lower() if len(types) == 1 else ""
+        # A form of another site can send text/plain, urlencoded or multipart, never JSON.
+        return media == "application/json" or media.endswith("+json")
+
     def _entry(self, table: str, session: str) -> str:
         tag = hmac.new(self._key, b"tag\0" + table.encode(), hashlib.sha256).digest()
         mac = hmac.new(
@@ -249,7 +286,10 @@ class CookieTransport:
         kept: list[str] = []
         for value in parse_cookies(view.headers.get("cookie", ())).get(self.config.csrf_cookie, []):
             for entry in value.split(".")[:_MAX_ENTRIES]:
-                if len(entry) == _ENTRY and not entry.startswith(tag) and entry not in kept:
+                # Only entries of our other tables: junk a sibling host planted in a jwe_csrf
+                # cookie is not copied into ours (which the page echoes in a header).
+                ok = _ENTRY_CHARS.fullmatch(entry) and entry[:_TAG] in self._tags - {tag}
+                if ok and entry not in kept:
                     kept.append(entry)
         if session is not None:
             kept.append(self._entry(table, session))
@@ -267,6 +307,12 @@ class CookieTransport:
         parts.append(f"SameSite={_SAMESITE[c.samesite]}")
         return "; ".join(parts)
 
+    def _csrf_age(self, csrf: str, ttl: int, *, mine: int = 0) -> int:
+        # Holding other tables' entries too, the cookie must outlive their sessions: a shorter
+        # table's login or logout would otherwise strand their refresh cookies (refresh and
+        # logout by cookie need the token).
+        return max(ttl, self._csrf_ttl) if csrf.count(".") + 1 > mine else ttl
+
     def refresh_path(self, issued: Issued) -> str:
         # The refresh cookie's Path is the auth prefix that issued it (or the configured
         # refresh_path): the browser then sends it only to that prefix's refresh and logout
@@ -283,6 +329,9 @@ class CookieTransport:
         ``response``; a token pair's JSON body also gets ``csrfToken``."""
         access_name, refresh_name = self._names[issued.table]
         path, rpath = self.config.path, self.refresh_path(issued)
+        # Refresh and logout by cookie need the CSRF cookie too: it must reach the auth prefix
+        # as well as ``path`` (their common parent; "/" unless both are under one prefix).
+        cpath = _common_path(path, rpath)
         if issued.access is None or issued.refresh is None:
             csrf = self.csrf_value(issued.view, issued.table, None)
             cookies = [
@@ -291,8 +340,8 @@ class CookieTransport:
                 self._set(
                     self.config.csrf_cookie,
                     csrf,
-                    issued.refresh_ttl if csrf else 0,
-                    path,
+                    self._csrf_age(csrf, issued.refresh_ttl) if csrf else 0,
+                    cpath,
                     http_only=False,
                 ),
             ]
@@ -304,7 +353,13 @@ class CookieTransport:
             self._set(access_name, issued.access, issued.access_ttl, path, http_only=True),
             self._set(refresh_name, issued.refresh, issued.refresh_ttl, rpath, http_only=True),
             # Readable by the page's scripts, which echo it in the CSRF header.
-            self._set(self.config.csrf_cookie, csrf, issued.refresh_ttl, path, http_only=False),
+            self._set(
+                self.config.csrf_cookie,
+                csrf,
+                self._csrf_age(csrf, issued.refresh_ttl, mine=1),
+                cpath,
+                http_only=False,
+            ),
         ]
         headers = [h for h in response.headers if h[0] != "content-length"]
         body = response.body
@@ -316,6 +371,16 @@ class CookieTransport:
         headers.append(("content-length", str(len(body))))
         headers += [("set-cookie", c) for c in cookies]
         return Response(response.status, tuple(headers), body)
+
+
+def _common_path(a: str, b: str) -> str:
+    """The longest path both ``a`` and ``b`` path-match (RFC 6265 §5.1.4), by whole segments."""
+    common: list[str] = []
+    for x, y in zip(a.rstrip("/").split("/"), b.rstrip("/").split("/"), strict=False):
+        if x != y:
+            break
+        common.append(x)
+    return "/".join(common) or "/"
 
 
 def _holds(value: str, expected: str) -> bool:

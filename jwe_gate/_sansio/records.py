@@ -4,6 +4,7 @@ password-change stamp that revokes earlier tokens."""
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +15,7 @@ __all__ = [
     "PASSWORD_STAMP",
     "RESERVED",
     "millis",
+    "parse_key",
     "password_stamp",
 ]
 
@@ -47,3 +49,22 @@ def millis(t: float) -> float:
     """``t`` truncated to milliseconds: how ``PASSWORD_CHANGED_AT`` is kept, so it survives
     JSON and SQL round trips and compares exactly with a token's ``pwc``."""
     return math.floor(t * 1000) / 1000
+
+
+def parse_key(id: object, kind: str) -> int | uuid.UUID | str | None:
+    """The key a record id names in a key column of ``kind`` (``int``, ``uuid`` or ``str``), or
+    None. Ids compare as strings, so only the canonical spelling of a key names its row
+    ("01", "1.0", " 1", an upper-case UUID name none), and a non-key is never a database error
+    (a 500)."""
+    if not isinstance(id, str) or not id:
+        return None
+    if kind == "int":
+        ok = id.isascii() and id.isdecimal() and len(id) <= 19 and (id[0] != "0" or id == "0")
+        return int(id) if ok and int(id) <= 2**63 - 1 else None
+    if kind == "uuid":
+        try:
+            value = uuid.UUID(id)
+        except ValueError:
+            return None
+        return value if str(value) == id else None
+    return id if len(id) <= 255 else None

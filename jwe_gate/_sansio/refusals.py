@@ -9,6 +9,7 @@ __all__ = [
     "BAD_PATH",
     "BODY_TOO_LARGE",
     "CROSS_ORIGIN",
+    "CROSS_SITE_LOGIN",
     "CSRF",
     "DENIED",
     "EXPIRED",
@@ -62,6 +63,7 @@ DENIED = Refusal(
 # cookie authenticates opened from another origin (the same check for a handshake).
 CSRF = Refusal(403, "ERROR_CODE_ACCESS_DENIED", "CSRF token missing or invalid.")
 CROSS_ORIGIN = Refusal(403, "ERROR_CODE_ACCESS_DENIED", "Cross-origin WebSocket refused.")
+CROSS_SITE_LOGIN = Refusal(403, "ERROR_CODE_ACCESS_DENIED", "Cross-origin sign-in refused.")
 BAD_PATH = Refusal(400, "ERROR_CODE_BAD_REQUEST", "Malformed request path.")
 UNAVAILABLE = Refusal(
     503, "ERROR_FATAL", "Authentication backend unavailable.", headers=(("retry-after", "5"),)

@@ -4,17 +4,23 @@ access cookie when no header token came, and asks every unsafe method for the CS
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from support.apps import admins, users
 from support.browser import Browser, set_cookies
 from support.clients import wrap
 
-from jwe_gate import Cookies, Gate
+from jwe_gate import Cookies, Gate, MemoryBackend, Table
 
 PASSWORD = "correct horse 1"
+
+
+def json_body(data: Any) -> bytes:
+    return json.dumps(data).encode()
 
 
 @pytest.fixture
@@ -238,6 +244,48 @@ def test_a_user_and_an_admin_in_one_browser(cookie_gate: Gate, adapter: str) -> 
     assert browser("POST", "/api/hello", with_csrf=True).status == 200
 
 
+def test_the_csrf_cookie_outlives_every_session_it_serves(
+    make_auth_gate: Callable[..., Gate], adapter: str
+) -> None:
+    """An admin (1-hour sessions) signing in and out beside a user (30 days) leaves the CSRF
+    cookie, which holds the user's entry, as long-lived as the user's refresh cookie: else the
+    user's refresh and logout by cookie would be refused (403) once it expired."""
+    gate = make_auth_gate(
+        cookies=Cookies(secure=False),
+        tables=[
+            Table("user", MemoryBackend(users())),
+            Table("admin", MemoryBackend(admins()), refresh_ttl=3600),
+        ],
+    )
+    gate.tables["admin"].create({"email": "b@example.com", "password": gate.hasher.hash(PASSWORD)})
+    browser = signed_in(Browser(wrap(gate, adapter)))
+    month = str(30 * 24 * 3600)
+    login = browser("POST", "/admin/auth/login", {"email": "b@example.com", "password": PASSWORD})
+    assert login.status == 200
+    assert set_cookies(login)["jwe_refresh_admin"].attributes["max-age"] == "3600"
+    assert set_cookies(login)["jwe_csrf"].attributes["max-age"] == month
+    logout = browser("POST", "/admin/auth/logout", with_csrf=True)
+    assert logout.status == 204
+    assert set_cookies(logout)["jwe_csrf"].attributes["max-age"] == month
+
+
+def test_a_narrow_cookie_path_still_lets_refresh_and_logout_work(
+    make_auth_gate: Callable[..., Gate], adapter: str
+) -> None:
+    """``Cookies(path="/api")``: the CSRF cookie still reaches the auth prefix (its path is
+    the common parent of both), so refresh and logout by cookie work and logout clears it."""
+    gate = make_auth_gate(cookies=Cookies(secure=False, path="/api"))
+    browser = signed_in(Browser(wrap(gate, adapter)))
+    assert browser.last is not None
+    assert set_cookies(browser.last)["jwe_access_user"].path == "/api"
+    assert browser("POST", "/api/hello", with_csrf=True).status == 200
+    res = browser("POST", "/auth/refresh", with_csrf=True)
+    assert res.status == 200, res.json
+    res = browser("POST", "/auth/logout", with_csrf=True)
+    assert res.status == 204, res.json
+    assert browser.jar == {}
+
+
 def test_two_different_access_cookies_are_ambiguous(browser: Browser, cookie_gate: Gate) -> None:
     """Two values of the access cookie (another Path or Domain, or planted) are a 400 naming
     it; the same value twice is one cookie."""
@@ -253,6 +301,62 @@ def test_two_different_access_cookies_are_ambiguous(browser: Browser, cookie_gat
         "GET", "/api/hello", [("Cookie", f"jwe_access_user={token}; jwe_access_user={token}")]
     )
     assert same.status == 200
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [
+        pytest.param("Z" * 26, id="no-table-tag"),
+        pytest.param('a b"c<d>e\\f' + "x" * 15, id="not-base64url"),
+        pytest.param("\u00e9" * 26, id="not-ascii"),
+    ],
+)
+def test_a_planted_csrf_entry_is_not_kept(browser: Browser, planted: str) -> None:
+    """A ``jwe_csrf`` cookie another host planted, with an entry of no table of ours, is not
+    copied into the CSRF cookie a login sets (which a page echoes in its header)."""
+    body = json_body({"email": "pl@example.com", "password": PASSWORD})
+    headers = [("Cookie", f"jwe_csrf={planted}"), ("Content-Type", "application/json")]
+    res = browser.client("POST", "/auth/signup", headers, body=body)
+    assert res.status == 200, res.json
+    assert set_cookies(res)["jwe_csrf"].value == res.json["csrfToken"]
+    assert "." not in res.json["csrfToken"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "cookie", "csrf", "expected"),
+    [
+        pytest.param("GET", "/blog/x", None, False, "anonymous", id="optional-no-cookie"),
+        pytest.param("GET", "/blog/x", "junk", False, 401, id="optional-bad-cookie-401"),
+        pytest.param("GET", "/blog/x", "ended", False, 401, id="optional-ended-session-401"),
+        pytest.param("GET", "/blog/x", "live", False, "user", id="optional-cookie-get"),
+        pytest.param("POST", "/blog/x", "live", False, 403, id="optional-post-needs-csrf"),
+        pytest.param("POST", "/blog/x", "live", True, "through", id="optional-post-with-csrf"),
+        pytest.param("GET", "/health", "junk", False, "anonymous", id="public-ignores-cookie"),
+        pytest.param("POST", "/public/x", "live", False, "through", id="public-post-no-csrf"),
+    ],
+)
+def test_optional_and_public_rules_by_cookie(
+    browser: Browser, method: str, path: str, cookie: str | None, csrf: bool, expected: Any
+) -> None:
+    """SPEC §Rules with cookies: on ``optional`` no cookie is anonymous, a present but invalid
+    (or ended) one is 401, an unsafe method still needs the CSRF token; ``public`` reads none."""
+    signed_in(browser)
+    live, token = browser.cookie("jwe_access_user"), browser.csrf
+    if cookie == "ended":
+        assert browser("POST", "/auth/logout", with_csrf=True).status == 204
+    value = {"junk": "junk", "ended": live}.get(cookie or "")
+    jar = browser.header(path) if cookie == "live" else f"jwe_access_user={value}"
+    headers = [("Cookie", jar)] if cookie else []
+    if csrf:
+        headers.append(("X-CSRF-Token", str(token)))
+    res = browser.client(method, path, headers)
+    if isinstance(expected, int):
+        assert (res.status, res.handled) == (expected, False)
+    elif expected == "through":  # the gate let it pass (Starlette's routes may 405 a POST)
+        assert res.status in (200, 405)
+    else:
+        assert res.status == 200
+        assert res.json["authenticated"] is (expected == "user")
 
 
 def test_cookie_mode_off_ignores_cookies(make_auth_gate: Callable[..., Gate], adapter: str) -> None:
@@ -325,6 +429,10 @@ def test_openapi_documents_the_cookie_transport() -> None:
     refresh = on["paths"]["/admin/auth/refresh"]["post"]
     assert refresh["security"] == [{}, {"refresh_cookie_admin": [], "csrf": []}]
     assert refresh["requestBody"]["required"] is False
+    # A missing CSRF token, or another site's Origin at sign-in: 403 on every POST.
+    assert all(
+        "403" in on["paths"][f"/auth/{e}"]["post"]["responses"] for e in ("refresh", "logout")
+    )
     pair = on["components"]["schemas"]["TokenPair"]
     assert "csrfToken" in pair["properties"]
     assert "csrfToken" not in pair["required"]

@@ -316,3 +316,21 @@ def test_reset_and_magic_login_set_the_cookies_in_cookie_mode(adapter: str) -> N
         cookies = [v for k, v in res.headers if k.lower() == "set-cookie"]
         assert any(c.startswith("jwe_access_user=") for c in cookies)
         assert any(c.startswith("jwe_refresh_user=") and "Path=/auth;" in c for c in cookies)
+
+
+@pytest.mark.parametrize("spend", ["/auth/magic/login", "/auth/password/reset"])
+def test_a_cross_site_form_cannot_spend_a_link_in_cookie_mode(adapter: str, spend: str) -> None:
+    """Login CSRF: another site's text/plain form posting its owner's token is refused (403),
+    the token unspent; the same token as JSON from the page's own origin works."""
+    box = Mailbox()
+    client = wrap(recovery_gate(box, cookies=Cookies(secure=False)), adapter)
+    signup(client)
+    path = "/auth/magic" if "magic" in spend else "/auth/password/forgot"
+    token = mailed_token(client, box, path)
+    body = json.dumps({"token": token, "newPassword": "battery staple 2"}).encode()
+    form = [("Content-Type", "text/plain"), ("Origin", "https://evil.example")]
+    res = client("POST", spend, form, body=body)
+    assert res.status == 403
+    assert res.json["code"] == "ERROR_CODE_ACCESS_DENIED"
+    ok = post(client, spend, {"token": token, "newPassword": "battery staple 2"})
+    assert ok.status == 200

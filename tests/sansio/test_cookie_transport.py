@@ -90,7 +90,7 @@ def test_cookies_must_be_a_cookies(make_gate: Callable[..., Gate]) -> None:
         pytest.param([], {}, id="none"),
         pytest.param(["a=1; b=2"], {"a": ["1"], "b": ["2"]}, id="two"),
         pytest.param(["a=1", "b=2"], {"a": ["1"], "b": ["2"]}, id="two-headers"),
-        pytest.param(["a=1, b=2"], {"a": ["1"], "b": ["2"]}, id="wsgi-comma-joined"),
+        pytest.param(["a=1, b=2"], {"a": ["1, b=2"]}, id="comma-is-in-the-value"),
         pytest.param(["a=1; a=2"], {"a": ["1", "2"]}, id="repeated-kept"),
         pytest.param(["junk; a = 1 ;"], {"a": ["1"]}, id="junk-skipped"),
         pytest.param(['a="x"'], {"a": ['"x"']}, id="quotes-kept"),
@@ -102,6 +102,27 @@ def test_cookie_headers_are_parsed_with_repeats(
 ) -> None:
     """Every pair of every ``Cookie`` header, in order, repeats kept for the gate to judge."""
     assert parse_cookies(headers) == expected
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param("x=a,jwe_access_user=t; y=1", id="comma-in-a-value"),
+        pytest.param("x=a, __Host-t=v", id="host-prefix-in-a-value"),
+        pytest.param("a=1; b=2,c=3", id="mixed"),
+    ],
+)
+def test_cookie_names_are_the_frameworks(header: str) -> None:
+    """The gate finds exactly the cookie names Starlette and Django find (Werkzeug, stricter,
+    no more): a cookie hidden in another's value (browsers keep commas there) is not a
+    credential to the gate."""
+    from django.http.cookie import parse_cookie as django_cookies
+    from starlette.requests import cookie_parser
+    from werkzeug.http import parse_cookie
+
+    names = set(parse_cookies([header]))
+    assert names == set(cookie_parser(header)) == set(django_cookies(header))
+    assert set(parse_cookie(header)) <= names
 
 
 @pytest.mark.parametrize(
@@ -204,6 +225,15 @@ def test_csrf_entries_of_other_tables_are_kept_and_replaced() -> None:
         pytest.param(["http://app.test", "http://app.test"], ["app.test"], (), False, id="two"),
         pytest.param(["ftp://app.test"], ["app.test"], (), False, id="other-scheme"),
         pytest.param(["http://app.test"], [], (), False, id="no-host"),
+        pytest.param(["http://app.test@evil.test"], ["app.test"], (), False, id="userinfo"),
+        pytest.param(["http://evil.test@app.test"], ["app.test"], (), False, id="userinfo-host"),
+        pytest.param(["http://app.test."], ["app.test"], (), False, id="trailing-dot"),
+        pytest.param(["http://app.test/"], ["app.test"], (), True, id="trailing-slash"),
+        pytest.param(["http://app.test"], ["app.test", "evil.test"], (), False, id="two-hosts"),
+        pytest.param(
+            ["http://b\u00fccher.test"], ["xn--bcher-kva.test"], (), False, id="idn-unencoded"
+        ),
+        pytest.param(["http://app.test:80"], ["app.test"], (), False, id="explicit-default-port"),
         pytest.param(
             ["https://ui.test"], ["api.test"], ("https://ui.test",), True, id="trusted-origin"
         ),
@@ -270,7 +300,8 @@ PAIR = Response(200, (("content-type", "application/json"), ("content-length", "
                 "SameSite=Strict",
                 "jwe_refresh_user=R; Max-Age=86400; Path=/auth; Domain=example.com; HttpOnly; "
                 "SameSite=Strict",
-                "jwe_csrf={csrf}; Max-Age=86400; Path=/app; Domain=example.com; SameSite=Strict",
+                # Path=/, not /app: the CSRF cookie must reach the auth prefix too.
+                "jwe_csrf={csrf}; Max-Age=86400; Path=/; Domain=example.com; SameSite=Strict",
             ],
             id="insecure-strict-domain-path",
         ),

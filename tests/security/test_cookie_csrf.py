@@ -5,12 +5,14 @@ Hijacking refused under a real uvicorn with the ``websockets`` client."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -120,6 +122,120 @@ def test_real_servers_send_each_set_cookie_line(server: int) -> None:
     assert raw(server, f"{post}\r\nX-CSRF-Token: {token}")[0] == 200
 
 
+_ACCOUNTS: dict[tuple[int, str], tuple[str, str, bytes]] = {}
+"""One signup per server and name: the servers live for the module, and signups are
+throttled per address."""
+
+
+def _signed_up(port: int, name: str) -> tuple[str, str, bytes]:
+    """``name`` signed up over raw HTTP (once per server): its access token and CSRF token,
+    from the cookies, and its signup body (to log in again with)."""
+    if (port, name) not in _ACCOUNTS:
+        head = "POST /auth/signup HTTP/1.1\r\nHost: app.test\r\nContent-Type: application/json"
+        body = SIGNUP.replace(b"eve", f"{name}{uuid.uuid4().hex[:8]}".encode())
+        status, lines, answer = raw(port, head, body)
+        assert status == 200, answer
+        found = dict(
+            line.split(":", 1)[1].strip().split(";")[0].split("=", 1)
+            for line in lines
+            if line.lower().startswith("set-cookie:")
+        )
+        _ACCOUNTS[port, name] = (found["jwe_access_user"], found["jwe_csrf"], body)
+    return _ACCOUNTS[port, name]
+
+
+@pytest.mark.parametrize(
+    ("cookie", "status"),
+    [
+        pytest.param("jwe_access_user={a}", 200, id="the-cookie"),
+        pytest.param("x=a,jwe_access_user={a}", 401, id="inside-another-value"),
+        pytest.param("x=a, jwe_access_user={a}", 401, id="inside-another-value-spaced"),
+        pytest.param("jwe_access_user={a}; x=a,jwe_access_user={b}", 200, id="beside-the-cookie"),
+    ],
+)
+def test_a_comma_in_another_cookie_is_not_a_cookie(server: int, cookie: str, status: int) -> None:
+    """Browsers keep commas in cookie values (a sibling subdomain's ``x=a,__Host-t=...``
+    reaches the app as one cookie ``x``, as Werkzeug, Starlette and Django parse it): the gate
+    never reads a credential cookie out of another cookie's value."""
+    access, _, _ = _signed_up(server, "comma")
+    other, _, _ = _signed_up(server, "other")
+    jar = cookie.format(a=access, b=other)
+    got = raw(server, f"GET /api/hello HTTP/1.1\r\nHost: app.test\r\nCookie: {jar}")
+    assert got[0] == status, got[2]
+    if status == 200:
+        assert b"comma" in got[2]
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        pytest.param("post", id="lower-case"),
+        pytest.param("PoSt", id="mixed-case"),
+        pytest.param("PROPFIND", id="extension-method"),
+        pytest.param("GETX", id="get-prefixed"),
+    ],
+)
+def test_every_unsafe_spelling_needs_the_csrf_token(server: int, method: str) -> None:
+    """However the method is spelled, anything but GET, HEAD, OPTIONS and TRACE that the
+    cookie authenticates never reaches the app without the CSRF token (the gate's 403)."""
+    access, _, _ = _signed_up(server, "method")
+    head = f"{method} /api/hello HTTP/1.1\r\nHost: app.test\r\nCookie: jwe_access_user={access}"
+    status, lines, body = raw(server, head)
+    # The servers refuse some spellings themselves (400: lower case; GETX under httptools).
+    assert status in (400, 403), body
+    assert not [line for line in lines if line.lower().startswith("x-handled")]
+    assert status == 400 or b"ERROR_CODE_ACCESS_DENIED" in body
+
+
+PLAIN, FORM, JSON = "text/plain", "application/x-www-form-urlencoded", "application/json"
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "origin", "content_type", "status"),
+    [
+        pytest.param("login", "http://evil.test", PLAIN, 403, id="login-from-another-site"),
+        pytest.param("login", "http://evil.test", FORM, 403, id="login-urlencoded-form"),
+        pytest.param("login", "null", PLAIN, 403, id="login-from-an-opaque-origin"),
+        pytest.param("login", "http://sub.app.test", PLAIN, 403, id="login-from-a-sibling"),
+        pytest.param("login", "http://app.test", PLAIN, 200, id="login-from-our-origin"),
+        pytest.param("login", None, PLAIN, 200, id="login-without-origin"),
+        pytest.param(
+            "login", "http://ui.test", f"{JSON}; charset=utf-8", 200, id="login-json-preflighted"
+        ),
+        pytest.param("signup", "http://evil.test", PLAIN, 403, id="signup-from-another-site"),
+        pytest.param("refresh", "http://evil.test", PLAIN, 403, id="body-refresh-another-site"),
+        pytest.param("refresh", "http://app.test", PLAIN, 200, id="body-refresh-our-origin"),
+        pytest.param(
+            "refresh", "http://ui.test", f"{PLAIN}\r\nX-CSRF-Token: x", 200, id="preflighted-header"
+        ),
+    ],
+)
+def test_login_csrf_by_a_form_of_another_site_is_refused(
+    server: int, endpoint: str, origin: str | None, content_type: str, status: int
+) -> None:
+    """Login CSRF: another site's ``<form enctype="text/plain">`` posting the attacker's
+    credentials (or refresh token) as JSON would set the attacker's cookies in the victim's
+    browser. In cookie mode the endpoints that set cookies without one refuse a foreign
+    ``Origin`` (403, no ``Set-Cookie``) unless the body is declared JSON, which no form can
+    send and another origin's script only after a CORS preflight the app allowed."""
+    _, _, account = _signed_up(server, "victim")
+    head = "POST /auth/login HTTP/1.1\r\nHost: app.test\r\nContent-Type: application/json"
+    pair = raw(server, head, account)
+    assert pair[0] == 200, pair[2]
+    body = {
+        "signup": account.replace(b"victim", b"new")[:-1] + b',"x":"="}',
+        "login": account[:-1] + b',"x":"="}',
+        "refresh": b'{"refreshToken":"%s","x":"="}' % json.loads(pair[2])["refreshToken"].encode(),
+    }[endpoint]
+    head = f"POST /auth/{endpoint} HTTP/1.1\r\nHost: app.test\r\nContent-Type: {content_type}"
+    if origin is not None:
+        head += f"\r\nOrigin: {origin}"
+    got, lines, answer = raw(server, head, body)
+    assert got == status, answer
+    cookies = [line for line in lines if line.lower().startswith("set-cookie:")]
+    assert len(cookies) == (3 if status == 200 else 0)
+
+
 # -- the clients' own cookie jars ------------------------------------------------------------
 
 
@@ -213,6 +329,9 @@ def test_a_cookie_websocket_from_our_origin_is_accepted(
         pytest.param("http://evil.test", id="other-origin"),
         pytest.param(None, id="no-origin"),
         pytest.param("null", id="null-origin"),
+        pytest.param("http://{host}@evil.test", id="userinfo"),
+        pytest.param("http://evil.test@{host}", id="userinfo-host"),
+        pytest.param("http://sub.{host}", id="subdomain"),
     ],
 )
 def test_a_cookie_websocket_from_elsewhere_is_refused(
@@ -225,8 +344,9 @@ def test_a_cookie_websocket_from_elsewhere_is_refused(
         pytest.raises(InvalidStatus) as info,
         connect(
             f"ws://{host}/ws",
-            origin=None if origin is None else Origin(origin),
-            additional_headers={"Cookie": _cookie(gate)},
+            origin=None if origin is None else Origin(origin.format(host=host)),
+            # What a proxy would say: the gate never takes the host from it.
+            additional_headers={"Cookie": _cookie(gate), "X-Forwarded-Host": "evil.test"},
             open_timeout=5,
         ),
     ):

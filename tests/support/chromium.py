@@ -16,9 +16,11 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 
-@contextmanager
-def chromium(profile: Path, size: tuple[int, int] = (1280, 1000)) -> Iterator[Any]:
-    """A headless Chromium with its own profile folder, quit on exit."""
+def start_chromium(
+    profile: Path, size: tuple[int, int] = (1280, 1000), prefs: dict[str, Any] | None = None
+) -> Any:
+    """A headless Chromium with its own profile folder (the caller quits it); missing
+    Chromium is a failure, never a skip."""
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
     if missing:
         pytest.fail(
@@ -43,8 +45,18 @@ def chromium(profile: Path, size: tuple[int, int] = (1280, 1000)) -> Iterator[An
         f"--user-data-dir={profile}",
     ):
         options.add_argument(arg)
+    if prefs:
+        options.add_experimental_option("prefs", prefs)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(20)
+    driver.set_script_timeout(30)
+    return driver
+
+
+@contextmanager
+def chromium(profile: Path, size: tuple[int, int] = (1280, 1000)) -> Iterator[Any]:
+    """A headless Chromium with its own profile folder, quit on exit."""
+    driver = start_chromium(profile, size)
     try:
         yield driver
     finally:

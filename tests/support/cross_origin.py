@@ -27,15 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import pytest
 from argon2.profiles import CHEAPEST
 
 from jwe_gate import Gate, Hasher, KeyRing, MemoryBackend, Rule, Table
+from support.chromium import start_chromium
 
 __all__ = [
     "ALLOWED_HEADERS",
-    "CHROMEDRIVER",
-    "CHROMIUM",
     "EXPOSED_HEADERS",
     "METHODS",
     "PAGE",
@@ -57,8 +55,6 @@ PAGE = Path(__file__).with_name("cross_origin.html")
 METHODS = ["GET", "POST"]
 ALLOWED_HEADERS = ["Authorization", "Content-Type", "X-Request-Id"]
 EXPOSED_HEADERS = ["WWW-Authenticate"]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 PASSWORD = "s3cret-pass1"
 
 Results = dict[str, Any]
@@ -268,36 +264,9 @@ class Api:
 
 
 def chromium(profile: Path, prefs: dict[str, Any] | None = None) -> Any:
-    """Headless Chromium driven by selenium; missing Chromium is a failure, never a skip."""
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        pytest.fail(
-            f"{', '.join(missing)} missing: install Debian's chromium and "
-            "chromium-driver (apt-get install chromium chromium-driver; .ci/run does)"
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(arg)
-    if prefs:
-        options.add_experimental_option("prefs", prefs)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(20)
-    driver.set_script_timeout(30)
-    return driver
+    """Headless Chromium (the caller quits it), with ``prefs`` such as the third-party
+    cookie setting."""
+    return start_chromium(profile, prefs=prefs)
 
 
 class Flows:

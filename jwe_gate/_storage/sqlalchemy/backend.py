@@ -224,6 +224,7 @@ class BaseSQLAlchemyBackend:
             # Refuse rather than create a record whose uniqueness nobody enforces.
             raise BackendError(f"{unique!r} is not unique in {b.table.name!r}")
         values = {k: v for k, v in fields.items() if k != "id"}
+        b.fit(values)
         if not isinstance(values.get(CREATED_AT), int):  # the Table sets it; a caller may not
             values[CREATED_AT] = int(time.time() * 1000)
         row = b.values(values, {})
@@ -280,6 +281,7 @@ class SyncSQLAlchemyBackend(BaseSQLAlchemyBackend):
         key = b.key(id)
         if key is None:
             return None
+        b.fit(changes)
         self._ready(table)
         return self._runner.run(self._update_work, b, key, changes)
 
@@ -338,6 +340,7 @@ class AsyncSQLAlchemyBackend(BaseSQLAlchemyBackend):
         key = b.key(id)
         if key is None:
             return None
+        b.fit(changes)
         await self._ready(table)
         return await self._runner.arun(self._update_work, b, key, changes)
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..._sansio.records import CREATED_AT
+from ..._sansio.records import CREATED_AT, parse_key
 from ...exceptions import ConfigurationError, FieldValueError
 from ...types import Record
 from .hashers import read_hash, write_hash
@@ -53,20 +52,8 @@ class Bound:
         return str(router.db_for_write(self.model))
 
     def key(self, id: str) -> Any | None:
-        """The key ``id`` names, or None: only the canonical spelling of a key names its row
-        ("01", "1.0", " 1" name none), and a non-key is never a database error."""
-        if not isinstance(id, str) or not id:
-            return None
-        if self.kind == "int":
-            ok = id.isascii() and id.isdecimal() and len(id) <= 19 and (id[0] != "0" or id == "0")
-            return int(id) if ok and int(id) <= 2**63 - 1 else None
-        if self.kind == "uuid":
-            try:
-                value = uuid.UUID(id)
-            except ValueError:
-                return None
-            return value if str(value) == id else None
-        return id if len(id) <= 255 else None
+        """The key ``id`` names, or None (see ``parse_key``)."""
+        return parse_key(id, self.kind)
 
     # -- reading -----------------------------------------------------------------------------
 
