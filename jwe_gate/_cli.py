@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._cli_mail import add_mailtest_parser
+from ._cli_mail import add_demo_smtp_options, add_mailtest_parser, demo_mail_options
 from ._demo import DEMO_TABLES, redacted
 from ._tokens import KeyRing, TokenCodec, inspect_token
 from .exceptions import BackendError, ConfigurationError, JWEGateError, MailError
@@ -205,6 +205,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         db_prefix=args.db_prefix,
         query_token=args.query_token,
         cookies=args.cookies,
+        mail=demo_mail_options(args),
     )
     return 0
 
@@ -336,6 +337,7 @@ def _parser() -> argparse.ArgumentParser:
         "not with --query-token",
     )
     redis_arg(d)
+    add_demo_smtp_options(d)
     d.set_defaults(func=cmd_demo)
     return p
 

@@ -15,7 +15,14 @@ from ._mail import Mail, SMTPMailer, parse_smtp
 from ._mail.address import mailbox
 from .exceptions import ConfigurationError
 
-__all__ = ["PASSWORD_ENV", "add_mailtest_parser", "cmd_mailtest", "mailer_from_args"]
+__all__ = [
+    "PASSWORD_ENV",
+    "add_demo_smtp_options",
+    "add_mailtest_parser",
+    "cmd_mailtest",
+    "demo_mail_options",
+    "mailer_from_args",
+]
 
 PASSWORD_ENV = "JWE_GATE_SMTP_PASSWORD"
 """Where ``--user``'s password is read from; without it, it is asked for without echo (a
@@ -124,3 +131,64 @@ def cmd_mailtest(args: argparse.Namespace) -> int:
     mailer.send(Mail(args.to, TEST_SUBJECT, TEST_TEXT, TEST_HTML))
     print(f"sent a test mail to {args.to} through {mailer.address} ({mailer.security})")
     return 0
+
+
+def add_demo_smtp_options(d: argparse.ArgumentParser) -> None:
+    """``jwe-gate demo``'s mail options: ``--smtp`` and how to speak to that server."""
+    d.add_argument(
+        "--smtp",
+        metavar="HOST:PORT",
+        help="send the recovery mail through this SMTP server (default: to the console and "
+        "the page's outbox)",
+    )
+    d.add_argument(
+        "--smtp-security",
+        choices=("none", "starttls", "tls"),
+        help="plain, STARTTLS or implicit TLS (default: none for a server on this machine, "
+        "else starttls)",
+    )
+    d.add_argument(
+        "--smtp-from",
+        default="jwe-gate demo <demo@localhost>",
+        metavar="ADDR",
+        help="the sender of the demo's mail",
+    )
+    d.add_argument(
+        "--smtp-user",
+        metavar="U",
+        help=f"log in as U; the password comes from {PASSWORD_ENV} or is asked for",
+    )
+    d.add_argument(
+        "--smtp-cafile",
+        metavar="FILE",
+        help="trust the certificate authority in FILE (a private server's), not the system's",
+    )
+
+
+def demo_mail_options(args: argparse.Namespace) -> dict[str, object]:
+    """``demo_mail``'s keywords from the demo's options (the password read only when asked)."""
+    if not args.smtp:
+        given = [
+            f"--smtp-{n}" for n in ("security", "user", "cafile") if getattr(args, f"smtp_{n}")
+        ]
+        if given:  # silently ignored options would leave a person wondering where mail went
+            raise ConfigurationError(f"{', '.join(given)} need --smtp HOST:PORT")
+        return {}
+    if args.smtp_user and args.smtp_security == "none":
+        from ._demo_mail import is_loopback
+
+        host, _ = parse_smtp(args.smtp)
+        if not is_loopback(host):
+            # Refused before asking for the password: it would cross the network in clear.
+            raise ConfigurationError(
+                "--smtp-user with --smtp-security none sends the password in clear to "
+                f"{host}; use starttls or tls"
+            )
+    return {
+        "smtp": args.smtp,
+        "smtp_security": args.smtp_security,
+        "smtp_from": args.smtp_from,
+        "smtp_user": args.smtp_user,
+        "smtp_password": _password() if args.smtp_user else None,
+        "smtp_cafile": args.smtp_cafile,
+    }

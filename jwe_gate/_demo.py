@@ -8,13 +8,13 @@ OpenAPI document at ``/openapi.json`` (public) and a page at ``/``.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from ._demo_apps import PageConfig, flask_app, starlette_app
+from ._demo_mail import OUTBOX_PATH, DemoMail, demo_mail, is_loopback
 from ._gate import AuthRoutes, Gate
 from ._sansio.cookies import Cookies
 from ._sansio.rules import Rule
@@ -126,17 +126,6 @@ def load_or_create_keys(keys: str | None) -> KeyRing:
     return ring
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``--host`` is reachable from this machine only (``localhost``, ``127.0.0.1``,
-    ``::1``)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def demo_cookies(host: str) -> Cookies:
     """The cookie transport's settings for ``--cookies``, served on ``host``."""
     secure = not is_loopback(host)
@@ -156,10 +145,12 @@ def build_gate(
     redis_prefix: str = "jwe_gate:",
     db_prefix: str = "",
     query_token: bool = False,
+    mail: DemoMail | None = None,
     **options: Any,
 ) -> Gate:
     """The demo's gate: its tables, its stores, the auth routes, and its rules (with
-    ``query_token``, ``/api/**`` also accepts ``?authtoken=``)."""
+    ``query_token``, ``/api/**`` also accepts ``?authtoken=``; with ``mail``, the ``user``
+    table recovers accounts, and an outbox it has is public)."""
     backend = open_backend(db, db_prefix)
     if isinstance(backend, SQLiteBackend):
         _say(f"SQLite database {Path(backend.path).resolve()}")
@@ -169,9 +160,18 @@ def build_gate(
         options["stores"] = open_stores(db, redis, redis_prefix, db_prefix)
     return Gate(
         keys=load_or_create_keys(keys),
-        tables=[Table(name, backend) for name in DEMO_TABLES],
+        tables=[
+            Table("user", backend, recovery=mail.recovery if mail else None),
+            Table("admin", backend),
+        ],
         rules=[
             Rule("/", "public", methods=["GET"]),
+            # The outbox shows mail so a person can click its links: public in the demo only.
+            *(
+                [Rule(OUTBOX_PATH, "public", methods=["GET"])]
+                if mail and mail.outbox is not None
+                else []
+            ),
             Rule("/health", "public"),
             Rule("/openapi.json", "public", methods=["GET"]),
             Rule("/admin/**", "required", table="admin"),
@@ -200,15 +200,18 @@ def serve(
     db_prefix: str = "",
     query_token: bool = False,
     cookies: bool = False,
+    mail: dict[str, Any] | None = None,
 ) -> None:
     """Run the demo until interrupted: the page uses bearer headers, or with ``cookies`` the
-    cookie transport (not with ``query_token``: the page would hold no token for a URL)."""
+    cookie transport (not with ``query_token``: the page would hold no token for a URL).
+    ``mail`` holds ``demo_mail``'s SMTP keywords (``smtp``, ``smtp_security``, ...)."""
     if cookies and query_token:
         raise ConfigurationError(
             "--cookies and --query-token do not combine: in cookie mode the page holds no "
             "token it could put in a URL (the tokens are HttpOnly cookies); choose one"
         )
-    page: dict[str, Any] = {"query_token": query_token}
+    recovery = demo_mail(host, port, **(mail or {}))
+    page: dict[str, Any] = {"query_token": query_token, "mail": recovery.via}
     options: dict[str, Any] = {}
     if cookies:
         settings = demo_cookies(host)
@@ -225,6 +228,7 @@ def serve(
         redis_prefix=redis_prefix,
         db_prefix=db_prefix,
         query_token=query_token,
+        mail=recovery,
         **options,
     )
     if query_token:
@@ -235,7 +239,7 @@ def serve(
             import waitress
         except ImportError as exc:
             raise MissingDependencyError("waitress", "demo") from exc
-        app = flask_app(gate, PageConfig("Flask app on waitress (WSGI)", **page))
+        app = flask_app(gate, PageConfig("Flask app on waitress (WSGI)", **page), recovery.outbox)
         try:
             server = waitress.create_server(app, host=host, port=port, threads=8)
         except OSError as exc:  # a busy port: a message and exit 2, not a traceback
@@ -249,5 +253,7 @@ def serve(
         raise MissingDependencyError("uvicorn", "demo") from exc
     _say(f"serving {url} (ASGI: Starlette behind gate.asgi, on uvicorn)")
     # No proxy in front of the demo: X-Forwarded-For must not choose the throttle's address.
-    app = starlette_app(gate, PageConfig("Starlette app on uvicorn (ASGI)", **page))
+    app = starlette_app(
+        gate, PageConfig("Starlette app on uvicorn (ASGI)", **page), recovery.outbox
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)

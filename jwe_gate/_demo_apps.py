@@ -2,8 +2,9 @@
 
 The page is one static file with inline CSS and JavaScript (no build step, no external asset).
 It learns how the server runs from a small JSON block the server fills in once, at start-up:
-which app it talks to and which transport it uses (bearer headers, ``?authtoken=`` as well, or
-cookies with a CSRF token).
+which app it talks to, which transport it uses (bearer headers, ``?authtoken=`` as well, or
+cookies with a CSRF token) and where its mail goes. Without ``--smtp`` the apps also serve the
+outbox (``GET /demo/outbox``): the demo's route, not one of the gate's endpoints.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any, Literal
 
+from ._demo_mail import OUTBOX_PATH, outbox_json
 from ._gate import Gate
+from ._mail import OutboxMailer
 from .exceptions import MissingDependencyError
 
 __all__ = ["PageConfig", "flask_app", "render_page", "starlette_app"]
@@ -39,6 +42,9 @@ class PageConfig:
     """Cookie mode: the readable cookie holding the CSRF token."""
     csrf_header: str | None = None
     """Cookie mode: the header that must echo it on unsafe methods."""
+    mail: str = "none"
+    """Where recovery mail goes: ``"outbox"`` (the page shows it), ``"console"``,
+    ``"smtp HOST:PORT"``, or ``"none"`` (no recovery: the page hides its forms)."""
 
 
 def render_page(config: PageConfig) -> tuple[bytes, dict[str, str]]:
@@ -49,6 +55,7 @@ def render_page(config: PageConfig) -> tuple[bytes, dict[str, str]]:
         "queryToken": config.query_token,
         "csrfCookie": config.csrf_cookie,
         "csrfHeader": config.csrf_header,
+        "mail": config.mail,
     }
     # "<" escaped: no value can close the script element it sits in.
     block = json.dumps(data).replace("<", "\\u003c")
@@ -88,8 +95,10 @@ def _openapi(gate: Gate) -> dict[str, Any]:
     return gate.openapi(title="jwe_gate demo", version=version("jwe_gate"))
 
 
-def starlette_app(gate: Gate, config: PageConfig | None = None) -> Any:
-    """The demo as a Starlette app wrapped in ``gate.asgi``."""
+def starlette_app(
+    gate: Gate, config: PageConfig | None = None, outbox: OutboxMailer | None = None
+) -> Any:
+    """The demo as a Starlette app wrapped in ``gate.asgi`` (serving ``outbox`` when given)."""
     try:
         from starlette.applications import Starlette
         from starlette.requests import Request
@@ -118,20 +127,27 @@ def starlette_app(gate: Gate, config: PageConfig | None = None) -> Any:
     async def stats(request: Request) -> JSONResponse:
         return JSONResponse({"admin": request.user.display_name, "time": int(time.time())})
 
-    app = Starlette(
-        routes=[
-            Route("/", index),
-            Route("/health", health),
-            Route("/openapi.json", openapi),
-            Route("/api/hello", hello),
-            Route("/admin/stats", stats),
-        ]
-    )
-    return gate.asgi(app)
+    routes = [
+        Route("/", index),
+        Route("/health", health),
+        Route("/openapi.json", openapi),
+        Route("/api/hello", hello),
+        Route("/admin/stats", stats),
+    ]
+    if outbox is not None:
+        kept = outbox
+
+        async def mails(request: Request) -> JSONResponse:
+            return JSONResponse(outbox_json(kept), headers={"cache-control": "no-store"})
+
+        routes.append(Route(OUTBOX_PATH, mails))
+    return gate.asgi(Starlette(routes=routes))
 
 
-def flask_app(gate: Gate, config: PageConfig | None = None) -> Any:
-    """The same demo as a Flask app wrapped in ``gate.wsgi``."""
+def flask_app(
+    gate: Gate, config: PageConfig | None = None, outbox: OutboxMailer | None = None
+) -> Any:
+    """The same demo as a Flask app wrapped in ``gate.wsgi`` (serving ``outbox`` when given)."""
     try:
         from flask import Flask, Response, jsonify, request
     except ImportError as exc:
@@ -162,5 +178,14 @@ def flask_app(gate: Gate, config: PageConfig | None = None) -> Any:
     def stats() -> Any:
         user = request.environ["jwe_gate.user"]
         return jsonify({"admin": user.display_name, "time": int(time.time())})
+
+    if outbox is not None:
+        kept = outbox
+
+        @app.get(OUTBOX_PATH)
+        def mails() -> Any:
+            response = jsonify(outbox_json(kept))
+            response.headers["cache-control"] = "no-store"
+            return response
 
     return gate.wsgi(app.wsgi_app)

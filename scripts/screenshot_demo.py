@@ -1,8 +1,9 @@
 """Save a screenshot of the demo page (``docs/img/demo.png`` by default).
 
 Starts ``jwe-gate demo`` on a free port with a throw-away database and key set, drives the page
-in headless Chromium through a short session (sign up, /auth/me, /api/hello, refresh, a password
-change with a wrong current password, so a field error shows), and saves the whole page.
+in headless Chromium through a short session (sign up, /auth/me, /api/hello, refresh, "Verify
+email" and a reset link asked for, so the outbox shows two mails, and a password change with a
+wrong current password, so a field error shows), and saves the whole page.
 
     python scripts/screenshot_demo.py [--out FILE] [--width PX] [-- DEMO FLAGS...]
 
@@ -93,8 +94,13 @@ def session(driver: Any) -> None:
     field("signup-name").send_keys("Ann")
     field("signup-email").send_keys("ann@example.com")
     act(driver, lambda: field("signup-password").send_keys("s3cret-pass" + Keys.ENTER))
-    for button in ("me", "refresh", "hello"):
+    for button in ("me", "refresh", "hello", "verify-send"):
         act(driver, field(button).click)
+    field("forgot-email").send_keys("ann@example.com")
+    act(driver, lambda: field("forgot-email").send_keys(Keys.ENTER))
+    WebDriverWait(driver, 15).until(  # both mails in the outbox (sent after the answers)
+        lambda d: d.find_element(By.ID, "outbox").get_attribute("data-count") == "2"
+    )
     field("new-password").send_keys("n3w-password")
     act(driver, lambda: field("current-password").send_keys("not-it-42" + Keys.ENTER))
 
