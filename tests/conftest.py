@@ -12,6 +12,7 @@ from typing import Any
 import argon2
 import pytest
 from support.apps import AUTH_ROUTES, DEFAULT_RULES, admins, users
+from support.chromium import chromium
 from support.clients import wrap
 from support.results import RawClient
 
@@ -107,3 +108,10 @@ def auth_gate(make_auth_gate: Callable[..., Gate]) -> Gate:
 def auth_client(adapter: str, auth_gate: Gate) -> RawClient:
     """A raw client for ``auth_gate`` wrapping the real Starlette or Flask app."""
     return wrap(auth_gate, adapter)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One headless Chromium per test module; missing Chromium is a failure, never a skip."""
+    with chromium(tmp_path_factory.mktemp("chromium")) as driver:
+        yield driver

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support.chromium import act, chromium
+from support.chromium import act
 
 from jwe_gate import KeyRing
 
@@ -302,13 +302,6 @@ def test_demo_on_a_busy_port_fails_cleanly(tmp_path: Path, adapter: list[str]) -
 
 
 # -- the browser -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """Headless Chromium driven by selenium; missing Chromium is a failure, never a skip."""
-    with chromium(tmp_path_factory.mktemp("chromium")) as driver:
-        yield driver
 
 
 def click(driver: Any, button: str, label: str, status: int) -> str:

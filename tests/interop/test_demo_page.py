@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support.chromium import act, chromium, log_entries
+from support.chromium import act, log_entries
 from test_demo import PASSWORD, Demo, clean_env, start_demo, unique_email
 
 from jwe_gate import KeyRing
@@ -71,13 +71,6 @@ def mode(
     demo = start_demo(tmp, "--db", str(tmp / "demo.db"), "--keys", str(keys), *flags)
     yield Mode(demo, flags, app, badge)
     demo.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """One headless Chromium for the whole module."""
-    with chromium(tmp_path_factory.mktemp("chromium")) as driver:
-        yield driver
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support.chromium import act, chromium, log_entries
+from support.chromium import act, log_entries
 from support.smtp import PASSWORD as SMTP_PASSWORD
 from support.smtp import USER as SMTP_USER
 from support.smtp import SMTPServer, make_certs, running_smtp
@@ -105,13 +105,6 @@ def mode(
         demo = start_demo(tmp, *base, "--smtp", server.address)
         yield Mode(demo, flags, server)
         demo.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """One headless Chromium for the whole module."""
-    with chromium(tmp_path_factory.mktemp("chromium")) as driver:
-        yield driver
 
 
 @pytest.fixture
