@@ -15,9 +15,7 @@ Run: python benchmarks/bench_overhead.py [--requests N]
 from __future__ import annotations
 
 import argparse
-import asyncio
 import http.client
-import json
 import os
 import socket
 import statistics
@@ -29,97 +27,7 @@ import time
 from typing import Any
 
 import uvicorn
-from argon2.profiles import CHEAPEST
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
-
-from jwe_gate import (
-    Gate,
-    HandlerRequest,
-    Hasher,
-    KeyRing,
-    RequestView,
-    Rule,
-    SQLiteBackend,
-    SQLiteRefreshStore,
-    SQLiteThrottleStore,
-    Table,
-)
-
-
-async def hello(request: Request) -> JSONResponse:
-    user = request.scope.get("user")
-    return JSONResponse({"hello": user.identity if user is not None else "anonymous"})
-
-
-def bare_app() -> Starlette:
-    return Starlette(routes=[Route("/api/hello", hello), Route("/health", hello)])
-
-
-def gated(db: str, *, cache: bool, session: bool = False) -> tuple[Any, str]:
-    """The app behind a gate with SQLite tables and stores (as the demo), and a token for it:
-    from ``gate.issue`` (no session), or from a login (``session``: checked per request)."""
-    backend = SQLiteBackend(db)
-    table = Table("user", backend)
-    gate = Gate(
-        keys=KeyRing.generate(),
-        tables=[table],
-        rules=[Rule("/health", "public")],
-        token_cache_size=4096 if cache else 0,
-        refresh_store=SQLiteRefreshStore(db),
-        throttle_store=SQLiteThrottleStore(db),
-        hasher=Hasher(CHEAPEST),
-        auth_routes={"/auth": "user"},
-    )
-    body = json.dumps({"email": "ann@example.com", "name": "Ann", "password": "s3cret-pass"})
-    answer = gate.auth_service("user").handle(
-        "signup", HandlerRequest(RequestView("POST", "/auth/signup"), body.encode())
-    )
-    pair = json.loads(answer.body)
-    if session:
-        return gate.asgi(bare_app()), str(pair["authToken"])
-    return gate.asgi(bare_app()), gate.issue("user", gate.verify(pair["authToken"]).sub, ttl=3600)
-
-
-def in_process(app: Any, path: str, token: str | None, n: int) -> float:
-    """Median microseconds per request over 5 rounds of n requests."""
-    headers = [(b"host", b"bench")]
-    if token:
-        headers.append((b"authorization", f"Bearer {token}".encode()))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": headers,
-        "server": ("bench", 80),
-        "client": ("127.0.0.1", 1),
-    }
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start" and message["status"] != 200:
-            raise RuntimeError(f"status {message['status']}")
-
-    async def rounds() -> list[float]:
-        out = []
-        for _ in range(6):
-            t0 = time.perf_counter()
-            for _ in range(n):
-                await app(dict(scope), receive, send)
-            out.append((time.perf_counter() - t0) / n * 1e6)
-        return out[1:]  # the first round warms caches
-
-    return statistics.median(asyncio.run(rounds()))
+from _common import bare_app, gated, in_process
 
 
 def free_port() -> int:

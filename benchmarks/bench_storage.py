@@ -22,8 +22,8 @@ from typing import Any
 
 import redis
 import sqlalchemy as sa
+from _common import bare_app
 from argon2.profiles import CHEAPEST
-from bench_overhead import bare_app
 
 from jwe_gate import (
     Gate,

@@ -1,0 +1,110 @@
+"""Helpers the benchmarks share: the Starlette route, its bare app, the app behind a gate on
+SQLite, and the in-process driver (the ASGI app called directly with a minimal scope)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from typing import Any
+
+from argon2.profiles import CHEAPEST
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from jwe_gate import (
+    Gate,
+    HandlerRequest,
+    Hasher,
+    KeyRing,
+    RequestView,
+    Rule,
+    SQLiteBackend,
+    SQLiteRefreshStore,
+    SQLiteThrottleStore,
+    Table,
+)
+
+
+async def hello(request: Request) -> JSONResponse:
+    user = request.scope.get("user")
+    return JSONResponse({"hello": user.identity if user is not None else "anonymous"})
+
+
+def bare_app() -> Starlette:
+    return Starlette(routes=[Route("/api/hello", hello), Route("/health", hello)])
+
+
+def make_gate(db: str, *, cache: bool) -> tuple[Gate, str, Any]:
+    """A gate with SQLite tables and stores (as the demo), one signed-up user, and that user's
+    access token from the signup (so it carries a session) and id."""
+    backend = SQLiteBackend(db)
+    table = Table("user", backend)
+    gate = Gate(
+        keys=KeyRing.generate(),
+        tables=[table],
+        rules=[Rule("/health", "public")],
+        token_cache_size=4096 if cache else 0,
+        refresh_store=SQLiteRefreshStore(db),
+        throttle_store=SQLiteThrottleStore(db),
+        hasher=Hasher(CHEAPEST),
+        auth_routes={"/auth": "user"},
+    )
+    body = json.dumps({"email": "ann@example.com", "name": "Ann", "password": "s3cret-pass"})
+    answer = gate.auth_service("user").handle(
+        "signup", HandlerRequest(RequestView("POST", "/auth/signup"), body.encode())
+    )
+    token = str(json.loads(answer.body)["authToken"])
+    return gate, token, gate.verify(token).sub
+
+
+def gated(db: str, *, cache: bool, session: bool = False) -> tuple[Any, str]:
+    """The app behind a gate with SQLite tables and stores (as the demo), and a token for it:
+    from ``gate.issue`` (no session), or from a login (``session``: checked per request)."""
+    gate, token, sub = make_gate(db, cache=cache)
+    if session:
+        return gate.asgi(bare_app()), token
+    return gate.asgi(bare_app()), gate.issue("user", sub, ttl=3600)
+
+
+def in_process(app: Any, path: str, token: str | None, n: int, rounds: int = 5) -> float:
+    """Median microseconds per request over ``rounds`` rounds of n requests (after one warm-up
+    round)."""
+    headers = [(b"host", b"bench")]
+    if token:
+        headers.append((b"authorization", f"Bearer {token}".encode()))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "server": ("bench", 80),
+        "client": ("127.0.0.1", 1),
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start" and message["status"] != 200:
+            raise RuntimeError(f"status {message['status']}")
+
+    async def timed() -> list[float]:
+        out = []
+        for _ in range(rounds + 1):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                await app(dict(scope), receive, send)
+            out.append((time.perf_counter() - t0) / n * 1e6)
+        return out[1:]  # the first round warms caches
+
+    return statistics.median(asyncio.run(timed()))

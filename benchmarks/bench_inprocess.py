@@ -1,0 +1,219 @@
+"""The in-process cost of one authenticated request, jwe_gate beside the usual alternatives, and
+the cost of a token's first sight, in one run on the same machine.
+
+Table 1: a GET to a Starlette route with a token the app has seen before, the user in a SQLite
+table, the ASGI app called directly with a minimal scope (no server, no sockets):
+
+* the bare Starlette app;
+* jwe_gate (``gate.asgi`` around it; the token comes from a signup, so the session check runs);
+* Starlette's ``AuthenticationMiddleware`` with a PyJWT HS256 backend that reads the user from
+  the same SQLite file on every request;
+* Litestar's ``JWTAuth`` with the same user lookup, beside the bare Litestar app.
+
+Each row gives microseconds per request (median of the rounds) and the ratio to its bare app.
+
+Table 2: the first sight of a token (decrypt and validate, no cache): jwe_gate's codec
+(``gate.verify`` with the token cache off), jwcrypto's ``JWE.deserialize`` alone on the same
+token, and joserfc's compact JWE decrypt, with the ratio to jwcrypto alone.
+
+Run: python benchmarks/bench_inprocess.py [--quick] [--requests N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jwt
+from _common import bare_app, hello, in_process, make_gate
+from joserfc import jwe as rfc_jwe
+from joserfc.jwk import OctKey
+from jwcrypto import jwe as jwc_jwe
+from litestar import Litestar, get
+from litestar.connection import ASGIConnection
+from litestar.security.jwt import JWTAuth, Token
+from starlette.applications import Starlette
+from starlette.authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    AuthenticationError,
+    BaseUser,
+)
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import HTTPConnection
+from starlette.routing import Route
+
+SECRET = "bench-secret-" + "x" * 32  # HS256 wants at least 32 bytes
+
+
+class DbUser(BaseUser):
+    """A user row read from the SQLite table."""
+
+    def __init__(self, uid: int, data: dict[str, Any]) -> None:
+        self.uid = uid
+        self.data = data
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return str(self.data.get("name", ""))
+
+    @property
+    def identity(self) -> str:
+        return str(self.uid)
+
+
+def lookup(db: sqlite3.Connection, uid: str) -> DbUser | None:
+    """One real query per request: the user row by primary key."""
+    row = db.execute('SELECT id, data FROM "user" WHERE id = ?', (int(uid),)).fetchone()
+    return DbUser(row[0], json.loads(row[1])) if row else None
+
+
+class PyJWTBackend(AuthenticationBackend):
+    """Bearer HS256 token (PyJWT), then the user from SQLite."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser]:
+        auth = conn.headers.get("authorization", "")
+        if not auth.startswith("Bearer "):
+            raise AuthenticationError("no token")
+        try:
+            claims = jwt.decode(auth[7:], SECRET, algorithms=["HS256"])
+        except jwt.PyJWTError as exc:
+            raise AuthenticationError("bad token") from exc
+        user = lookup(self.db, claims["sub"])
+        if user is None:
+            raise AuthenticationError("no such user")
+        return AuthCredentials(["authenticated"]), user
+
+
+def starlette_pyjwt(db: sqlite3.Connection) -> Starlette:
+    return Starlette(
+        routes=[Route("/api/hello", hello)],
+        middleware=[Middleware(AuthenticationMiddleware, backend=PyJWTBackend(db))],
+    )
+
+
+@get("/api/hello")
+async def ls_hello(scope: dict[str, Any]) -> dict[str, str]:
+    user = scope.get("user")
+    return {"hello": user.identity if user is not None else "anonymous"}
+
+
+def litestar_jwt(db: sqlite3.Connection) -> tuple[Litestar, JWTAuth[DbUser]]:
+    async def retrieve(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> DbUser:
+        user = lookup(db, token.sub)
+        if user is None:
+            raise LookupError("no such user")
+        return user
+
+    auth = JWTAuth[DbUser](retrieve_user_handler=retrieve, token_secret=SECRET)
+    return Litestar(route_handlers=[ls_hello], on_app_init=[auth.on_app_init]), auth
+
+
+def per_call(fn: Callable[[], object], n: int, rounds: int) -> float:
+    """Median microseconds per call over ``rounds`` rounds of n calls (after a warm-up round)."""
+    out = []
+    for _ in range(rounds + 1):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        out.append((time.perf_counter() - t0) / n * 1e6)
+    return statistics.median(out[1:])
+
+
+def requests_table(tmp: str, n: int, rounds: int) -> list[tuple[str, float, float]]:
+    db_path = os.path.join(tmp, "bench.db")
+    gated_app, session_token, sub = make_gate(db_path, cache=True)
+    gate_app = gated_app.asgi(bare_app())
+    db = sqlite3.connect(db_path)
+    try:
+        pyjwt_token = jwt.encode(
+            {"sub": str(sub), "exp": int(time.time()) + 3600}, SECRET, algorithm="HS256"
+        )
+        ls_app, ls_auth = litestar_jwt(db)
+        ls_token = ls_auth.create_token(identifier=str(sub))
+        path = "/api/hello"
+        bare = in_process(bare_app(), path, None, n, rounds)
+        gate = in_process(gate_app, path, session_token, n, rounds)
+        star = in_process(starlette_pyjwt(db), path, pyjwt_token, n, rounds)
+        ls_bare = in_process(Litestar(route_handlers=[ls_hello]), path, None, n, rounds)
+        ls = in_process(ls_app, path, ls_token, n, rounds)
+    finally:
+        db.close()
+    return [
+        ("Starlette, bare", bare, bare),
+        ("Starlette + jwe_gate (session on)", gate, bare),
+        ("Starlette + AuthenticationMiddleware (PyJWT HS256)", star, bare),
+        ("Litestar, bare", ls_bare, ls_bare),
+        ("Litestar + JWTAuth", ls, ls_bare),
+    ]
+
+
+def first_sight_table(tmp: str, n: int, rounds: int) -> list[tuple[str, float, float]]:
+    gate, token, _ = make_gate(os.path.join(tmp, "first.db"), cache=False)
+    key = gate.keys.encryption_key
+    rfc_key = OctKey.import_key(key.export(as_dict=True))
+
+    def jwcrypto_alone() -> None:
+        jwc_jwe.JWE().deserialize(token, key)
+
+    def joserfc_decrypt() -> None:
+        rfc_jwe.decrypt_compact(token, rfc_key)
+
+    jwc = per_call(jwcrypto_alone, n, rounds)
+    return [
+        (
+            "jwe_gate codec (decrypt + validate)",
+            per_call(lambda: gate.verify(token), n, rounds),
+            jwc,
+        ),
+        ("jwcrypto JWE.deserialize alone", jwc, jwc),
+        ("joserfc decrypt_compact", per_call(joserfc_decrypt, n, rounds), jwc),
+    ]
+
+
+def show(title: str, rows: list[tuple[str, float, float]], ratio: str) -> None:
+    print(title)
+    print(f"{'variant':<52}{'µs/req':>9}{ratio:>14}")
+    for name, us, base in rows:
+        print(f"{name:<52}{us:>9.1f}{us / base:>14.2f}")
+    print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer requests and rounds")
+    parser.add_argument("--requests", type=int, help="requests per round")
+    args = parser.parse_args()
+    n = args.requests or (500 if args.quick else 5000)
+    rounds = 3 if args.quick else 5
+    print(f"{n} requests per round, median of {rounds} rounds (after a warm-up round)\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        show(
+            "Authenticated request, token seen before, SQLite user table",
+            requests_table(tmp, n, rounds),
+            "x own bare",
+        )
+        show(
+            "First sight of a token (decrypt and validate)",
+            first_sight_table(tmp, max(n // 5, 10), rounds),
+            "x jwcrypto",
+        )
+
+
+if __name__ == "__main__":
+    main()
