@@ -11,31 +11,18 @@ import schemathesis
 from flask import Flask, jsonify
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from support.mailbox import Mailbox
 from support.recovery import recovery_gate
+from support.schema_checks import CHECKS
 
 from jwe_gate import Gate, Rule
 from jwe_gate._endpoints import later
 
-CHECKS: list[Any] = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-]
 RECOVERY_PATHS = ("/password/", "/verify", "/magic")
 
 
