@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 
 from ._sansio import refusals
 from ._sansio.decision import Allow
@@ -39,21 +39,45 @@ def collect_headers(
 
 def view_of(scope: Scope, wanted: frozenset[bytes]) -> RequestView:
     """The ``RequestView`` of an HTTP or WebSocket scope."""
+    http = scope["type"] == "http"
     # Upper-cased as routers compare it ("get" reaches a GET route); a WebSocket handshake
     # is a GET.
-    method = scope["method"].upper() if scope["type"] == "http" else "GET"
+    method = scope["method"].upper() if http else "GET"
     client = scope.get("client")
     raw = scope.get("raw_path")
+    root: str = scope.get("root_path", "")
+    path: str = scope["path"]
+    headers: dict[str, list[str]] = {}
+    for name, value in scope["headers"]:
+        if name in wanted:  # (collect_headers, inlined: this runs on every request)
+            headers.setdefault(name.decode("latin-1"), []).append(value.decode("latin-1"))
     return RequestView(
         method,
-        route_path(scope),
-        collect_headers(scope["headers"], wanted),
+        route_path(scope) if root else path,
+        headers,
         scope.get("query_string", b"").decode("latin-1"),
         client[0] if client else None,
-        root=scope.get("root_path", ""),
-        server_path=scope["path"],
-        target=raw.decode("utf-8", "replace") if isinstance(raw, bytes) else None,
-        websocket=scope["type"] == "websocket",
+        root,
+        path,
+        raw.decode("utf-8", "replace") if isinstance(raw, bytes) else None,
+        not http,
+    )
+
+
+def request_key(scope: Scope, wanted: frozenset[bytes]) -> Hashable:
+    """Everything ``view_of`` reads of ``scope``, as one hashable value: equal keys, equal
+    views. Cheaper than the view itself, so a request the gate remembers costs no view."""
+    client = scope.get("client")
+    return (
+        scope["type"],
+        scope.get("method"),
+        scope["path"],
+        scope.get("root_path", ""),
+        scope.get("raw_path"),
+        scope.get("query_string", b""),
+        client[0] if client else None,
+        # Every wanted header, in order, repeats kept: what the transports read.
+        *[pair for pair in scope["headers"] if pair[0] in wanted],
     )
 
 
@@ -117,8 +141,15 @@ class GateASGIMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        view = view_of(scope, self._wanted)
-        decision = await self.gate.aauthenticate(view)
+        # A request the gate let through a moment ago is answered from memory (see
+        # Gate.recall); only a new one is read into a view and decided.
+        key = request_key(scope, self._wanted)
+        known = self.gate.recall(key)
+        decision = (
+            known
+            if known is not None
+            else await self.gate.aauthenticate(view_of(scope, self._wanted), key=key)
+        )
         if isinstance(decision, Refusal):
             await self._refuse(scope, receive, send, self.gate.render(decision))
             return
@@ -128,7 +159,7 @@ class GateASGIMiddleware:
         scope["user"] = decision.user
         scope["auth"] = decision.auth
         if decision.endpoint is not None and scope["type"] == "http":
-            await self._serve(decision, view, scope, receive, send)
+            await self._serve(decision, view_of(scope, self._wanted), scope, receive, send)
             return
         await self.app(scope, receive, send)
 

@@ -6,7 +6,7 @@ back up into it."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._asgi import GateASGIMiddleware, not_found
@@ -17,12 +17,14 @@ from ._endpoints.throttle import Throttle
 from ._passwords import Hasher, PasswordPolicy
 from ._resources import Resources
 from ._sansio.cookies import Cookies, CookieTransport
-from ._sansio.decision import Allow, Decision, Lookup, Policy, ScopesFn, default_scopes
+from ._sansio.decision import Allow, Policy, ScopesFn, default_scopes
 from ._sansio.http import ErrorRenderer, Refusal, Response, render_error
+from ._sansio.recent import Recent
 from ._sansio.request import HandlerRequest, RequestView
 from ._sansio.rules import Mode, Rule, RuleSet
 from ._sansio.transports import HeaderNames, Transport, XanoHeaders
 from ._sansio.user import Claims
+from ._screen import Screen
 from ._settings import EndpointSettings, ExtrasFn, SessionSettings, TokenSettings, groups
 from ._storage.bundle import Stores
 from ._storage.memory import MemoryOneTimeStore, MemoryRefreshStore, MemoryThrottleStore
@@ -99,6 +101,7 @@ class Gate(Resources):
         refresh_grace: float | None = None,
         throttle: Throttle | None = None,
         check_sessions: bool | None = None,
+        recheck_after: float | None = None,
         hasher: Hasher | None = None,
         password_policy: PasswordPolicy | None = None,
         extras: Mapping[str, ExtrasFn] | None = None,
@@ -138,6 +141,7 @@ class Gate(Resources):
                 once_store=once_store,
                 refresh_grace=refresh_grace,
                 check_sessions=check_sessions,
+                recheck_after=recheck_after,
                 throttle=throttle,
                 hasher=hasher,
                 password_policy=password_policy,
@@ -195,7 +199,15 @@ class Gate(Resources):
         self.once_store = MemoryOneTimeStore() if ses.once_store is None else ses.once_store
         warn_if_memory_stores((self.refresh_store, self.throttle_store, self.once_store))
         # Revocation reaches access tokens: each one minted for a session is checked against it.
-        self._liveness = Liveness(self.refresh_store) if ses.check_sessions else None
+        # A token let through is trusted for at most `recheck_after` seconds without the stores;
+        # any revocation made here empties that memory at once.
+        self._recent = Recent(ses.recheck_after)
+        self._liveness = (
+            Liveness(self.refresh_store, ttl=ses.recheck_after, on_forget=self._recent.forget)
+            if ses.check_sessions
+            else None
+        )
+        self._screen = Screen(self.policy, by_name, self._liveness, self._recent, clock)
         self._revoke_subject = twin(self.refresh_store, "revoke_subject")
         self._services = {
             name: AuthService(
@@ -234,59 +246,42 @@ class Gate(Resources):
             cookies=self.cookies,
         )
 
-    # -- authenticating a request: decide -> fetch -> conclude, once per colour -----------------
+    # -- authenticating a request: see _screen.Screen ------------------------------------------
 
-    def authenticate(self, view: RequestView) -> Allow | Refusal | Response:
-        """Authenticate ``view`` with blocking I/O (WSGI, sync integrations)."""
-        decision: Decision = self.policy.decide(view, now=self.clock())
-        if not isinstance(decision, Lookup):
-            return decision
-        liveness, family = self._liveness, decision.session
-        if liveness is not None and family is not None:
-            try:
-                live: bool | BaseException = liveness.check(family)
-            except Exception as exc:  # the core decides what a failed check means
-                live = exc
-            if live is not True:
-                return self.policy.conclude(decision, None, live=live)
-        record: Any
-        try:
-            record = self.tables[decision.table].get(decision.claims.sub)
-        except Exception as exc:  # the core decides what a failed lookup means
-            record = exc
-        return self.policy.conclude(decision, record)
+    def recall(self, key: Hashable) -> Allow | None:
+        """The answer remembered for the request ``key`` stands for, or None. No I/O:
+        adapters ask this before building a ``RequestView`` (``Screen.recall``)."""
+        return self._screen.recall(key)
 
-    async def aauthenticate(self, view: RequestView) -> Allow | Refusal | Response:
+    def authenticate(
+        self, view: RequestView, *, key: Hashable | None = None
+    ) -> Allow | Refusal | Response:
+        """Authenticate ``view`` with blocking I/O (WSGI, sync integrations).
+
+        ``key`` stands for everything the decision reads of the request (``view.key()`` when
+        None); an allowed answer is remembered under it for ``recheck_after`` seconds.
+        """
+        return self._screen.authenticate(view, key=key)
+
+    async def aauthenticate(
+        self, view: RequestView, *, key: Hashable | None = None
+    ) -> Allow | Refusal | Response:
         """Authenticate ``view`` without blocking the event loop (ASGI, async integrations)."""
-        decision: Decision = self.policy.decide(view, now=self.clock())
-        if not isinstance(decision, Lookup):
-            return decision
-        liveness, family = self._liveness, decision.session
-        if liveness is not None and family is not None:
-            try:
-                live: bool | BaseException = await liveness.acheck(family)
-            except Exception as exc:  # the core decides what a failed check means
-                live = exc
-            if live is not True:
-                return self.policy.conclude(decision, None, live=live)
-        record: Any
-        try:
-            record = await self.tables[decision.table].aget(decision.claims.sub)
-        except Exception as exc:  # the core decides what a failed lookup means
-            record = exc
-        return self.policy.conclude(decision, record)
+        return await self._screen.aauthenticate(view, key=key)
 
     def revoke(self, table: str, id: Any) -> None:
         """End every session of record ``id`` of ``table``: its refresh tokens stop working at
         once, and every access token minted for those sessions within a second on every process
         sharing the refresh store (at once on this one)."""
         self._revoke_subject.fn(self.table(table).name, str(id))
+        self._recent.forget()
         if self._liveness is not None:
             self._liveness.forget()
 
     async def arevoke(self, table: str, id: Any) -> None:
         """``revoke`` without blocking the event loop."""
         await self._revoke_subject.afn(self.table(table).name, str(id))
+        self._recent.forget()
         if self._liveness is not None:
             self._liveness.forget()
 

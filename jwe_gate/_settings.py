@@ -69,6 +69,11 @@ class SessionSettings:
             detection, a password change, ``gate.revoke``), seen within a second on every
             process sharing the refresh store. False makes access tokens purely stateless: one
             stays valid until it expires (``access_ttl``) whatever happens to its session.
+        recheck_after: seconds for which the gate trusts what it last read for a token it let
+            through (its session live, its record, the rule's verdict), so repeated requests
+            cost no store round trip; between 0 (read the stores on every request) and 1 (the
+            SPEC's bound: a revocation on another process is seen within a second). A
+            revocation or a record change made through this gate is seen at once.
     """
 
     refresh_store: object | None = None
@@ -77,8 +82,13 @@ class SessionSettings:
     refresh_grace: float = 10.0
     throttle: Throttle = field(default_factory=Throttle)
     check_sessions: bool = True
+    recheck_after: float = 1.0
 
     def __post_init__(self) -> None:
+        # Revocation must reach every process within a second (SPEC §Sessions): a longer
+        # memory would let an ended session's access tokens through for longer.
+        if not (0 <= self.recheck_after <= 1):
+            raise ConfigurationError("recheck_after must be between 0 and 1 second")
         if not (0 <= self.refresh_grace < math.inf):
             raise ConfigurationError("refresh_grace must be >= 0")
         if not isinstance(self.throttle, Throttle):

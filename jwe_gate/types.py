@@ -3,7 +3,7 @@ Only aliases live here."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Hashable, MutableMapping
 from typing import Any, Protocol
 
 from ._sansio.decision import Allow
@@ -47,9 +47,15 @@ class Gatekeeper(Protocol):
 
     def render(self, refusal: Refusal) -> Response: ...
 
-    def authenticate(self, view: RequestView) -> Allow | Refusal | Response: ...
+    def recall(self, key: Hashable) -> Allow | None: ...
 
-    async def aauthenticate(self, view: RequestView) -> Allow | Refusal | Response: ...
+    def authenticate(
+        self, view: RequestView, *, key: Hashable | None = None
+    ) -> Allow | Refusal | Response: ...
+
+    async def aauthenticate(
+        self, view: RequestView, *, key: Hashable | None = None
+    ) -> Allow | Refusal | Response: ...
 
     def serve(self, endpoint: tuple[str, str], request: HandlerRequest) -> Response: ...
 

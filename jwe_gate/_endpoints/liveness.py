@@ -18,7 +18,7 @@ __all__ = ["Liveness"]
 class Liveness:
     """A bounded, short-lived memory of which sessions are live."""
 
-    __slots__ = ("_clock", "_known", "_session", "_size", "_ttl")
+    __slots__ = ("_clock", "_known", "_on_forget", "_session", "_size", "_ttl")
 
     def __init__(
         self,
@@ -27,40 +27,51 @@ class Liveness:
         ttl: float = 1.0,
         size: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
+        on_forget: Callable[[], None] | None = None,
     ) -> None:
         self._session: Twin[Session | None] = twin(store, "session")
         self._ttl = ttl
         self._size = size
         self._clock = clock
+        self._on_forget = on_forget
+        """Also told of every revocation made here (the gate's memory of allowed tokens)."""
         self._known: dict[str, float] = {}
         """Live families and when that was read. Only "live" is remembered: an ended session
         is asked again, so nothing revoked is ever reported live from memory."""
 
-    def _remembered(self, family: str) -> bool:
+    def _remembered(self, family: str, tick: float) -> bool:
         read_at = self._known.get(family)
-        return read_at is not None and self._clock() - read_at < self._ttl
+        return read_at is not None and tick - read_at < self._ttl
 
-    def _remember(self, family: str) -> None:
+    def _remember(self, family: str, tick: float) -> None:
         if len(self._known) >= self._size:
             self._known.clear()  # bounded: a flood of sessions costs a re-read, never memory
-        self._known[family] = self._clock()
+        self._known[family] = tick
 
-    def check(self, family: str) -> bool:
-        """Whether ``family`` is live (blocking I/O at most once a second per family)."""
-        if self._remembered(family):
+    def read_at(self, family: str) -> float | None:
+        """When ``family`` was last read live from the store (on the caller's clock), if
+        remembered: what is built on that answer must not outlive it by more than ``ttl``."""
+        return self._known.get(family)
+
+    def check(self, family: str, tick: float | None = None) -> bool:
+        """Whether ``family`` is live (blocking I/O at most once a second per family).
+        ``tick``: the caller's monotonic time (read here when None)."""
+        tick = self._clock() if tick is None else tick
+        if self._remembered(family, tick):
             return True
         live = self._session.fn(family) is not None
         if live:
-            self._remember(family)
+            self._remember(family, tick)
         return live
 
-    async def acheck(self, family: str) -> bool:
+    async def acheck(self, family: str, tick: float | None = None) -> bool:
         """``check`` without blocking the event loop."""
-        if self._remembered(family):
+        tick = self._clock() if tick is None else tick
+        if self._remembered(family, tick):
             return True
         live = await self._session.afn(family) is not None
         if live:
-            self._remember(family)
+            self._remember(family, tick)
         return live
 
     def forget(self, family: str | None = None) -> None:
@@ -69,3 +80,5 @@ class Liveness:
             self._known.clear()
         else:
             self._known.pop(family, None)
+        if self._on_forget is not None:
+            self._on_forget()

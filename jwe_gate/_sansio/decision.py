@@ -83,6 +83,8 @@ class Lookup:
     claims: Claims
     rule: CompiledRule
     token: str
+    by_cookie: bool = False
+    """The token came in a cookie (its CSRF check passed for this request only)."""
 
     @property
     def session(self) -> str | None:
@@ -196,7 +198,7 @@ class Policy:
             refused = self.cookies.check(view, rule.table, sid if isinstance(sid, str) else None)
             if refused is not None:
                 return refused
-        return Lookup(rule.table, claims, rule, token)
+        return Lookup(rule.table, claims, rule, token, by_cookie)
 
     def _refuse_token(self, rule: CompiledRule, refusal: Refusal) -> Allow | Refusal:
         """``refusal`` for a token that does not count, unless the rule is an endpoint that

@@ -5,7 +5,7 @@ Adapters build it from an ASGI scope or a WSGI environ; tests build it from plai
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING
@@ -46,6 +46,21 @@ class RequestView:
     server gives it; it may be absolute-form (``http://host/admin``)."""
     websocket: bool = False
     """A WebSocket handshake (an ASGI ``websocket`` scope)."""
+
+    def key(self) -> Hashable:
+        """Everything the gate's decision reads of this request, as one hashable value: two
+        views with equal keys get the same answer (at the same time)."""
+        return (
+            self.method,
+            self.path,
+            tuple((name, *values) for name, values in self.headers.items()),
+            self.query,
+            self.client,
+            self.root,
+            self.server_path,
+            self.target,
+            self.websocket,
+        )
 
     def header(self, name: str) -> str | None:
         """The single value of header ``name`` (lower-case), or None when absent."""

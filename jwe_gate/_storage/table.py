@@ -52,6 +52,7 @@ class Table:
         "_ops",
         "access_ttl",
         "backend",
+        "changes",
         "hidden",
         "login_field",
         "name",
@@ -123,6 +124,9 @@ class Table:
             raise ConfigurationError("recovery mails go to the login field: it must be email")
         self.recovery = recovery
         self.signup_fields = _signup_fields(signup_fields or {}, self.hidden | {login_field})
+        self.changes = 0
+        """How many updates this process made through the table: what a gate remembers of a
+        record read before the last one is stale."""
 
     def __repr__(self) -> str:
         return f"Table({self.name!r}, {type(self.backend).__name__})"
@@ -175,7 +179,10 @@ class Table:
         return result
 
     def update(self, id: str, changes: Mapping[str, Any]) -> Record | None:
-        result: Record | None = self._ops["update"].fn(self.name, id, self._changes(changes))
+        try:
+            result: Record | None = self._ops["update"].fn(self.name, id, self._changes(changes))
+        finally:
+            self.changes += 1  # after the write: what the gate remembers of a record is stale
         return result
 
     # -- async -------------------------------------------------------------------------------------
@@ -200,7 +207,12 @@ class Table:
         return result
 
     async def aupdate(self, id: str, changes: Mapping[str, Any]) -> Record | None:
-        result: Record | None = await self._ops["update"].afn(self.name, id, self._changes(changes))
+        try:
+            result: Record | None = await self._ops["update"].afn(
+                self.name, id, self._changes(changes)
+            )
+        finally:
+            self.changes += 1  # after the write: what the gate remembers of a record is stale
         return result
 
 

@@ -1181,8 +1181,8 @@ def test_cache_does_not_skip_the_table_check(gate: Gate, client: Any) -> None:
 def test_cache_size_zero_decrypts_every_time(
     make_gate: Callable[..., Gate], adapter: str, key_work: list[str]
 ) -> None:
-    """token_cache_size=0 works: every request decrypts afresh and is accepted."""
-    gate = make_gate(token_cache_size=0)
+    """token_cache_size=0 and recheck_after=0: every request decrypts afresh and is accepted."""
+    gate = make_gate(token_cache_size=0, recheck_after=0)
     headers = [("Authorization", f"Bearer {gate.issue('user', 1)}")]
     client = wrap(gate, adapter)
     for _ in range(3):
