@@ -12,7 +12,7 @@ from ._sansio.request import HandlerRequest, RequestView
 from ._sansio.user import AuthUser
 from .types import ASGIApp, Gatekeeper, Receive, Scope, Send
 
-__all__ = ["GateASGIMiddleware", "not_found", "route_path", "view_of"]
+__all__ = ["GateASGIMiddleware", "not_found", "request_key", "route_path", "view_of"]
 
 
 def route_path(scope: Scope) -> str:

@@ -365,6 +365,9 @@ class Gate(Resources):
         scoped.policy = self._policy(
             RuleSet((), Rule("/**", "public"), self.tables, self._first, endpoint_rules("", routes))
         )
+        # Its own screen on its own rules; it remembers nothing (only the endpoints, which
+        # are never remembered, need a token there).
+        scoped._screen = Screen(scoped.policy, self.tables, self._liveness, Recent(0), self.clock)
         return scoped
 
     def auth_asgi(self, routes: str | AuthRoutes) -> GateASGIMiddleware:

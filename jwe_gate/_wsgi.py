@@ -3,7 +3,7 @@ here."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,15 @@ from .types import Gatekeeper
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["GateWSGIMiddleware", "environ_headers", "environ_keys", "not_found", "start", "view_of"]
+__all__ = [
+    "GateWSGIMiddleware",
+    "environ_headers",
+    "environ_keys",
+    "not_found",
+    "request_key",
+    "start",
+    "view_of",
+]
 
 
 def start(resp: Response, start_response: StartResponse) -> Iterable[bytes]:
@@ -54,6 +62,18 @@ def view_of(environ: WSGIEnvironment, keys: Iterable[tuple[str, str]]) -> Reques
     )
 
 
+def request_key(environ: WSGIEnvironment, keys: Iterable[tuple[str, str]]) -> Hashable:
+    """Everything ``view_of`` reads of ``environ``, as one hashable value: equal keys, equal
+    views. Cheaper than the view itself, so a request the gate remembers costs no view."""
+    return (
+        environ.get("REQUEST_METHOD"),
+        environ.get("PATH_INFO"),
+        environ.get("QUERY_STRING"),
+        environ.get("REMOTE_ADDR"),
+        *[environ.get(k) for _, k in keys],
+    )
+
+
 class GateWSGIMiddleware:
     """Wraps a WSGI app; the app finds ``environ["jwe_gate.user"]`` and ``["jwe_gate.auth"]``."""
 
@@ -64,8 +84,15 @@ class GateWSGIMiddleware:
         self._keys = environ_keys(gate.transport.headers)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        view = view_of(environ, self._keys)
-        decision = self.gate.authenticate(view)
+        # A request the gate let through a moment ago is answered from memory (see
+        # Gate.recall); only a new one is read into a view and decided.
+        key = request_key(environ, self._keys)
+        known = self.gate.recall(key)
+        decision = (
+            known
+            if known is not None
+            else self.gate.authenticate(view_of(environ, self._keys), key=key)
+        )
         if isinstance(decision, Refusal):
             return start(self.gate.render(decision), start_response)
         if isinstance(decision, Response):
@@ -77,6 +104,7 @@ class GateWSGIMiddleware:
             if body is None:
                 return start(self.gate.render(refusals.BODY_TOO_LARGE), start_response)
             user = decision.user if isinstance(decision.user, AuthUser) else None
+            view = view_of(environ, self._keys)
             response = self.gate.serve(
                 decision.endpoint, HandlerRequest(view, body, user, decision.auth, decision.refused)
             )

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from jwe_gate import AuthInfo, AuthUser, RequestView, Rule
+from jwe_gate import _wsgi as wsgi
 from jwe_gate._asgi import request_key, view_of
 from jwe_gate._sansio import refusals
 from jwe_gate._sansio.decision import Allow, Lookup
@@ -175,3 +176,43 @@ def test_a_view_key_is_hashable_and_stable() -> None:
     b = RequestView("GET", "/x", {"authorization": ["Bearer t"]}, client="1.2.3.4")
     assert hash(a.key()) == hash(b.key())
     assert a.key() == b.key()
+
+
+def environ(**changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/api/hello",
+        "QUERY_STRING": "",
+        "REMOTE_ADDR": "10.0.0.1",
+        "HTTP_AUTHORIZATION": "Bearer t",
+        "HTTP_HOST": "x",
+    }
+    base.update(changes)
+    return base
+
+
+WSGI_KEYS = wsgi.environ_keys(sorted(w.decode() for w in WANTED))
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        pytest.param(environ(REQUEST_METHOD="POST"), id="method"),
+        pytest.param(environ(PATH_INFO="/api/Hello"), id="path"),
+        pytest.param(environ(QUERY_STRING="authtoken=t"), id="query"),
+        pytest.param(environ(REMOTE_ADDR="10.0.0.2"), id="client"),
+        pytest.param(environ(HTTP_AUTHORIZATION="Bearer u"), id="token"),
+        pytest.param(environ(HTTP_X_XANO_AUTHORIZATION="t"), id="xano-header"),
+        pytest.param(environ(HTTP_X_XANO_AUTHORIZATION_ONLY="true"), id="only-header"),
+    ],
+)
+def test_wsgi_request_keys_tell_apart_what_views_tell_apart(other: dict[str, Any]) -> None:
+    """Environs whose views differ never share a request key."""
+    assert wsgi.view_of(other, WSGI_KEYS) != wsgi.view_of(environ(), WSGI_KEYS)
+    assert wsgi.request_key(other, WSGI_KEYS) != wsgi.request_key(environ(), WSGI_KEYS)
+
+
+def test_wsgi_keys_ignore_unread_headers() -> None:
+    """A header the gate does not read leaves the WSGI key as it is."""
+    other = environ(HTTP_HOST="elsewhere")
+    assert wsgi.request_key(other, WSGI_KEYS) == wsgi.request_key(environ(), WSGI_KEYS)
