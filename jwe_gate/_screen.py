@@ -58,11 +58,13 @@ class Screen:
             return decision
         table = self._tables[decision.table]
         # Read before the stores are: the memory never outlives what they said by more than
-        # its ttl, nor a change made through this gate meanwhile.
-        tick, changes = monotonic(), table.changes
+        # its ttl, nor a change or a revocation made through this gate meanwhile.
+        tick, changes, epoch = monotonic(), table.changes, self._recent.epoch
         answer = self._check(decision, tick)
         since = self._read_at(decision, tick)
-        self._recent.keep(key, decision, answer, tick=since, counted=table, generation=changes)
+        self._recent.keep(
+            key, decision, answer, tick=since, counted=table, generation=changes, epoch=epoch
+        )
         return answer
 
     async def aauthenticate(
@@ -77,10 +79,13 @@ class Screen:
         if not isinstance(decision, Lookup):
             return decision
         table = self._tables[decision.table]
-        tick, changes = monotonic(), table.changes  # before the stores: see authenticate
+        # Before the stores: see authenticate.
+        tick, changes, epoch = monotonic(), table.changes, self._recent.epoch
         answer = await self._acheck(decision, tick)
         since = self._read_at(decision, tick)
-        self._recent.keep(key, decision, answer, tick=since, counted=table, generation=changes)
+        self._recent.keep(
+            key, decision, answer, tick=since, counted=table, generation=changes, epoch=epoch
+        )
         return answer
 
     def _read_at(self, decision: Lookup, tick: float) -> float:

@@ -18,7 +18,7 @@ __all__ = ["Liveness"]
 class Liveness:
     """A bounded, short-lived memory of which sessions are live."""
 
-    __slots__ = ("_clock", "_known", "_on_forget", "_session", "_size", "_ttl")
+    __slots__ = ("_clock", "_epoch", "_known", "_on_forget", "_session", "_size", "_ttl")
 
     def __init__(
         self,
@@ -35,6 +35,8 @@ class Liveness:
         self._clock = clock
         self._on_forget = on_forget
         """Also told of every revocation made here (the gate's memory of allowed tokens)."""
+        self._epoch = 0
+        """Counts ``forget`` calls: an answer read while one happened is not remembered."""
         self._known: dict[str, float] = {}
         """Live families and when that was read. Only "live" is remembered: an ended session
         is asked again, so nothing revoked is ever reported live from memory."""
@@ -59,8 +61,10 @@ class Liveness:
         tick = self._clock() if tick is None else tick
         if self._remembered(family, tick):
             return True
+        epoch = self._epoch
         live = self._session.fn(family) is not None
-        if live:
+        if live and epoch == self._epoch:
+            # Not if a revocation here overlapped the read: "live" may predate it.
             self._remember(family, tick)
         return live
 
@@ -69,13 +73,16 @@ class Liveness:
         tick = self._clock() if tick is None else tick
         if self._remembered(family, tick):
             return True
+        epoch = self._epoch
         live = await self._session.afn(family) is not None
-        if live:
+        if live and epoch == self._epoch:
+            # Not if a revocation here overlapped the read: "live" may predate it.
             self._remember(family, tick)
         return live
 
     def forget(self, family: str | None = None) -> None:
         """Forget ``family`` (or every family): it was just revoked here."""
+        self._epoch += 1
         if family is None:
             self._known.clear()
         else:

@@ -62,12 +62,14 @@ class _Entry:
 class Recent:
     """A bounded, short-lived memory of allowed requests."""
 
-    __slots__ = ("_entries", "_size", "ttl")
+    __slots__ = ("_entries", "_size", "epoch", "ttl")
 
     def __init__(self, ttl: float = 1.0, size: int = 10_000) -> None:
         self.ttl = ttl
         self._size = size
         self._entries: dict[Hashable, _Entry] = {}
+        self.epoch = 0
+        """Counts ``forget`` calls: read it before a check, hand it to ``keep``."""
 
     def get(self, key: Hashable, *, now: float, tick: float) -> Allow | None:
         """The remembered answer for the request ``key`` stands for, or None (check it).
@@ -96,14 +98,17 @@ class Recent:
         tick: float,
         counted: Counted,
         generation: int,
+        epoch: int,
     ) -> None:
         """Remember ``answer`` to ``lookup`` if it let a request through to the app.
 
-        ``tick`` and ``generation`` must be read before the stores were asked, so the entry
-        never outlives what they said by more than ``ttl``, nor a change made meanwhile.
+        ``tick``, ``generation`` and ``epoch`` must be read before the stores were asked, so
+        the entry never outlives what they said by more than ``ttl``, nor a change or a
+        revocation made meanwhile.
         """
         if (
             self.ttl <= 0
+            or epoch != self.epoch  # a revocation here overlapped the check: it may predate it
             or lookup.by_cookie  # its CSRF check (a signature with a lifetime) runs every time
             or not isinstance(answer, Allow)
             or answer.endpoint is not None  # the gate's own endpoints read the record anew
@@ -123,6 +128,7 @@ class Recent:
 
     def forget(self) -> None:
         """Forget everything: something was just revoked here."""
+        self.epoch += 1
         self._entries.clear()
 
     def __len__(self) -> int:

@@ -616,7 +616,7 @@ class TestBackends:
 class TestRevocation:
     def test_deleted_record_is_refused(self, make_gate: Callable[..., Gate], adapter: str) -> None:
         """A token stops working once its record is deleted, even a token already seen (at
-        once with recheck_after=0; tests/security/test_remembered_tokens.py proves the default's second)."""
+        once with recheck_after=0; test_remembered_tokens.py proves the default's second)."""
         backend = DictBackend(users())
         gate = gate_over(make_gate, backend, recheck_after=0)
         client = wrap(gate, adapter)

@@ -38,7 +38,7 @@ def allow(endpoint: tuple[str, str] | None = None) -> Allow:
 def test_an_allowed_answer_is_remembered_within_ttl() -> None:
     """Kept at tick 0 with ttl 1: answered at 0.999, gone at 1.0."""
     recent, counter = Recent(1.0), Counter()
-    recent.keep("k", lookup(), allow(), tick=0.0, counted=counter, generation=0)
+    recent.keep("k", lookup(), allow(), tick=0.0, counted=counter, generation=0, epoch=0)
     hit = recent.get("k", now=1000.0, tick=0.999)
     assert hit is not None
     assert hit.user.identity == "1"
@@ -49,7 +49,7 @@ def test_an_allowed_answer_is_remembered_within_ttl() -> None:
 def test_an_expired_token_is_not_answered() -> None:
     """At the token's exp the entry no longer answers, whatever its age."""
     recent, counter = Recent(1.0), Counter()
-    recent.keep("k", lookup(exp=1000.0), allow(), tick=0.0, counted=counter, generation=0)
+    recent.keep("k", lookup(exp=1000.0), allow(), tick=0.0, counted=counter, generation=0, epoch=0)
     assert recent.get("k", now=999.9, tick=0.0) is not None
     assert recent.get("k", now=1000.0, tick=0.0) is None
 
@@ -57,7 +57,7 @@ def test_an_expired_token_is_not_answered() -> None:
 def test_a_change_to_the_table_ends_the_entry() -> None:
     """A write through the table (its change count moves) makes the entry stale."""
     recent, counter = Recent(1.0), Counter()
-    recent.keep("k", lookup(), allow(), tick=0.0, counted=counter, generation=0)
+    recent.keep("k", lookup(), allow(), tick=0.0, counted=counter, generation=0, epoch=0)
     counter.changes += 1
     assert recent.get("k", now=0.0, tick=0.0) is None
 
@@ -75,7 +75,7 @@ def test_a_change_to_the_table_ends_the_entry() -> None:
 def test_what_is_never_remembered(look: Lookup, answer: Any, ttl: float) -> None:
     """Refusals, the gate's endpoints, cookie tokens, and anything with ttl 0 are not kept."""
     recent = Recent(ttl)
-    recent.keep("k", look, answer, tick=0.0, counted=Counter(), generation=0)
+    recent.keep("k", look, answer, tick=0.0, counted=Counter(), generation=0, epoch=0)
     assert len(recent) == 0
 
 
@@ -83,7 +83,7 @@ def test_forget_empties_the_memory() -> None:
     """forget (a revocation here) drops every entry."""
     recent, counter = Recent(1.0), Counter()
     for key in "abc":
-        recent.keep(key, lookup(key), allow(), tick=0.0, counted=counter, generation=0)
+        recent.keep(key, lookup(key), allow(), tick=0.0, counted=counter, generation=0, epoch=0)
     recent.forget()
     assert [recent.get(k, now=0.0, tick=0.0) for k in "abc"] == [None, None, None]
 
@@ -92,14 +92,14 @@ def test_the_memory_is_bounded() -> None:
     """Full, it empties itself before keeping more: a flood of tokens costs re-reads only."""
     recent, counter = Recent(1.0, size=3), Counter()
     for i in range(7):
-        recent.keep(i, lookup(str(i)), allow(), tick=0.0, counted=counter, generation=0)
+        recent.keep(i, lookup(str(i)), allow(), tick=0.0, counted=counter, generation=0, epoch=0)
         assert len(recent) <= 3
 
 
 def test_each_hit_gets_its_own_record() -> None:
     """A hit's record is a copy: writing into it changes neither the memory nor the original."""
     recent, counter, first = Recent(1.0), Counter(), allow()
-    recent.keep("k", lookup(), first, tick=0.0, counted=counter, generation=0)
+    recent.keep("k", lookup(), first, tick=0.0, counted=counter, generation=0, epoch=0)
     hit = recent.get("k", now=0.0, tick=0.0)
     assert hit is not None
     assert isinstance(hit.user, AuthUser)
@@ -216,3 +216,13 @@ def test_wsgi_keys_ignore_unread_headers() -> None:
     """A header the gate does not read leaves the WSGI key as it is."""
     other = environ(HTTP_HOST="elsewhere")
     assert wsgi.request_key(other, WSGI_KEYS) == wsgi.request_key(environ(), WSGI_KEYS)
+
+
+def test_an_answer_checked_across_a_revocation_is_not_kept() -> None:
+    """A forget between reading the epoch and keeping (a revocation while the request was in
+    flight) leaves the answer unremembered."""
+    recent, counter = Recent(1.0), Counter()
+    epoch = recent.epoch
+    recent.forget()
+    recent.keep("k", lookup(), allow(), tick=0.0, counted=counter, generation=0, epoch=epoch)
+    assert len(recent) == 0

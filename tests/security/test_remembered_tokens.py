@@ -372,3 +372,62 @@ def test_an_answer_built_on_a_remembered_session_keeps_its_first_read(
     ticks.value += 0.1
     assert client("GET", "/api/other", headers).status == 401
     assert client("GET", "/api/hello", headers).status == 401
+
+
+class RevokingBackend(CountingBackend):
+    """Revokes the record's sessions through the gate while a request reads the record: a
+    revocation that overlaps a request in flight."""
+
+    gate: Gate | None = None
+
+    def get(self, table: str, id: str) -> dict[str, Any] | None:
+        record = super().get(table, id)
+        if self.gate is not None:
+            gate, self.gate = self.gate, None
+            gate.revoke("user", id)
+        return record
+
+
+class RevokingStore(MemoryRefreshStore):
+    """Revokes every session of record 3 through the gate just after a session read."""
+
+    gate: Gate | None = None
+
+    def session(self, family: str) -> Any:
+        found = super().session(family)
+        if self.gate is not None:
+            gate, self.gate = self.gate, None
+            gate.revoke("user", 3)
+        return found
+
+
+def test_a_revocation_overlapping_the_record_read_is_not_forgotten(
+    make_gate: Callable[..., Gate], adapter: str, ticks: Ticks
+) -> None:
+    """A request allowed on a record read while gate.revoke ran is not remembered: the next
+    request is refused at once."""
+    backend = RevokingBackend(users())
+    gate = make_gate(
+        tables=[Table("user", backend), Table("admin", MemoryBackend(admins()))],
+        hasher=Hasher(CHEAPEST),
+        auth_routes={"/auth": "user"},
+    )
+    client = wrap(gate, adapter)
+    headers = bearer(signup(client)["authToken"])
+    backend.gate = gate
+    assert client("GET", "/api/hello", headers).status == 200  # read before the revocation
+    assert client("GET", "/api/hello", headers).status == 401
+
+
+def test_a_revocation_overlapping_the_session_read_is_not_forgotten(
+    make_gate: Callable[..., Gate], adapter: str, ticks: Ticks
+) -> None:
+    """A session read "live" while gate.revoke ran is not remembered live: the next request
+    reads the store again and is refused."""
+    store = RevokingStore()
+    gate = make_gate(refresh_store=store, hasher=Hasher(CHEAPEST), auth_routes={"/auth": "user"})
+    client = wrap(gate, adapter)
+    headers = bearer(signup(client)["authToken"])  # record 3: users() holds 1 and 2
+    store.gate = gate
+    assert client("GET", "/api/hello", headers).status == 200  # read before the revocation
+    assert client("GET", "/api/hello", headers).status == 401
