@@ -1,4 +1,4 @@
-"""The compact-JWE codec: mints and verifies access tokens, and explains one for ``inspect``."""
+"""The compact-JWE codec: mints and verifies access tokens (``inspection`` explains one)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import re
 import secrets
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from threading import Lock, local
 from types import MappingProxyType
 from typing import Any
@@ -25,7 +24,6 @@ __all__ = [
     "DEFAULT_ALGORITHMS",
     "PASSWORD_STAMP",
     "TokenCodec",
-    "inspect_token",
     "thaw",
 ]
 
@@ -382,45 +380,3 @@ def thaw(value: Any) -> Any:
     if isinstance(value, tuple):
         return [thaw(v) for v in value]
     return value
-
-
-def inspect_token(codec: TokenCodec, token: str, *, now: float) -> dict[str, Any]:
-    """Decrypt ``token`` for debugging: header, claims (when they decrypt) and what is wrong."""
-    report: dict[str, Any] = {"header": None, "claims": None, "problem": None}
-    try:
-        report["header"] = codec.read_header(token)
-    except TokenError as exc:
-        report["problem"] = str(exc)
-        return report
-    try:
-        claims = codec._verify(token)
-    except TokenError as exc:
-        report["problem"] = str(exc)
-        return report
-    report["claims"] = thaw(claims.raw)
-    report["times"] = {
-        name: _iso(claims.raw[name])
-        for name in ("iat", "nbf", "exp")
-        if isinstance(claims.raw.get(name), int | float)
-    }
-    try:
-        codec._check_times(claims, now)
-    except TokenError as exc:
-        report["problem"] = str(exc)
-        return report
-    # Accepted, but only thanks to the clock-skew leeway: say so, it is about to fail.
-    if now >= claims.exp:
-        report["leeway"] = f"expired at {_iso(claims.exp)}; accepted within the leeway"
-    elif claims.nbf is not None and now < claims.nbf:
-        report["leeway"] = f"not valid before {_iso(claims.nbf)}; accepted within the leeway"
-    elif now < claims.iat:
-        report["leeway"] = f"issued in the future ({_iso(claims.iat)}); accepted within the leeway"
-    return report
-
-
-def _iso(t: float) -> str:
-    """``t`` (epoch seconds) as an ISO 8601 UTC date."""
-    try:
-        return datetime.fromtimestamp(t, tz=UTC).isoformat()
-    except (OverflowError, OSError, ValueError):  # a forged, absurd time: shown, not raised
-        return f"{t} (out of range)"
