@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
                 "Litestar + JWTAuth",
                 "jwe_gate codec (decrypt + validate)",
                 "jwcrypto JWE.deserialize alone",
+                "jwcrypto JWE.deserialize, one JWE object reused",
                 "joserfc decrypt_compact",
             ],
             id="inprocess",

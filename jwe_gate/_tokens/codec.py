@@ -1,4 +1,4 @@
-"""The compact-JWE codec: mints and verifies access tokens, and explains one for ``inspect``."""
+"""The compact-JWE codec: mints and verifies access tokens (``inspection`` explains one)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ import re
 import secrets
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
-from threading import Lock
+from threading import Lock, local
 from types import MappingProxyType
 from typing import Any
 
 from jwcrypto import jwe, jwk
-from jwcrypto.common import base64url_decode, base64url_encode, json_encode
+from jwcrypto.common import base64url_decode, json_encode
 
 from .._sansio.records import PASSWORD_STAMP
 from .._sansio.user import Claims
@@ -25,7 +24,6 @@ __all__ = [
     "DEFAULT_ALGORITHMS",
     "PASSWORD_STAMP",
     "TokenCodec",
-    "inspect_token",
     "thaw",
 ]
 
@@ -65,23 +63,28 @@ _COMPACT = re.compile(
     r"\.[A-Za-z0-9_-]+"
 )
 _REGISTERED_NUMERIC = ("exp", "iat", "nbf")
+# A base64url segment of length 4n+2 (4n+3) leaves 4 (2) bits of its last character unused: the
+# characters whose unused bits are all zero, the only ones base64url_encode ever writes there.
+_CANONICAL_TAIL = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+_CONTAINERS = (dict, list)
+_NUMBERS = (int, float)
 
 
 def _is_number(value: object) -> bool:
     # bool is an int subclass; "exp": true must not pass as 1.
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return isinstance(value, _NUMBERS) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _canonical(segment: str) -> bool:
-    """True when the segment is the one base64url spelling of its bytes (no stray trailing bits)."""
+    """True when the segment is the one base64url spelling of its bytes (no stray trailing bits).
+
+    ``segment`` holds only base64url characters (the compact-form pattern checked that)."""
     # Two spellings of one token would make the verified-token cache and logs disagree, and a
-    # "flipped bit" in a trailing character must never still decode to the same bytes.
-    if len(segment) % 4 == 1:
-        return False
-    try:
-        return bool(base64url_encode(base64url_decode(segment)) == segment)
-    except ValueError:
-        return False
+    # "flipped bit" in a trailing character must never still decode to the same bytes. Read
+    # from the text alone: jwcrypto decodes the segments itself, no need to decode them twice.
+    rest = len(segment) % 4
+    return rest == 0 or (rest != 1 and segment[-1] in _CANONICAL_TAIL[rest])
 
 
 class TokenCodec:
@@ -126,6 +129,7 @@ class TokenCodec:
         self._cache: OrderedDict[str, Claims] = OrderedDict()
         self._cache_size = cache_size
         self._lock = Lock()
+        self._local = local()
 
     def _check_issue_key(self) -> None:
         key = self.keys.encryption_key
@@ -253,10 +257,15 @@ class TokenCodec:
         if "crit" in header:
             raise TokenError("critical header parameters are not supported")
         kid = header.get("kid")
-        if kid is not None and (not isinstance(kid, str) or self.keys.get(kid) is None):
-            raise TokenError(f"unknown kid {kid!r}")
-        key: Any = self.keys.get(kid) if kid is not None else self.keys.jwk_set
-        obj = jwe.JWE(algs=self._algs)
+        key: Any
+        if kid is None:
+            key = self.keys.jwk_set  # no kid: jwcrypto tries each key of the ring
+        else:
+            # The kid picks the one key to try; a kid the ring lacks does no key work at all.
+            key = self.keys.get(kid) if isinstance(kid, str) else None
+            if key is None:
+                raise TokenError(f"unknown kid {kid!r}")
+        obj = self._jwe()
         try:
             obj.deserialize(token)
             # Bounds what a compressed (zip) plaintext may inflate to: no decompression bomb.
@@ -264,7 +273,22 @@ class TokenCodec:
             payload = obj.payload
         except Exception as exc:  # jwcrypto raises many types; all mean "not ours"
             raise TokenError(f"decryption failed: {type(exc).__name__}") from exc
+        finally:
+            # The reused object must not keep this token's content key or plaintext alive.
+            obj.objects, obj.plaintext, obj.cek = {}, None, None
         return self._claims(payload)
+
+    def _jwe(self) -> jwe.JWE:
+        """This thread's jwcrypto JWE object, made once with the allow-list and reused.
+
+        ``JWE.deserialize`` replaces all of an object's token state (its documented contract),
+        so one object serves every token; making one costs jwcrypto a deep copy of its header
+        registry, about as much as the decryption itself. One per thread: an object holds
+        the token being read until the call returns."""
+        obj: jwe.JWE | None = getattr(self._local, "jwe", None)
+        if obj is None:
+            obj = self._local.jwe = jwe.JWE(algs=self._algs)
+        return obj
 
     def read_header(self, token: str) -> dict[str, Any]:
         """Parse the protected header of a compact JWE without any key work."""
@@ -313,6 +337,7 @@ class TokenCodec:
                 raise TokenError(f"wrong audience {aud!r}")
         # Frozen all the way down: verified claims are cached and shared by every request that
         # presents the token, so no request may change what the next one is authorized for.
+        raw = _frozen(data)
         return Claims(
             sub=sub,
             tbl=tbl,
@@ -320,8 +345,8 @@ class TokenCodec:
             exp=data["exp"],
             nbf=data.get("nbf"),
             jti=jti,
-            extras=_frozen(extras),
-            raw=_frozen(data),
+            extras=raw.get("extras", _EMPTY),  # the frozen copy inside raw, not a second one
+            raw=raw,
         )
 
     def _check_times(self, claims: Claims, now: float) -> None:
@@ -335,11 +360,16 @@ class TokenCodec:
 
 
 def _frozen(value: Any) -> Any:
-    """JSON data made immutable: objects become read-only mappings, arrays tuples."""
+    """Freshly parsed JSON made immutable, in place: objects become read-only views, arrays
+    tuples. Only for data nothing else holds (``_claims``' own ``json.loads`` result), so no
+    writable reference to what the views show survives."""
     if isinstance(value, dict):
-        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
+        for k, v in value.items():
+            if isinstance(v, _CONTAINERS):
+                value[k] = _frozen(v)  # replaces a value, never adds a key: safe mid-iteration
+        return MappingProxyType(value)
     if isinstance(value, list):
-        return tuple(_frozen(v) for v in value)
+        return tuple(_frozen(v) if isinstance(v, _CONTAINERS) else v for v in value)
     return value
 
 
@@ -350,45 +380,3 @@ def thaw(value: Any) -> Any:
     if isinstance(value, tuple):
         return [thaw(v) for v in value]
     return value
-
-
-def inspect_token(codec: TokenCodec, token: str, *, now: float) -> dict[str, Any]:
-    """Decrypt ``token`` for debugging: header, claims (when they decrypt) and what is wrong."""
-    report: dict[str, Any] = {"header": None, "claims": None, "problem": None}
-    try:
-        report["header"] = codec.read_header(token)
-    except TokenError as exc:
-        report["problem"] = str(exc)
-        return report
-    try:
-        claims = codec._verify(token)
-    except TokenError as exc:
-        report["problem"] = str(exc)
-        return report
-    report["claims"] = thaw(claims.raw)
-    report["times"] = {
-        name: _iso(claims.raw[name])
-        for name in ("iat", "nbf", "exp")
-        if isinstance(claims.raw.get(name), int | float)
-    }
-    try:
-        codec._check_times(claims, now)
-    except TokenError as exc:
-        report["problem"] = str(exc)
-        return report
-    # Accepted, but only thanks to the clock-skew leeway: say so, it is about to fail.
-    if now >= claims.exp:
-        report["leeway"] = f"expired at {_iso(claims.exp)}; accepted within the leeway"
-    elif claims.nbf is not None and now < claims.nbf:
-        report["leeway"] = f"not valid before {_iso(claims.nbf)}; accepted within the leeway"
-    elif now < claims.iat:
-        report["leeway"] = f"issued in the future ({_iso(claims.iat)}); accepted within the leeway"
-    return report
-
-
-def _iso(t: float) -> str:
-    """``t`` (epoch seconds) as an ISO 8601 UTC date."""
-    try:
-        return datetime.fromtimestamp(t, tz=UTC).isoformat()
-    except (OverflowError, OSError, ValueError):  # a forged, absurd time: shown, not raised
-        return f"{t} (out of range)"
