@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -122,8 +123,7 @@ class Hasher:
         self._pool = ThreadPoolExecutor(
             max_workers=workers,
             thread_name_prefix="jwe_gate-hash",
-            initializer=_lower_priority if lower else None,
-            initargs=(nice,) if lower else (),
+            initializer=functools.partial(_lower_priority, nice) if lower else None,
         )
         self._limit = workers + max_queue
         share = max(1, self._limit // 4) if max_per_client is None else max_per_client
