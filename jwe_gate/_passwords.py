@@ -1,9 +1,10 @@
 """Passwords: the strength policy and a bounded argon2id hasher.
 
 Hashing is memory-hard on purpose (the default profile takes 64 MiB and tens of milliseconds), so
-it runs on a dedicated pool of ``max_concurrent`` threads -- never on the event loop -- and at
-most ``max_queue`` more wait; past that ``HasherBusyError`` becomes a 429. No one client
-holds more than ``max_per_client`` of those slots, so one address cannot starve the others.
+it runs on a dedicated pool of ``max_concurrent`` threads -- never on the event loop, and at a
+lower CPU priority (``nice``) -- and at most ``max_queue`` more wait; past that
+``HasherBusyError`` becomes a 429. No one client holds more than ``max_per_client`` of those
+slots, so one address cannot starve the others.
 """
 
 from __future__ import annotations
@@ -83,10 +84,12 @@ class Hasher:
         nice: how many steps the hashing threads lower their own CPU priority (Linux's
             niceness, added to the server's; the threads libargon2 starts for the lanes inherit
             it). 10 by default: while hashes run, the event loop and the request threads still
-            win a core at once, so every other request keeps its latency; the hashes get all the
-            CPU left idle, which is all of it but what the requests need. On a machine shared
-            with other busy programs, hashing also yields to those. 0 leaves the priority alone;
-            elsewhere than Linux (where niceness is per process) it is not changed.
+            win a core at once, so other requests keep their latency, and the hashes get the
+            CPU the requests leave. The price: while other work keeps every core busy (the
+            server's own requests, or other programs on the machine), hashes get about a tenth
+            of an equal share, so logins wait longer and past the queue are 429. 0 leaves the
+            priority alone; elsewhere than Linux (where niceness is per process) it is not
+            changed.
         foreign: verifies hashes of other schemes that records brought along (say
             :func:`jwe_gate.integrations.django.django_hashes`). A match needs a rehash, so the
             login stores an argon2id hash in its place. Such a check costs what its scheme
