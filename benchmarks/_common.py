@@ -108,3 +108,29 @@ def in_process(app: Any, path: str, token: str | None, n: int, rounds: int = 5) 
         return out[1:]  # the first round warms caches
 
     return statistics.median(asyncio.run(timed()))
+
+
+def login_gate(db: str, hasher: Hasher) -> Gate:
+    """A gate with SQLite tables and stores (as the demo) hashing with ``hasher``, its auth
+    endpoints under ``/auth`` and ``/health`` public: the server of the login benchmark."""
+    return Gate(
+        keys=KeyRing.generate(),
+        tables=[Table("user", SQLiteBackend(db))],
+        rules=[Rule("/health", "public")],
+        refresh_store=SQLiteRefreshStore(db),
+        throttle_store=SQLiteThrottleStore(db),
+        hasher=hasher,
+        auth_routes={"/auth": "user"},
+    )
+
+
+def seed_accounts(db: str, count: int, password: str, parameters: Any) -> None:
+    """``count`` accounts (``user0@example.com``...) in the SQLite user table, all with one
+    argon2id hash of ``password`` made once with ``parameters``: as a signup would store them,
+    without paying a hash per account."""
+    from argon2 import PasswordHasher
+
+    hashed = PasswordHasher.from_parameters(parameters).hash(password)
+    table = Table("user", SQLiteBackend(db))
+    for i in range(count):
+        table.create({"email": f"user{i}@example.com", "name": f"User {i}", "password": hashed})

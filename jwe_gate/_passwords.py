@@ -1,18 +1,21 @@
 """Passwords: the strength policy and a bounded argon2id hasher.
 
 Hashing is memory-hard on purpose (the default profile takes 64 MiB and tens of milliseconds), so
-it runs on a dedicated pool of ``max_concurrent`` threads -- never on the event loop -- and at
-most ``max_queue`` more wait; past that ``HasherBusyError`` becomes a 429. No one client
-holds more than ``max_per_client`` of those slots, so one address cannot starve the others.
+it runs on a dedicated pool of ``max_concurrent`` threads -- never on the event loop, and at a
+lower CPU priority (``nice``) -- and at most ``max_queue`` more wait; past that
+``HasherBusyError`` becomes a 429. No one client holds more than ``max_per_client`` of those
+slots, so one address cannot starve the others.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -78,6 +81,15 @@ class Hasher:
             may hold at once; more from that client is ``HasherBusyError``, while others
             still find room. Default: a quarter of the slots (at least 1). With a single slot
             no share can be kept: fairness needs ``max_concurrent + max_queue >= 2``.
+        nice: how many steps the hashing threads lower their own CPU priority (Linux's
+            niceness, added to the server's; the threads libargon2 starts for the lanes inherit
+            it). 10 by default: while hashes run, the event loop and the request threads still
+            win a core at once, so other requests keep their latency, and the hashes get the
+            CPU the requests leave. The price: while other work keeps every core busy (the
+            server's own requests, or other programs on the machine), hashes get about a tenth
+            of an equal share, so logins wait longer and past the queue are 429. 0 leaves the
+            priority alone; elsewhere than Linux (where niceness is per process) it is not
+            changed.
         foreign: verifies hashes of other schemes that records brought along (say
             :func:`jwe_gate.integrations.django.django_hashes`). A match needs a rehash, so the
             login stores an argon2id hash in its place. Such a check costs what its scheme
@@ -92,6 +104,7 @@ class Hasher:
         max_concurrent: int | None = None,
         max_queue: int = 32,
         max_per_client: int | None = None,
+        nice: int = 10,
         foreign: ForeignHashes | None = None,
     ) -> None:
         if foreign is not None and not callable(foreign):
@@ -103,9 +116,18 @@ class Hasher:
         workers = min(4, os.cpu_count() or 1) if max_concurrent is None else max_concurrent
         if workers < 1 or max_queue < 0:
             raise ConfigurationError("max_concurrent must be >= 1 and max_queue >= 0")
+        # bool is an int to Python, never a niceness a user meant; 19 is the kernel's limit.
+        if isinstance(nice, bool) or not isinstance(nice, int) or not 0 <= nice <= 19:
+            raise ConfigurationError("nice must be an int from 0 to 19")
         self.parameters = parameters
+        self.nice = nice
         self._ph = PasswordHasher.from_parameters(parameters)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jwe_gate-hash")
+        lower = nice > 0 and sys.platform.startswith("linux")
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers,
+            thread_name_prefix="jwe_gate-hash",
+            initializer=functools.partial(_lower_priority, nice) if lower else None,
+        )
         self._limit = workers + max_queue
         share = max(1, self._limit // 4) if max_per_client is None else max_per_client
         if share < 1:
@@ -188,6 +210,17 @@ class Hasher:
         future.add_done_callback(lambda _: self._done(client))
         return future
 
+    def full(self, client: str | None = None) -> bool:
+        """Whether a hash submitted now (for ``client``) would be refused: the queue is full,
+        or ``client`` holds its share of it. A hint, since slots come and go: ``hash`` and
+        ``verify`` still decide. The login asks it first, so a flood past the queue is refused
+        before it costs a throttle count or a lookup."""
+        with self._lock:
+            if self._pending >= self._limit:
+                return True
+            held = self._by_client.get(client, 0) if client is not None else 0
+            return client is not None and held >= self.max_per_client
+
     def _done(self, client: str | None = None) -> None:
         with self._lock:
             self._pending -= 1
@@ -228,3 +261,14 @@ class Hasher:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _lower_priority(nice: int) -> None:
+    """Run in each hashing thread as it starts: lower this thread's CPU priority by ``nice``
+    (on Linux niceness is per thread, and threads it starts inherit it)."""
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except OSError:
+        # A sandbox may refuse it: hashing at the usual priority beats a pool that cannot start.
+        logger.warning("could not lower the hashing threads' priority", exc_info=True)

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from .._passwords import Hasher
 from .._sansio import refusals
 from .._twins import Effect, Twin, twin
-from ..exceptions import ConfigurationError
+from ..exceptions import ConfigurationError, HasherBusyError
 from .flow import Refused
 
 __all__ = ["Throttle", "Throttler", "client_bucket"]
@@ -175,6 +175,10 @@ class Throttler:
     ) -> Generator[Effect[Any], Any, Checked]:
         """Count the attempt, look the record up with ``find`` and verify ``password``; refuse
         (403) if it does not match. Returns the record and whether its hash needs an upgrade."""
+        if self._hasher.full(keys.bucket):
+            # Refused before any counter or lookup: this attempt would be given back anyway, and
+            # a flood past the hashing queue then costs no store writes (the 429 comes at once).
+            raise HasherBusyError("password hashing queue is full")
         yield from self._reserve(keys)
         try:
             record = yield find

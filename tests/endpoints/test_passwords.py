@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -305,12 +307,69 @@ def test_the_default_profile_is_rfc_9106_low_memory(keys: Any) -> None:
         pytest.param((CHEAPEST,), {"max_concurrent": 0}, id="max-concurrent-0"),
         pytest.param((CHEAPEST,), {"max_concurrent": -1}, id="max-concurrent-negative"),
         pytest.param((CHEAPEST,), {"max_queue": -1}, id="max-queue-negative"),
+        pytest.param((CHEAPEST,), {"nice": -1}, id="nice-negative"),
+        pytest.param((CHEAPEST,), {"nice": 20}, id="nice-past-19"),
+        pytest.param((CHEAPEST,), {"nice": True}, id="nice-bool"),
+        pytest.param((CHEAPEST,), {"nice": 2.5}, id="nice-float"),
     ],
 )
 def test_hasher_refuses_bad_configuration(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """Only argon2id, at least one worker, a non-negative queue."""
+    """Only argon2id, at least one worker, a non-negative queue, a niceness from 0 to 19."""
     with pytest.raises(ConfigurationError):
         Hasher(*args, **kwargs)
+
+
+def _niceness() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
+@pytest.mark.parametrize(
+    ("kwargs", "lower"),
+    [
+        pytest.param({}, 10, id="default-10"),
+        pytest.param({"nice": 3}, 3, id="three"),
+        pytest.param({"nice": 0}, 0, id="off"),
+    ],
+)
+def test_hashing_threads_lower_their_own_priority(kwargs: dict[str, Any], lower: int) -> None:
+    """Hasher(nice=n): every argon2 computation runs on a thread n steps below the caller's
+    niceness (0: the same), whichever twin asked; the caller's own priority is untouched."""
+    mine = _niceness()
+    spy = SpyHasher(max_concurrent=2, **kwargs)
+    try:
+        spy.verify(spy.hash(PASSWORD), PASSWORD)
+        asyncio.run(spy.averify(None, PASSWORD))
+    finally:
+        spy.close()
+    assert len(spy.work) >= 3
+    assert {w.nice for w in spy.work} == {min(19, mine + lower)}
+    assert _niceness() == mine
+
+
+class _LaneSpy(Hasher):
+    """Starts a thread from the hashing thread, as libargon2 does for its lanes, and records
+    that thread's niceness."""
+
+    lanes: list[int]
+
+    def _hash(self, password: str) -> str:
+        lane = threading.Thread(target=lambda: self.lanes.append(_niceness()))
+        lane.start()
+        lane.join()
+        return super()._hash(password)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
+def test_threads_a_hashing_thread_starts_inherit_its_priority() -> None:
+    """The threads libargon2 starts for the lanes run at the hashing thread's lower priority."""
+    hasher = _LaneSpy(CHEAPEST, nice=5)
+    hasher.lanes = []
+    try:
+        hasher.hash(PASSWORD)
+    finally:
+        hasher.close()
+    assert hasher.lanes == [min(19, _niceness() + 5)]
 
 
 def test_hasher_busy_error_is_a_jwe_gate_error() -> None:

@@ -153,6 +153,22 @@ class CountingBackend(MemoryBackend):
         return super().find(table, field, value)
 
 
+class CountingThrottleStore(MemoryThrottleStore):
+    """A memory throttle store that counts the calls made to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def hit(self, key: str, *, window: float, now: float, amount: int = 1) -> tuple[int, float]:
+        self.calls += 1
+        return super().hit(key, window=window, now=now, amount=amount)
+
+    def take(self, key: str, *, now: float, at_most: int | None = None) -> int:
+        self.calls += 1
+        return super().take(key, now=now, at_most=at_most)
+
+
 def test_signups_are_throttled_per_address(
     make_auth_gate: Callable[..., Gate], adapter: str
 ) -> None:
@@ -294,6 +310,61 @@ def test_a_clients_share_of_the_hasher(kwargs: dict[str, Any], share: int) -> No
     hasher = SpyHasher(**kwargs)
     assert hasher.max_per_client == share
     hasher.close()
+
+
+def test_full_tells_whether_a_hash_would_be_refused() -> None:
+    """Hasher.full(client): True once every slot is taken, or once that client holds its
+    share; False again when they are given back."""
+    spy = SpyHasher(max_concurrent=1, max_queue=1, max_per_client=1)
+    spy.hold = threading.Event()
+    assert not spy.full()
+    assert not spy.full("a")
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(spy.hash, PASSWORD, client="a")
+        try:
+            wait_until(lambda: spy.pending() == 1)
+            assert spy.full("a")  # a holds its share
+            assert not spy.full("b")
+            assert not spy.full()
+            second = pool.submit(spy.hash, PASSWORD, client="b")
+            wait_until(lambda: spy.pending() == 2)
+            assert spy.full()
+            assert spy.full("c")
+        finally:
+            spy.hold.set()
+        first.result(10)
+        second.result(10)
+    assert not spy.full("a")
+    spy.close()
+
+
+def test_a_login_past_a_full_hasher_is_refused_before_any_count_or_lookup(
+    make_auth_gate: Callable[..., Gate], adapter: str
+) -> None:
+    """With every hashing slot taken, a login is a 429 at once, touching no throttle counter and
+    looking up no record (the attempt would be given back anyway): a flood past the queue costs
+    no store writes. Once the slot is free, the same login succeeds and is counted."""
+    spy, store = SpyHasher(max_concurrent=1, max_queue=0), CountingThrottleStore()
+    backend = CountingBackend()
+    tables = [Table("user", backend), Table("admin", MemoryBackend())]
+    gate = make_auth_gate(hasher=spy, throttle_store=store, tables=tables)
+    client = wrap(gate, adapter)
+    signup(client, "owner")
+    spy.hold = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(spy.hash, PASSWORD)
+        try:
+            wait_until(lambda: spy.pending() == 1)
+            calls, finds = store.calls, len(backend.finds)
+            refused = login(client, "owner", OWNER_ADDR)
+            assert (store.calls, len(backend.finds)) == (calls, finds)
+        finally:
+            spy.hold.set()
+        held.result(10)
+    assert_429(refused)
+    assert login(client, "owner", OWNER_ADDR).status == 200
+    assert store.calls > calls  # control: an admitted login is counted
+    assert len(backend.finds) == finds + 1
 
 
 def test_max_per_client_below_one_is_refused() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +40,15 @@ class Work:
     thread: str
     on_loop: bool
     """Whether an asyncio event loop was running in that thread."""
+    nice: int
+    """That thread's niceness (its CPU priority; Linux keeps one per thread)."""
+
+
+def _niceness() -> int:
+    """The calling thread's niceness (0 where the platform has none per thread)."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
 
 def _loop_running() -> bool:
@@ -59,7 +70,8 @@ class _Argon2Spy:
         o = self._owner
         on_loop = _loop_running()
         with o.spy_lock:
-            o.work.append(Work(kind, against, threading.current_thread().name, on_loop))
+            name, nice = threading.current_thread().name, _niceness()
+            o.work.append(Work(kind, against, name, on_loop, nice))
             o.running += 1
             o.peak = max(o.peak, o.running)
         try:
