@@ -22,7 +22,8 @@ from a Python asyncio client with the same number of keep-alive connections in i
 which is slower than wrk and may cap the fastest rows (the output says which one ran). The
 variants take turns, round after round, so machine noise hits them alike; each figure is the
 median of the rounds. With more than one core, the servers are pinned to one core and the load
-generator to another.
+generator to another. Beside each rate, the server's CPU time per request (from /proc, where
+there is one), which machine noise disturbs less than the rate.
 
 Run: python benchmarks/bench_served.py [--quick] [--seconds S] [--rounds N] [--loadgen wrk|python]
      [--markdown] [--chart served.png]
@@ -428,6 +429,23 @@ def warm_up(server: Server, n: int = 200) -> None:
         conn.close()
 
 
+def server_cpu(pid: int) -> float | None:
+    """CPU seconds a server process and its children (gunicorn's worker) have used, from /proc;
+    None where there is no /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            children = [int(c) for c in fh.read().split()]
+    except (OSError, ValueError, IndexError):
+        return None
+    for child in children:
+        used = server_cpu(child)
+        total += used or 0.0
+    return total
+
+
 def pinning() -> tuple[int | None, str]:
     """(the servers' core, a sentence): the driver and its load generator take another core."""
     if not hasattr(os, "sched_setaffinity"):
@@ -460,7 +478,13 @@ def machine(loadgen: str) -> str:
     )
 
 
-Row = tuple[Variant, float, float, int]  # variant, req/s, fraction of its bare, failures
+@dataclass(frozen=True)
+class Row:
+    variant: Variant
+    rps: float  # requests per second, the median of the rounds
+    ratio: float  # rps / its bare app's rps
+    cpu_us: float | None  # the server's CPU microseconds per request (median), when /proc says
+    failed: int  # responses with an error status, and socket errors, over all rounds
 
 
 def measure(args: argparse.Namespace, out: TextIO) -> tuple[list[Row], str]:
@@ -494,13 +518,19 @@ def measure(args: argparse.Namespace, out: TextIO) -> tuple[list[Row], str]:
             for server in servers:
                 warm_up(server)
             rates: dict[str, list[float]] = {v.key: [] for v in chosen}
+            cpu_us: dict[str, list[float]] = {v.key: [] for v in chosen}
             failures = dict.fromkeys(rates, 0)
             for r in range(args.rounds):
                 turn = servers[r % len(servers) :] + servers[: r % len(servers)]
                 for server in turn:
+                    before = server_cpu(server.proc.pid)
                     got = load.run(server.port, server.token, args.seconds)
-                    rates[server.variant.key].append(got["requests"] / got["seconds"])
-                    failures[server.variant.key] += int(got["bad"] + got["errors"])
+                    after = server_cpu(server.proc.pid)
+                    key = server.variant.key
+                    rates[key].append(got["requests"] / got["seconds"])
+                    failures[key] += int(got["bad"] + got["errors"])
+                    if before is not None and after is not None and got["requests"]:
+                        cpu_us[key].append((after - before) / got["requests"] * 1e6)
         finally:
             for server in servers:
                 server.proc.terminate()
@@ -511,22 +541,45 @@ def measure(args: argparse.Namespace, out: TextIO) -> tuple[list[Row], str]:
                     server.proc.kill()
                     server.proc.wait()
     median = {k: statistics.median(v) for k, v in rates.items()}
-    rows = [(v, median[v.key], median[v.key] / median[v.bare], failures[v.key]) for v in chosen]
+    rows = [
+        Row(
+            v,
+            median[v.key],
+            median[v.key] / median[v.bare],
+            statistics.median(cpu_us[v.key]) if cpu_us[v.key] else None,
+            failures[v.key],
+        )
+        for v in chosen
+    ]
     return rows, machine(loadgen)
 
 
 def show(rows: list[Row], out: TextIO) -> None:
     print("Served requests: authenticated GET /api/hello, one server process", file=out)
-    print(f"{'variant':<52}{'server':<26}{'req/s':>9}{'% of bare':>11}{'non-200':>9}", file=out)
-    for v, rps, ratio, failed in rows:
-        print(f"{v.label:<52}{v.server:<26}{rps:>9,.0f}{ratio:>10.0%}{failed:>9}", file=out)
+    head = f"{'variant':<52}{'server':<26}{'req/s':>9}{'% of bare':>11}"
+    print(f"{head}{'CPU µs/req':>12}{'errors':>8}", file=out)
+    for r in rows:
+        cpu = f"{r.cpu_us:.0f}" if r.cpu_us is not None else "n/a"
+        print(
+            f"{r.variant.label:<52}{r.variant.server:<26}{r.rps:>9,.0f}{r.ratio:>10.0%}"
+            f"{cpu:>12}{r.failed:>8}",
+            file=out,
+        )
+    print(
+        "\nCPU µs/req: the server process's CPU time (from /proc) over the requests it answered.",
+        file=out,
+    )
 
 
 def markdown(rows: list[Row], about: str, out: TextIO) -> None:
-    print("\n| variant | server | req/s | % of own bare |", file=out)
-    print("|---|---|--:|--:|", file=out)
-    for v, rps, ratio, _ in rows:
-        print(f"| {v.label} | {v.server} | {rps:,.0f} | {ratio:.0%} |", file=out)
+    print("\n| variant | server | req/s | % of own bare | server CPU µs/req |", file=out)
+    print("|---|---|--:|--:|--:|", file=out)
+    for r in rows:
+        cpu = f"{r.cpu_us:.0f}" if r.cpu_us is not None else "n/a"
+        print(
+            f"| {r.variant.label} | {r.variant.server} | {r.rps:,.0f} | {r.ratio:.0%} | {cpu} |",
+            file=out,
+        )
     print(f"\nMachine: {about}", file=out)
 
 
@@ -537,15 +590,15 @@ def chart(rows: list[Row], about: str, path: str) -> None:
     import matplotlib.pyplot as plt
 
     colours = {"bare": "#9e9e9e", "pyjwt": "#e69f00", "gate": "#0072b2"}
-    names = [f"{v.label}\n{v.server}" for v, *_ in rows]
+    names = [f"{r.variant.label}\n{r.variant.server}" for r in rows]
     fig, ax = plt.subplots(figsize=(9, 0.55 * len(rows) + 1.8))
     ys = list(range(len(rows)))[::-1]
-    ax.barh(ys, [r[1] for r in rows], color=[colours[r[0].kind] for r in rows])
-    for y, (_, rps, ratio, _) in zip(ys, rows, strict=True):
-        ax.text(rps, y, f" {rps:,.0f}  ({ratio:.0%})", va="center", fontsize=8)
+    ax.barh(ys, [r.rps for r in rows], color=[colours[r.variant.kind] for r in rows])
+    for y, r in zip(ys, rows, strict=True):
+        ax.text(r.rps, y, f" {r.rps:,.0f}  ({r.ratio:.0%})", va="center", fontsize=8)
     ax.set_yticks(ys, names, fontsize=8)
     ax.set_xlabel("requests per second (higher is better); in brackets: % of its own bare app")
-    ax.set_xlim(0, max(r[1] for r in rows) * 1.3)
+    ax.set_xlim(0, max(r.rps for r in rows) * 1.3)
     ax.set_title("Served requests: authenticated GET, one server process", fontsize=11)
     fig.text(0.01, 0.01, about, fontsize=6, wrap=True)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
@@ -590,7 +643,7 @@ def main() -> None:
     if args.chart:
         chart(rows, about, args.chart)
         print(f"\nChart written to {args.chart}")
-    failed = sum(r[3] for r in rows)
+    failed = sum(r.failed for r in rows)
     if failed:
         raise SystemExit(f"{failed} responses were not 200 or failed: the figures are not valid")
 
