@@ -14,8 +14,8 @@ ASGI, one uvicorn worker (``--no-access-log``, lifespan off), ratio to the bare 
 
 WSGI, ratio to the bare Flask app under the same server: the bare Flask app and the same app
 behind ``gate.wsgi``, under waitress (its default 4 threads) and, where it runs (POSIX), gunicorn
-(one sync worker: it closes the connection after each response, so every request also opens
-one).
+(one gthread worker with 4 threads; its sync worker closes the connection after each response,
+and the new connection per request then sets the rate, not the app).
 
 The load comes from wrk (Debian's package ``wrk``: ``-t1 -c32``) when it is on PATH, otherwise
 from a Python asyncio client with the same number of keep-alive connections in its own process,
@@ -23,7 +23,8 @@ which is slower than wrk and may cap the fastest rows (the output says which one
 variants take turns, round after round, so machine noise hits them alike; each figure is the
 median of the rounds. With more than one core, the servers are pinned to one core and the load
 generator to another. Beside each rate, the server's CPU time per request (from /proc, where
-there is one), which machine noise disturbs less than the rate.
+there is one), which machine noise disturbs less than the rate, and the bare app's CPU time per
+request over this one's: the share of the bare rate a worker with a core to itself reaches.
 
 Run: python benchmarks/bench_served.py [--quick] [--seconds S] [--rounds N] [--loadgen wrk|python]
      [--markdown] [--chart served.png]
@@ -88,11 +89,11 @@ def variants() -> list[Variant]:
         ),
     ]
     if os.name == "posix" and importlib.util.find_spec("gunicorn"):
-        sync = "gunicorn (1 sync worker)"
+        gthread = "gunicorn (gthread, 4 threads)"
         out += [
-            Variant("gunicorn-bare", "Flask, bare", sync, "gunicorn-bare", "bare"),
+            Variant("gunicorn-bare", "Flask, bare", gthread, "gunicorn-bare", "bare"),
             Variant(
-                "gunicorn-gate", "Flask + jwe_gate (session on)", sync, "gunicorn-bare", "gate"
+                "gunicorn-gate", "Flask + jwe_gate (session on)", gthread, "gunicorn-bare", "gate"
             ),
         ]
     return out
@@ -138,7 +139,8 @@ def serve(key: str, port: int, db: str, token_file: str) -> None:
                 for name, value in {
                     "bind": f"{HOST}:{port}",
                     "workers": 1,
-                    "worker_class": "sync",
+                    "worker_class": "gthread",
+                    "threads": 4,
                     "accesslog": None,
                     "loglevel": "warning",
                 }.items():
@@ -246,7 +248,7 @@ class _Conn(asyncio.Protocol):
             if self.run.stopping:
                 self.close()
             elif b"\r\nconnection: close" in head:
-                self.close()  # gunicorn's sync worker: one response per connection
+                self.close()  # the server ends the connection: open another
                 self.run.connect()
             else:
                 assert self.transport is not None
@@ -484,6 +486,7 @@ class Row:
     rps: float  # requests per second, the median of the rounds
     ratio: float  # rps / its bare app's rps
     cpu_us: float | None  # the server's CPU microseconds per request (median), when /proc says
+    cpu_ratio: float | None  # its bare app's cpu_us / cpu_us
     failed: int  # responses with an error status, and socket errors, over all rounds
 
 
@@ -541,12 +544,14 @@ def measure(args: argparse.Namespace, out: TextIO) -> tuple[list[Row], str]:
                     server.proc.kill()
                     server.proc.wait()
     median = {k: statistics.median(v) for k, v in rates.items()}
+    cpu = {k: statistics.median(v) if v else None for k, v in cpu_us.items()}
     rows = [
         Row(
             v,
             median[v.key],
             median[v.key] / median[v.bare],
-            statistics.median(cpu_us[v.key]) if cpu_us[v.key] else None,
+            cpu[v.key],
+            cpu[v.bare] / cpu[v.key] if cpu[v.key] and cpu[v.bare] else None,
             failures[v.key],
         )
         for v in chosen
@@ -554,30 +559,42 @@ def measure(args: argparse.Namespace, out: TextIO) -> tuple[list[Row], str]:
     return rows, machine(loadgen)
 
 
+def _cpu(row: Row) -> tuple[str, str]:
+    if row.cpu_us is None or row.cpu_ratio is None:
+        return "n/a", "n/a"
+    return f"{row.cpu_us:.0f}", f"{row.cpu_ratio:.0%}"
+
+
 def show(rows: list[Row], out: TextIO) -> None:
     print("Served requests: authenticated GET /api/hello, one server process", file=out)
-    head = f"{'variant':<52}{'server':<26}{'req/s':>9}{'% of bare':>11}"
-    print(f"{head}{'CPU µs/req':>12}{'errors':>8}", file=out)
+    head = f"{'variant':<52}{'server':<31}{'req/s':>8}{'% of bare':>11}"
+    print(f"{head}{'CPU µs/req':>12}{'% of bare (CPU)':>17}{'errors':>8}", file=out)
     for r in rows:
-        cpu = f"{r.cpu_us:.0f}" if r.cpu_us is not None else "n/a"
+        cpu, ratio = _cpu(r)
         print(
-            f"{r.variant.label:<52}{r.variant.server:<26}{r.rps:>9,.0f}{r.ratio:>10.0%}"
-            f"{cpu:>12}{r.failed:>8}",
+            f"{r.variant.label:<52}{r.variant.server:<31}{r.rps:>8,.0f}{r.ratio:>10.0%}"
+            f"{cpu:>12}{ratio:>16}{r.failed:>8}",
             file=out,
         )
     print(
-        "\nCPU µs/req: the server process's CPU time (from /proc) over the requests it answered.",
+        "\nCPU µs/req: the server process's CPU time (from /proc) over the requests it answered;"
+        "\n% of bare (CPU): the bare app's CPU µs/req over this row's, the share of the bare"
+        " rate a worker with a core to itself reaches.",
         file=out,
     )
 
 
 def markdown(rows: list[Row], about: str, out: TextIO) -> None:
-    print("\n| variant | server | req/s | % of own bare | server CPU µs/req |", file=out)
-    print("|---|---|--:|--:|--:|", file=out)
+    print(
+        "\n| variant | server | req/s | % of own bare | server CPU µs/req | % of own bare (CPU) |",
+        file=out,
+    )
+    print("|---|---|--:|--:|--:|--:|", file=out)
     for r in rows:
-        cpu = f"{r.cpu_us:.0f}" if r.cpu_us is not None else "n/a"
+        cpu, ratio = _cpu(r)
         print(
-            f"| {r.variant.label} | {r.variant.server} | {r.rps:,.0f} | {r.ratio:.0%} | {cpu} |",
+            f"| {r.variant.label} | {r.variant.server} | {r.rps:,.0f} | {r.ratio:.0%}"
+            f" | {cpu} | {ratio} |",
             file=out,
         )
     print(f"\nMachine: {about}", file=out)
@@ -633,8 +650,8 @@ def main() -> None:
         port, token, conns, seconds = args.drive
         print(json.dumps(asyncio.run(python_load(int(port), token, int(conns), float(seconds)))))
         return
-    args.seconds = args.seconds or (1.0 if args.quick else 5.0)
-    args.rounds = args.rounds or (3 if args.quick else 5)
+    args.seconds = args.seconds or (1.0 if args.quick else 3.0)
+    args.rounds = args.rounds or (3 if args.quick else 7)
     rows, about = measure(args, sys.stdout)
     show(rows, sys.stdout)
     print(f"\nMachine: {about}")
