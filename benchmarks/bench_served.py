@@ -195,6 +195,8 @@ class _Run:
         task.add_done_callback(self._connected)
 
     def _connected(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            return
         if task.exception() is not None:
             self.errors += 1
             if not self.stopping:
