@@ -134,7 +134,7 @@ def serve(key: str, port: int, db: str, token_file: str) -> None:
         # The app is built in the worker, after the fork: no SQLite connection crosses it.
         from gunicorn.app.base import BaseApplication
 
-        class Gunicorn(BaseApplication):  # type: ignore[misc]
+        class Gunicorn(BaseApplication):
             def load_config(self) -> None:
                 for name, value in {
                     "bind": f"{HOST}:{port}",
