@@ -126,12 +126,14 @@ def flask_app() -> Any:
     return app
 
 
-def make_gate(db: str, *, cache: bool) -> tuple[Gate, str, Any]:
+def make_gate(db: str, *, cache: bool, recheck_after: float | None = None) -> tuple[Gate, str, Any]:
     """A gate with SQLite tables and stores (as the demo), one signed-up user, and that user's
-    access token from the signup (so it carries a session) and id."""
+    access token from the signup (so it carries a session) and id. ``recheck_after``: the
+    gate's setting (its default when None; 0: no request is answered from memory)."""
     backend = SQLiteBackend(db)
     table = Table("user", backend)
     gate = Gate(
+        recheck_after=recheck_after,
         keys=KeyRing.generate(),
         tables=[table],
         rules=[Rule("/health", "public")],

@@ -10,12 +10,16 @@ ASGI, one uvicorn worker (``--no-access-log``, lifespan off), ratio to the bare 
 * the same app behind Starlette's ``AuthenticationMiddleware`` with a PyJWT HS256 backend that
   reads the user from a SQLite table on every request;
 * the same app behind ``gate.asgi`` (SQLite tables and stores; the token comes from a signup, so
-  the per-request session check runs).
+  the session check runs), with the gate's defaults: the same request again within
+  ``recheck_after`` (1 s) is answered from the gate's memory;
+* the same with ``recheck_after=0``: nothing answered from memory; each request has its token
+  checked (the verified-token cache still on) and its session and user read.
 
 WSGI, ratio to the bare Flask app under the same server: the bare Flask app and the same app
-behind ``gate.wsgi``, under waitress (its default 4 threads) and, where it runs (POSIX), gunicorn
-(one gthread worker with 4 threads; its sync worker closes the connection after each response,
-and the new connection per request then sets the rate, not the app).
+behind ``gate.wsgi``, under waitress (its default 4 threads; with ``recheck_after=0`` too) and,
+where it runs (POSIX), gunicorn (one gthread worker with 4 threads; its sync worker closes the
+connection after each response, and the new connection per request then sets the rate, not the
+app).
 
 The load comes from wrk (Debian's package ``wrk``: ``-t1 -c32``) when it is on PATH, otherwise
 from a Python asyncio client with the same number of keep-alive connections in its own process,
@@ -64,7 +68,7 @@ class Variant:
     label: str  # the row's name
     server: str  # the server column
     bare: str  # the key of the bare app it is compared with
-    kind: str  # "bare", "pyjwt" or "gate": the chart's colour
+    kind: str  # "bare", "pyjwt", "gate" or "gate0" (recheck_after=0): the chart's colour
 
 
 def variants() -> list[Variant]:
@@ -79,6 +83,7 @@ def variants() -> list[Variant]:
             "pyjwt",
         ),
         Variant("asgi-gate", "Starlette + jwe_gate (session on)", uv, "asgi-bare", "gate"),
+        Variant("asgi-gate0", "Starlette + jwe_gate, recheck_after=0", uv, "asgi-bare", "gate0"),
         Variant("waitress-bare", "Flask, bare", "waitress (4 threads)", "waitress-bare", "bare"),
         Variant(
             "waitress-gate",
@@ -86,6 +91,13 @@ def variants() -> list[Variant]:
             "waitress (4 threads)",
             "waitress-bare",
             "gate",
+        ),
+        Variant(
+            "waitress-gate0",
+            "Flask + jwe_gate, recheck_after=0",
+            "waitress (4 threads)",
+            "waitress-bare",
+            "gate0",
         ),
     ]
     if os.name == "posix" and importlib.util.find_spec("gunicorn"):
@@ -107,10 +119,11 @@ def build(key: str, db: str) -> tuple[Any, str]:
     token, so every variant reads the same request)."""
     from _common import bare_app, flask_app, make_gate, pyjwt_token, starlette_pyjwt
 
-    gate, token, sub = make_gate(db, cache=True)  # the user row, and a token from its signup
+    # The user row, and a token from its signup; "gate0": no request answered from memory.
+    gate, token, sub = make_gate(db, cache=True, recheck_after=0 if key.endswith("0") else None)
     if key == "asgi-bare":
         return bare_app(), token
-    if key == "asgi-gate":
+    if key.startswith("asgi-gate"):
         return gate.asgi(bare_app()), token
     if key == "asgi-pyjwt":
         # uvicorn runs the app on this thread: one connection, as an app would keep one.
@@ -608,7 +621,7 @@ def chart(rows: list[Row], about: str, path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colours = {"bare": "#9e9e9e", "pyjwt": "#e69f00", "gate": "#0072b2"}
+    colours = {"bare": "#9e9e9e", "pyjwt": "#e69f00", "gate": "#0072b2", "gate0": "#56b4e9"}
     names = [f"{r.variant.label}\n{r.variant.server}" for r in rows]
     fig, ax = plt.subplots(figsize=(9, 0.55 * len(rows) + 1.8))
     ys = list(range(len(rows)))[::-1]

@@ -51,8 +51,10 @@ SERVED_ROWS = [
     ("Starlette, bare", "uvicorn"),
     ("Starlette + AuthenticationMiddleware (PyJWT HS256)", "uvicorn"),
     ("Starlette + jwe_gate (session on)", "uvicorn"),
+    ("Starlette + jwe_gate, recheck_after=0", "uvicorn"),
     ("Flask, bare", "waitress"),
     ("Flask + jwe_gate (session on)", "waitress"),
+    ("Flask + jwe_gate, recheck_after=0", "waitress"),
     ("Flask, bare", "gunicorn"),
     ("Flask + jwe_gate (session on)", "gunicorn"),
 ]
