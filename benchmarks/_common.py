@@ -1,17 +1,29 @@
 """Helpers the benchmarks share: the Starlette route, its bare app, the app behind a gate on
-SQLite, and the in-process driver (the ASGI app called directly with a minimal scope)."""
+SQLite, the same app behind Starlette's AuthenticationMiddleware with a PyJWT HS256 backend and a
+SQLite user lookup, the Flask route, and the in-process driver (the ASGI app called directly with
+a minimal scope)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import statistics
 import time
 from typing import Any
 
+import jwt
 from argon2.profiles import CHEAPEST
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    AuthenticationError,
+    BaseUser,
+)
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
@@ -38,12 +50,90 @@ def bare_app() -> Starlette:
     return Starlette(routes=[Route("/api/hello", hello), Route("/health", hello)])
 
 
-def make_gate(db: str, *, cache: bool) -> tuple[Gate, str, Any]:
+SECRET = "bench-secret-" + "x" * 32  # HS256 wants at least 32 bytes
+
+
+class DbUser(BaseUser):
+    """A user row read from the SQLite table."""
+
+    def __init__(self, uid: int, data: dict[str, Any]) -> None:
+        self.uid = uid
+        self.data = data
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return str(self.data.get("name", ""))
+
+    @property
+    def identity(self) -> str:
+        return str(self.uid)
+
+
+def lookup(db: sqlite3.Connection, uid: str) -> DbUser | None:
+    """One real query per request: the user row by primary key."""
+    row = db.execute('SELECT id, data FROM "user" WHERE id = ?', (int(uid),)).fetchone()
+    return DbUser(row[0], json.loads(row[1])) if row else None
+
+
+class PyJWTBackend(AuthenticationBackend):
+    """Bearer HS256 token (PyJWT), then the user from SQLite."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser]:
+        auth = conn.headers.get("authorization", "")
+        if not auth.startswith("Bearer "):
+            raise AuthenticationError("no token")
+        try:
+            claims = jwt.decode(auth[7:], SECRET, algorithms=["HS256"])
+        except jwt.PyJWTError as exc:
+            raise AuthenticationError("bad token") from exc
+        user = lookup(self.db, claims["sub"])
+        if user is None:
+            raise AuthenticationError("no such user")
+        return AuthCredentials(["authenticated"]), user
+
+
+def starlette_pyjwt(db: sqlite3.Connection) -> Starlette:
+    """The route behind Starlette's AuthenticationMiddleware with the PyJWT backend."""
+    return Starlette(
+        routes=[Route("/api/hello", hello)],
+        middleware=[Middleware(AuthenticationMiddleware, backend=PyJWTBackend(db))],
+    )
+
+
+def pyjwt_token(sub: Any) -> str:
+    """An HS256 token for the PyJWT backend, valid for an hour."""
+    return jwt.encode({"sub": str(sub), "exp": int(time.time()) + 3600}, SECRET, algorithm="HS256")
+
+
+def flask_app() -> Any:
+    """The Flask twin of the Starlette route; behind ``gate.wsgi`` it reads the gate's user."""
+    from flask import Flask, jsonify, request  # only the served benchmark needs Flask
+
+    app = Flask("bench")
+
+    @app.get("/api/hello")
+    def flask_hello() -> Any:
+        user = request.environ.get("jwe_gate.user")
+        return jsonify(hello=user.identity if user is not None else "anonymous")
+
+    return app
+
+
+def make_gate(db: str, *, cache: bool, recheck_after: float | None = None) -> tuple[Gate, str, Any]:
     """A gate with SQLite tables and stores (as the demo), one signed-up user, and that user's
-    access token from the signup (so it carries a session) and id."""
+    access token from the signup (so it carries a session) and id. ``recheck_after``: the
+    gate's setting (its default when None; 0: no request is answered from memory)."""
     backend = SQLiteBackend(db)
     table = Table("user", backend)
     gate = Gate(
+        recheck_after=recheck_after,
         keys=KeyRing.generate(),
         tables=[table],
         rules=[Rule("/health", "public")],

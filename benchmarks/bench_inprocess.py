@@ -26,7 +26,6 @@ Run: python benchmarks/bench_inprocess.py [--quick] [--requests N]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sqlite3
 import statistics
@@ -35,80 +34,22 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import jwt
-from _common import bare_app, hello, in_process, make_gate
+from _common import (
+    SECRET,
+    DbUser,
+    bare_app,
+    in_process,
+    lookup,
+    make_gate,
+    pyjwt_token,
+    starlette_pyjwt,
+)
 from joserfc import jwe as rfc_jwe
 from joserfc.jwk import OctKey
 from jwcrypto import jwe as jwc_jwe
 from litestar import Litestar, get
 from litestar.connection import ASGIConnection
 from litestar.security.jwt import JWTAuth, Token
-from starlette.applications import Starlette
-from starlette.authentication import (
-    AuthCredentials,
-    AuthenticationBackend,
-    AuthenticationError,
-    BaseUser,
-)
-from starlette.middleware import Middleware
-from starlette.middleware.authentication import AuthenticationMiddleware
-from starlette.requests import HTTPConnection
-from starlette.routing import Route
-
-SECRET = "bench-secret-" + "x" * 32  # HS256 wants at least 32 bytes
-
-
-class DbUser(BaseUser):
-    """A user row read from the SQLite table."""
-
-    def __init__(self, uid: int, data: dict[str, Any]) -> None:
-        self.uid = uid
-        self.data = data
-
-    @property
-    def is_authenticated(self) -> bool:
-        return True
-
-    @property
-    def display_name(self) -> str:
-        return str(self.data.get("name", ""))
-
-    @property
-    def identity(self) -> str:
-        return str(self.uid)
-
-
-def lookup(db: sqlite3.Connection, uid: str) -> DbUser | None:
-    """One real query per request: the user row by primary key."""
-    row = db.execute('SELECT id, data FROM "user" WHERE id = ?', (int(uid),)).fetchone()
-    return DbUser(row[0], json.loads(row[1])) if row else None
-
-
-class PyJWTBackend(AuthenticationBackend):
-    """Bearer HS256 token (PyJWT), then the user from SQLite."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser]:
-        auth = conn.headers.get("authorization", "")
-        if not auth.startswith("Bearer "):
-            raise AuthenticationError("no token")
-        try:
-            claims = jwt.decode(auth[7:], SECRET, algorithms=["HS256"])
-        except jwt.PyJWTError as exc:
-            raise AuthenticationError("bad token") from exc
-        user = lookup(self.db, claims["sub"])
-        if user is None:
-            raise AuthenticationError("no such user")
-        return AuthCredentials(["authenticated"]), user
-
-
-def starlette_pyjwt(db: sqlite3.Connection) -> Starlette:
-    return Starlette(
-        routes=[Route("/api/hello", hello)],
-        middleware=[Middleware(AuthenticationMiddleware, backend=PyJWTBackend(db))],
-    )
 
 
 @get("/api/hello")
@@ -152,15 +93,12 @@ def requests_table(tmp: str, n: int, rounds: int) -> list[tuple[str, float, floa
     gate_app = gated_app.asgi(bare_app())
     db = sqlite3.connect(db_path)
     try:
-        pyjwt_token = jwt.encode(
-            {"sub": str(sub), "exp": int(time.time()) + 3600}, SECRET, algorithm="HS256"
-        )
         ls_app, ls_auth = litestar_jwt(db)
         ls_token = ls_auth.create_token(identifier=str(sub))
         path = "/api/hello"
         bare = in_process(bare_app(), path, None, n, rounds)
         gate = in_process(gate_app, path, session_token, n, rounds)
-        star = in_process(starlette_pyjwt(db), path, pyjwt_token, n, rounds)
+        star = in_process(starlette_pyjwt(db), path, pyjwt_token(sub), n, rounds)
         ls_bare = in_process(Litestar(route_handlers=[ls_hello]), path, None, n, rounds)
         ls = in_process(ls_app, path, ls_token, n, rounds)
     finally:
