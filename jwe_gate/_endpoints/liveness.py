@@ -29,7 +29,11 @@ class Liveness:
         clock: Callable[[], float] = time.monotonic,
         on_forget: Callable[[], None] | None = None,
     ) -> None:
-        self._session: Twin[Session | None] = twin(store, "session")
+        self._session: Twin[Session | None] = twin(
+            store,
+            "session",
+            inline=True if getattr(store, "inline_session", False) is True else None,
+        )
         self._ttl = ttl
         self._size = size
         self._clock = clock

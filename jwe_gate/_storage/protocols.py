@@ -51,6 +51,9 @@ time), so it stays bounded by the windows still running however many keys it has
 The async protocols are the same methods, ``a``-prefixed coroutines. Every protocol declares
 ``inline``: True only where every call returns in microseconds without blocking (an in-process
 dict), so it may run on the event loop; otherwise calls from asyncio run in a worker thread.
+A refresh store whose writes may block but whose ``session`` read never does (a primary-key read
+from a local SQLite file in WAL mode) may also declare ``inline_session = True``: the
+per-request session check then runs on the event loop too.
 
 The pure state transitions (what a rotation does to a token, how a window counts) live once in
 ``jwe_gate._storage.state``; the contract suites are public in ``jwe_gate.testing``.

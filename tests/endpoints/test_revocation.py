@@ -370,3 +370,29 @@ def test_logout_with_an_ended_sessions_token_and_another_refresh_token(
     )
     assert res.status == 204
     assert refresh(auth_client, second["refreshToken"]).status == 401
+
+
+class _ThreadNotingStore(SQLiteRefreshStore):
+    """Notes the thread of every session read."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.threads: list[int] = []
+
+    def session(self, family: str) -> Any:
+        self.threads.append(threading.get_ident())
+        return super().session(family)
+
+
+def test_the_sqlite_session_check_runs_on_the_event_loop(
+    make_auth_gate: Callable[..., Gate], tmp_path: Path
+) -> None:
+    """SQLite's per-request session read (inline_session) runs on the loop's own thread, with no
+    hop to a worker thread; its writes still go to one."""
+    store = _ThreadNotingStore(tmp_path / "s.db")
+    gate = make_auth_gate(refresh_store=store, recheck_after=0)
+    client = wrap(gate, "asgi")
+    token = signup(client)["authToken"]
+    for _ in range(3):
+        assert get(client, "/api/hello", token).status == 200
+    assert store.threads == [threading.get_ident()] * 3

@@ -86,6 +86,9 @@ class SQLiteRefreshStore(_SQLiteStore):
 
     # Writes can wait on another writer's lock: keep them off the event loop.
     inline: ClassVar[bool] = False
+    # The per-request session read is a primary-key read that WAL never makes wait on a
+    # writer (as SQLiteBackend.get): it runs on the event loop, without a thread hop.
+    inline_session: ClassVar[bool] = True
 
     purge_every = 1000
     """Every so many ``add`` calls (per instance), expired rows are deleted."""
