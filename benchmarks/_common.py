@@ -154,7 +154,8 @@ def make_gate(db: str, *, cache: bool, recheck_after: float | None = None) -> tu
 def gated(db: str, *, cache: bool, session: bool = False) -> tuple[Any, str]:
     """The app behind a gate with SQLite tables and stores (as the demo), and a token for it:
     from ``gate.issue`` (no session), or from a login (``session``: checked per request)."""
-    gate, token, sub = make_gate(db, cache=cache)
+    # Without the token cache, nothing is remembered either: every request decrypts.
+    gate, token, sub = make_gate(db, cache=cache, recheck_after=None if cache else 0)
     if session:
         return gate.asgi(bare_app()), token
     return gate.asgi(bare_app()), gate.issue("user", sub, ttl=3600)
