@@ -18,6 +18,7 @@ from ._sansio.http import Refusal, Response
 from ._sansio.recent import Recent
 from ._sansio.request import RequestView
 from ._storage.table import Table
+from ._twins import Effect, Flow, run_async, run_sync
 
 __all__ = ["Screen"]
 
@@ -48,6 +49,16 @@ class Screen:
     def authenticate(
         self, view: RequestView, *, key: Hashable | None = None
     ) -> Allow | Refusal | Response:
+        return run_sync(self._flow(view, key))
+
+    async def aauthenticate(
+        self, view: RequestView, *, key: Hashable | None = None
+    ) -> Allow | Refusal | Response:
+        return await run_async(self._flow(view, key))
+
+    def _flow(self, view: RequestView, key: Hashable | None) -> Flow[Allow | Refusal | Response]:
+        """The whole check, written once: its two reads are effects that ``run_sync`` makes
+        blocking calls and ``run_async`` awaits."""
         now = self._clock()
         key = view.key() if key is None else key
         known = self._recent.get(key, now=now, tick=monotonic())
@@ -60,28 +71,22 @@ class Screen:
         # Read before the stores are: the memory never outlives what they said by more than
         # its ttl, nor a change or a revocation made through this gate meanwhile.
         tick, changes, epoch = monotonic(), table.changes, self._recent.epoch
-        answer = self._check(decision, tick)
-        since = self._read_at(decision, tick)
-        self._recent.keep(
-            key, decision, answer, tick=since, counted=table, generation=changes, epoch=epoch
-        )
-        return answer
-
-    async def aauthenticate(
-        self, view: RequestView, *, key: Hashable | None = None
-    ) -> Allow | Refusal | Response:
-        now = self._clock()
-        key = view.key() if key is None else key
-        known = self._recent.get(key, now=now, tick=monotonic())
-        if known is not None:
-            return known
-        decision: Decision = self._policy.decide(view, now=now)
-        if not isinstance(decision, Lookup):
-            return decision
-        table = self._tables[decision.table]
-        # Before the stores: see authenticate.
-        tick, changes, epoch = monotonic(), table.changes, self._recent.epoch
-        answer = await self._acheck(decision, tick)
+        liveness, family = self._liveness, decision.session
+        if liveness is not None and family is not None:
+            try:
+                live: bool | BaseException = yield Effect(
+                    liveness.check, liveness.acheck, (family, tick)
+                )
+            except Exception as exc:  # the core decides what a failed check means
+                live = exc
+            if live is not True:
+                return self._policy.conclude(decision, None, live=live)
+        record: Any
+        try:
+            record = yield table.effect("get", decision.claims.sub)
+        except Exception as exc:  # the core decides what a failed lookup means
+            record = exc
+        answer = self._policy.conclude(decision, record)
         since = self._read_at(decision, tick)
         self._recent.keep(
             key, decision, answer, tick=since, counted=table, generation=changes, epoch=epoch
@@ -97,37 +102,3 @@ class Screen:
             return tick
         read_at = self._liveness.read_at(family)
         return tick if read_at is None else min(tick, read_at)
-
-    def _check(self, decision: Lookup, tick: float) -> Allow | Refusal:
-        """The session and the record of a verified token, read from the stores."""
-        liveness, family = self._liveness, decision.session
-        if liveness is not None and family is not None:
-            try:
-                live: bool | BaseException = liveness.check(family, tick)
-            except Exception as exc:  # the core decides what a failed check means
-                live = exc
-            if live is not True:
-                return self._policy.conclude(decision, None, live=live)
-        record: Any
-        try:
-            record = self._tables[decision.table].get(decision.claims.sub)
-        except Exception as exc:  # the core decides what a failed lookup means
-            record = exc
-        return self._policy.conclude(decision, record)
-
-    async def _acheck(self, decision: Lookup, tick: float) -> Allow | Refusal:
-        """``_check`` without blocking the event loop."""
-        liveness, family = self._liveness, decision.session
-        if liveness is not None and family is not None:
-            try:
-                live: bool | BaseException = await liveness.acheck(family, tick)
-            except Exception as exc:  # the core decides what a failed check means
-                live = exc
-            if live is not True:
-                return self._policy.conclude(decision, None, live=live)
-        record: Any
-        try:
-            record = await self._tables[decision.table].aget(decision.claims.sub)
-        except Exception as exc:  # the core decides what a failed lookup means
-            record = exc
-        return self._policy.conclude(decision, record)
