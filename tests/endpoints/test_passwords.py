@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -21,7 +20,7 @@ from argon2.profiles import CHEAPEST, RFC_9106_LOW_MEMORY
 from support.apps import admins
 from support.clients import ASGIClient, wrap
 from support.results import RawClient, Result
-from support.spies import SpyHasher
+from support.spies import SpyHasher, niceness
 
 from jwe_gate import (
     ConfigurationError,
@@ -319,11 +318,16 @@ def test_hasher_refuses_bad_configuration(args: tuple[Any, ...], kwargs: dict[st
         Hasher(*args, **kwargs)
 
 
-def _niceness() -> int:
-    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+LINUX = sys.platform.startswith("linux")
+"""Niceness is per thread on Linux, where the hashing threads lower it; elsewhere it is per
+process and the Hasher leaves it alone."""
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
+def _lowered(mine: int, nice: int) -> int:
+    """The niceness a hashing thread runs at: ``nice`` below ``mine`` on Linux, else ``mine``."""
+    return min(19, mine + nice) if LINUX else mine
+
+
 @pytest.mark.parametrize(
     ("kwargs", "lower"),
     [
@@ -334,8 +338,9 @@ def _niceness() -> int:
 )
 def test_hashing_threads_lower_their_own_priority(kwargs: dict[str, Any], lower: int) -> None:
     """Hasher(nice=n): every argon2 computation runs on a thread n steps below the caller's
-    niceness (0: the same), whichever twin asked; the caller's own priority is untouched."""
-    mine = _niceness()
+    niceness on Linux (0: the same; elsewhere unchanged), whichever twin asked; the caller's
+    own priority is untouched."""
+    mine = niceness()
     spy = SpyHasher(max_concurrent=2, **kwargs)
     try:
         spy.verify(spy.hash(PASSWORD), PASSWORD)
@@ -343,8 +348,8 @@ def test_hashing_threads_lower_their_own_priority(kwargs: dict[str, Any], lower:
     finally:
         spy.close()
     assert len(spy.work) >= 3
-    assert {w.nice for w in spy.work} == {min(19, mine + lower)}
-    assert _niceness() == mine
+    assert {w.nice for w in spy.work} == {_lowered(mine, lower)}
+    assert niceness() == mine
 
 
 class _LaneSpy(Hasher):
@@ -354,22 +359,22 @@ class _LaneSpy(Hasher):
     lanes: list[int]
 
     def _hash(self, password: str) -> str:
-        lane = threading.Thread(target=lambda: self.lanes.append(_niceness()))
+        lane = threading.Thread(target=lambda: self.lanes.append(niceness()))
         lane.start()
         lane.join()
         return super()._hash(password)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
 def test_threads_a_hashing_thread_starts_inherit_its_priority() -> None:
-    """The threads libargon2 starts for the lanes run at the hashing thread's lower priority."""
+    """The threads libargon2 starts for the lanes run at the hashing thread's lower priority
+    (on Linux; elsewhere at the process's own)."""
     hasher = _LaneSpy(CHEAPEST, nice=5)
     hasher.lanes = []
     try:
         hasher.hash(PASSWORD)
     finally:
         hasher.close()
-    assert hasher.lanes == [min(19, _niceness() + 5)]
+    assert hasher.lanes == [_lowered(niceness(), 5)]
 
 
 def test_hasher_busy_error_is_a_jwe_gate_error() -> None:

@@ -44,11 +44,10 @@ class Work:
     """That thread's niceness (its CPU priority; Linux keeps one per thread)."""
 
 
-def _niceness() -> int:
-    """The calling thread's niceness (0 where the platform has none per thread)."""
-    if not sys.platform.startswith("linux"):
-        return 0
-    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+def niceness() -> int:
+    """The calling thread's niceness: Linux keeps one per thread; elsewhere, the process's."""
+    linux = sys.platform.startswith("linux")
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id() if linux else 0)
 
 
 def _loop_running() -> bool:
@@ -70,7 +69,7 @@ class _Argon2Spy:
         o = self._owner
         on_loop = _loop_running()
         with o.spy_lock:
-            name, nice = threading.current_thread().name, _niceness()
+            name, nice = threading.current_thread().name, niceness()
             o.work.append(Work(kind, against, name, on_loop, nice))
             o.running += 1
             o.peak = max(o.peak, o.running)
