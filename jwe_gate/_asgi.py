@@ -47,14 +47,10 @@ def view_of(scope: Scope, wanted: frozenset[bytes]) -> RequestView:
     raw = scope.get("raw_path")
     root: str = scope.get("root_path", "")
     path: str = scope["path"]
-    headers: dict[str, list[str]] = {}
-    for name, value in scope["headers"]:
-        if name in wanted:  # (collect_headers, inlined: this runs on every request)
-            headers.setdefault(name.decode("latin-1"), []).append(value.decode("latin-1"))
     return RequestView(
         method,
         route_path(scope) if root else path,
-        headers,
+        collect_headers(scope["headers"], wanted),
         scope.get("query_string", b"").decode("latin-1"),
         client[0] if client else None,
         root,

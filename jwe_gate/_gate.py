@@ -259,7 +259,9 @@ class Gate(Resources):
         """Authenticate ``view`` with blocking I/O (WSGI, sync integrations).
 
         ``key`` stands for everything the decision reads of the request (``view.key()`` when
-        None); an allowed answer is remembered under it for ``recheck_after`` seconds.
+        None); an allowed answer is remembered under it for ``recheck_after`` seconds. Leave it
+        to the adapters: a key that does not determine the view (two requests the gate tells
+        apart sharing one) would let one request's answer serve the other.
         """
         return self._screen.authenticate(view, key=key)
 
