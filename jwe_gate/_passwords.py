@@ -1,10 +1,10 @@
 """Passwords: the strength policy and a bounded argon2id hasher.
 
 Hashing is memory-hard on purpose (the default profile takes 64 MiB and tens of milliseconds), so
-it runs on a dedicated pool of ``max_concurrent`` threads -- never on the event loop, and at a
-lower CPU priority (``nice``) -- and at most ``max_queue`` more wait; past that
-``HasherBusyError`` becomes a 429. No one client holds more than ``max_per_client`` of those
-slots, so one address cannot starve the others.
+it runs on a dedicated pool of ``max_concurrent`` threads, each hash on one thread (``_argon2``):
+never on the event loop, and at the lowest CPU priority (``priority``). At most ``max_queue``
+more wait; past that ``HasherBusyError`` becomes a 429. No one client holds more than
+``max_per_client`` of those slots, so one address cannot starve the others.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from argon2 import Parameters, PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from argon2.profiles import RFC_9106_LOW_MEMORY
 
+from ._argon2 import OneThreadHasher
 from .exceptions import ConfigurationError, HasherBusyError
 
 __all__ = ["ForeignHashes", "Hasher", "PasswordPolicy"]
@@ -81,15 +82,16 @@ class Hasher:
             may hold at once; more from that client is ``HasherBusyError``, while others
             still find room. Default: a quarter of the slots (at least 1). With a single slot
             no share can be kept: fairness needs ``max_concurrent + max_queue >= 2``.
-        nice: how many steps the hashing threads lower their own CPU priority (Linux's
-            niceness, added to the server's; the threads libargon2 starts for the lanes inherit
-            it). 10 by default: while hashes run, the event loop and the request threads still
-            win a core at once, so other requests keep their latency, and the hashes get the
-            CPU the requests leave. The price: while other work keeps every core busy (the
-            server's own requests, or other programs on the machine), hashes get about a tenth
-            of an equal share, so logins wait longer and past the queue are 429. 0 leaves the
-            priority alone; elsewhere than Linux (where niceness is per process) it is not
-            changed.
+        priority: how the hashing threads give way to the rest of the server, on Linux.
+            ``"idle"`` (the default): they take the ``SCHED_IDLE`` policy, so they run on the
+            cores no other thread wants, and a request that wakes takes a core from them at
+            once: other requests keep their latency through a login storm, and the hashes get
+            every cycle the requests leave. The price: while other work keeps every core busy
+            (the server's own requests, or other programs on the machine), hashes get almost
+            none, so logins wait and past the queue are 429. An int from 0 to 19 lowers their
+            niceness by that many steps instead (10: about a tenth of an equal share under full
+            load, but a woken request may wait out a hash's time slice); 0 leaves the priority
+            alone. Elsewhere than Linux (where priority is per process) nothing is changed.
         foreign: verifies hashes of other schemes that records brought along (say
             :func:`jwe_gate.integrations.django.django_hashes`). A match needs a rehash, so the
             login stores an argon2id hash in its place. Such a check costs what its scheme
@@ -104,7 +106,7 @@ class Hasher:
         max_concurrent: int | None = None,
         max_queue: int = 32,
         max_per_client: int | None = None,
-        nice: int = 10,
+        priority: int | Literal["idle"] = "idle",
         foreign: ForeignHashes | None = None,
     ) -> None:
         if foreign is not None and not callable(foreign):
@@ -117,16 +119,18 @@ class Hasher:
         if workers < 1 or max_queue < 0:
             raise ConfigurationError("max_concurrent must be >= 1 and max_queue >= 0")
         # bool is an int to Python, never a niceness a user meant; 19 is the kernel's limit.
-        if isinstance(nice, bool) or not isinstance(nice, int) or not 0 <= nice <= 19:
-            raise ConfigurationError("nice must be an int from 0 to 19")
+        niceness = isinstance(priority, int) and not isinstance(priority, bool)
+        if not (priority == "idle" or (niceness and 0 <= int(priority) <= 19)):
+            raise ConfigurationError('priority must be "idle" or an int from 0 to 19')
         self.parameters = parameters
-        self.nice = nice
-        self._ph = PasswordHasher.from_parameters(parameters)
-        lower = nice > 0 and sys.platform.startswith("linux")
+        self.priority = priority
+        # One hash on one thread: the pool's threads are all the CPU hashing takes (_argon2).
+        self._ph: PasswordHasher = OneThreadHasher.from_parameters(parameters)
+        lower = priority != 0 and sys.platform.startswith("linux")
         self._pool = ThreadPoolExecutor(
             max_workers=workers,
             thread_name_prefix="jwe_gate-hash",
-            initializer=functools.partial(_lower_priority, nice) if lower else None,
+            initializer=functools.partial(_lower_priority, priority) if lower else None,
         )
         self._limit = workers + max_queue
         share = max(1, self._limit // 4) if max_per_client is None else max_per_client
@@ -263,12 +267,18 @@ class Hasher:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _lower_priority(nice: int) -> None:
-    """Run in each hashing thread as it starts: lower this thread's CPU priority by ``nice``
-    (on Linux niceness is per thread, and threads it starts inherit it)."""
+def _lower_priority(priority: int | Literal["idle"]) -> None:
+    """Run in each hashing thread as it starts: on Linux, where policy and niceness are per
+    thread, give this thread SCHED_IDLE (``"idle"``) or lower its niceness by ``priority``."""
     tid = threading.get_native_id()
     try:
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+        if priority == "idle":
+            # Any thread that wakes preempts a SCHED_IDLE one at once: requests never wait a
+            # hash's time slice (pid 0: the calling thread alone).
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            return
+        now = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, now + priority))
     except OSError:
         # A sandbox may refuse it: hashing at the usual priority beats a pool that cannot start.
         logger.warning("could not lower the hashing threads' priority", exc_info=True)

@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from argon2 import PasswordHasher, Type
@@ -20,7 +21,7 @@ from argon2.profiles import CHEAPEST, RFC_9106_LOW_MEMORY
 from support.apps import admins
 from support.clients import ASGIClient, wrap
 from support.results import RawClient, Result
-from support.spies import SpyHasher, niceness
+from support.spies import SpyHasher, niceness, policy
 
 from jwe_gate import (
     ConfigurationError,
@@ -306,41 +307,57 @@ def test_the_default_profile_is_rfc_9106_low_memory(keys: Any) -> None:
         pytest.param((CHEAPEST,), {"max_concurrent": 0}, id="max-concurrent-0"),
         pytest.param((CHEAPEST,), {"max_concurrent": -1}, id="max-concurrent-negative"),
         pytest.param((CHEAPEST,), {"max_queue": -1}, id="max-queue-negative"),
-        pytest.param((CHEAPEST,), {"nice": -1}, id="nice-negative"),
-        pytest.param((CHEAPEST,), {"nice": 20}, id="nice-past-19"),
-        pytest.param((CHEAPEST,), {"nice": True}, id="nice-bool"),
-        pytest.param((CHEAPEST,), {"nice": 2.5}, id="nice-float"),
+        pytest.param((CHEAPEST,), {"priority": -1}, id="priority-negative"),
+        pytest.param((CHEAPEST,), {"priority": 20}, id="priority-past-19"),
+        pytest.param((CHEAPEST,), {"priority": True}, id="priority-bool"),
+        pytest.param((CHEAPEST,), {"priority": 2.5}, id="priority-float"),
+        pytest.param((CHEAPEST,), {"priority": "IDLE"}, id="priority-idle-upper-case"),
+        pytest.param((CHEAPEST,), {"priority": "10"}, id="priority-digits"),
+        pytest.param((CHEAPEST,), {"priority": None}, id="priority-none"),
     ],
 )
 def test_hasher_refuses_bad_configuration(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """Only argon2id, at least one worker, a non-negative queue, a niceness from 0 to 19."""
+    """Only argon2id, at least one worker, a non-negative queue, a priority of "idle" or a
+    niceness from 0 to 19."""
     with pytest.raises(ConfigurationError):
         Hasher(*args, **kwargs)
 
 
 LINUX = sys.platform.startswith("linux")
-"""Niceness is per thread on Linux, where the hashing threads lower it; elsewhere it is per
-process and the Hasher leaves it alone."""
+"""Policy and niceness are per thread on Linux, where the hashing threads lower them;
+elsewhere they are per process and the Hasher leaves them alone."""
 
 
-def _lowered(mine: int, nice: int) -> int:
-    """The niceness a hashing thread runs at: ``nice`` below ``mine`` on Linux, else ``mine``."""
-    return min(19, mine + nice) if LINUX else mine
+def _expected(
+    mine: tuple[int, int | None], priority: int | Literal["idle"]
+) -> tuple[int, int | None]:
+    """The (niceness, policy) a hashing thread runs at, for a caller at ``mine``: on Linux
+    SCHED_IDLE for "idle" (niceness untouched), else ``priority`` steps lower; elsewhere
+    ``mine``."""
+    nice, own = mine
+    if not LINUX:
+        return mine
+    if priority == "idle":
+        return nice, os.SCHED_IDLE
+    return min(19, nice + int(priority)), own
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "lower"),
+    ("kwargs", "priority"),
     [
-        pytest.param({}, 10, id="default-10"),
-        pytest.param({"nice": 3}, 3, id="three"),
-        pytest.param({"nice": 0}, 0, id="off"),
+        pytest.param({}, "idle", id="default-idle"),
+        pytest.param({"priority": "idle"}, "idle", id="idle"),
+        pytest.param({"priority": 3}, 3, id="niceness-three"),
+        pytest.param({"priority": 0}, 0, id="off"),
     ],
 )
-def test_hashing_threads_lower_their_own_priority(kwargs: dict[str, Any], lower: int) -> None:
-    """Hasher(nice=n): every argon2 computation runs on a thread n steps below the caller's
-    niceness on Linux (0: the same; elsewhere unchanged), whichever twin asked; the caller's
-    own priority is untouched."""
-    mine = niceness()
+def test_hashing_threads_lower_their_own_priority(
+    kwargs: dict[str, Any], priority: int | Literal["idle"]
+) -> None:
+    """Hasher(priority=...): every argon2 computation runs on a thread with SCHED_IDLE
+    ("idle", the default) or ``priority`` steps below the caller's niceness, on Linux (0: the
+    same; elsewhere unchanged), whichever twin asked; the caller's own priority is untouched."""
+    mine = (niceness(), policy())
     spy = SpyHasher(max_concurrent=2, **kwargs)
     try:
         spy.verify(spy.hash(PASSWORD), PASSWORD)
@@ -348,33 +365,39 @@ def test_hashing_threads_lower_their_own_priority(kwargs: dict[str, Any], lower:
     finally:
         spy.close()
     assert len(spy.work) >= 3
-    assert {w.nice for w in spy.work} == {_lowered(mine, lower)}
-    assert niceness() == mine
+    assert {(w.nice, w.policy) for w in spy.work} == {_expected(mine, priority)}
+    assert (niceness(), policy()) == mine
 
 
-class _LaneSpy(Hasher):
-    """Starts a thread from the hashing thread, as libargon2 does for its lanes, and records
-    that thread's niceness."""
+class _ThreadSpy(Hasher):
+    """Starts a thread from the hashing thread, as a library may, and records that thread's
+    (niceness, policy)."""
 
-    lanes: list[int]
+    started: list[tuple[int, int | None]]
 
     def _hash(self, password: str) -> str:
-        lane = threading.Thread(target=lambda: self.lanes.append(niceness()))
+        lane = threading.Thread(target=lambda: self.started.append((niceness(), policy())))
         lane.start()
         lane.join()
         return super()._hash(password)
 
 
-def test_threads_a_hashing_thread_starts_inherit_its_priority() -> None:
-    """The threads libargon2 starts for the lanes run at the hashing thread's lower priority
-    (on Linux; elsewhere at the process's own)."""
-    hasher = _LaneSpy(CHEAPEST, nice=5)
-    hasher.lanes = []
+@pytest.mark.parametrize(
+    "priority",
+    [pytest.param("idle", id="idle"), pytest.param(5, id="niceness-five")],
+)
+def test_threads_a_hashing_thread_starts_inherit_its_priority(
+    priority: int | Literal["idle"],
+) -> None:
+    """A thread started from a hashing thread runs at its lower priority (on Linux; elsewhere
+    at the process's own)."""
+    hasher = _ThreadSpy(CHEAPEST, priority=priority)
+    hasher.started = []
     try:
         hasher.hash(PASSWORD)
     finally:
         hasher.close()
-    assert hasher.lanes == [_lowered(niceness(), 5)]
+    assert hasher.started == [_expected((niceness(), policy()), priority)]
 
 
 def test_hasher_busy_error_is_a_jwe_gate_error() -> None:

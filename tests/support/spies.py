@@ -42,12 +42,21 @@ class Work:
     """Whether an asyncio event loop was running in that thread."""
     nice: int
     """That thread's niceness (its CPU priority; Linux keeps one per thread)."""
+    policy: int | None
+    """That thread's scheduling policy (``os.SCHED_IDLE``, ...), where the platform tells."""
 
 
 def niceness() -> int:
     """The calling thread's niceness: Linux keeps one per thread; elsewhere, the process's."""
     linux = sys.platform.startswith("linux")
     return os.getpriority(os.PRIO_PROCESS, threading.get_native_id() if linux else 0)
+
+
+def policy() -> int | None:
+    """The calling thread's scheduling policy (Linux keeps one per thread), or None where
+    Python cannot read it."""
+    read = getattr(os, "sched_getscheduler", None)
+    return None if read is None else int(read(0))
 
 
 def _loop_running() -> bool:
@@ -70,7 +79,7 @@ class _Argon2Spy:
         on_loop = _loop_running()
         with o.spy_lock:
             name, nice = threading.current_thread().name, niceness()
-            o.work.append(Work(kind, against, name, on_loop, nice))
+            o.work.append(Work(kind, against, name, on_loop, nice, policy()))
             o.running += 1
             o.peak = max(o.peak, o.running)
         try:
