@@ -21,10 +21,9 @@ import os
 from typing import Literal
 
 from _argon2_cffi_bindings import ffi, lib
-from argon2 import Parameters, PasswordHasher, Type, extract_parameters
+from argon2 import Parameters, PasswordHasher, Type, extract_parameters, low_level
 from argon2.exceptions import HashingError, InvalidHashError, VerificationError, VerifyMismatchError
 from argon2.low_level import ARGON2_VERSION
-from argon2.low_level import core as _core
 
 __all__ = ["OneThreadHasher"]
 
@@ -60,7 +59,7 @@ def _raw(parameters: Parameters, password: bytes, salt: bytes, error: type[Excep
             "version": parameters.version,
         },
     )
-    code = _core(context, parameters.type.value)
+    code = low_level.core(context, parameters.type.value)
     if code != lib.ARGON2_OK:
         message = ffi.string(lib.argon2_error_message(code)).decode("ascii")
         raise error(message)
