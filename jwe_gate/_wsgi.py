@@ -4,6 +4,7 @@ here."""
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import replace
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -104,7 +105,10 @@ class GateWSGIMiddleware:
             if body is None:
                 return start(self.gate.render(refusals.BODY_TOO_LARGE), start_response)
             user = decision.user if isinstance(decision.user, AuthUser) else None
-            view = view_of(environ, self._keys)
+            # The endpoint sees the mount point (SCRIPT_NAME, as an ASGI root_path), so the
+            # refresh cookie's Path is the one the browser sees (/prefix/auth). Only here: the
+            # rules were matched on PATH_INFO alone.
+            view = replace(view_of(environ, self._keys), root=environ.get("SCRIPT_NAME", ""))
             response = self.gate.serve(
                 decision.endpoint, HandlerRequest(view, body, user, decision.auth, decision.refused)
             )

@@ -286,6 +286,16 @@ def test_a_narrow_cookie_path_still_lets_refresh_and_logout_work(
     assert browser.jar == {}
 
 
+def test_under_a_mount_point_the_refresh_cookie_carries_it(cookie_gate: Gate, adapter: str) -> None:
+    """Served under a mount point (ASGI ``root_path``, WSGI ``SCRIPT_NAME``), the refresh
+    cookie's ``Path`` is the auth prefix the browser sees, the mount point included."""
+    client = wrap(cookie_gate, adapter)
+    body = json_body({"email": "erin@example.com", "password": PASSWORD})
+    res = client("POST", "/auth/signup", [("Content-Type", "application/json")], "/srv", body=body)
+    assert res.status == 200, res.json
+    assert set_cookies(res)["jwe_refresh_user"].path == "/srv/auth"
+
+
 def test_two_different_access_cookies_are_ambiguous(browser: Browser, cookie_gate: Gate) -> None:
     """Two values of the access cookie (another Path or Domain, or planted) are a 400 naming
     it; the same value twice is one cookie."""
