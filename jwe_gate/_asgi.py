@@ -7,12 +7,19 @@ from collections.abc import Hashable, Iterable
 
 from ._sansio import refusals
 from ._sansio.decision import Allow
-from ._sansio.http import Refusal, Response, body_fits
+from ._sansio.http import Refusal, Response, body_fits, varies
 from ._sansio.request import HandlerRequest, RequestView
 from ._sansio.user import AuthUser
-from .types import ASGIApp, Gatekeeper, Receive, Scope, Send
+from .types import ASGIApp, Gatekeeper, Message, Receive, Scope, Send
 
-__all__ = ["GateASGIMiddleware", "not_found", "request_key", "route_path", "view_of"]
+__all__ = [
+    "GateASGIMiddleware",
+    "not_found",
+    "request_key",
+    "route_path",
+    "view_of",
+    "with_vary",
+]
 
 
 def route_path(scope: Scope) -> str:
@@ -89,6 +96,20 @@ async def send_response(send: Send, resp: Response) -> None:
     await send({"type": "http.response.body", "body": resp.body})
 
 
+def with_vary(send: Send, name: str) -> Send:
+    """``send``, adding request header ``name`` to the response's ``Vary`` unless it is there."""
+    field = name.encode("latin-1")
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", ()))
+            if not varies([v.decode("latin-1") for k, v in headers if k.lower() == b"vary"], name):
+                message = {**message, "headers": [*headers, (b"vary", field)]}
+        await send(message)
+
+    return sending
+
+
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
     """The request body, or None once it is over ``limit`` bytes (read no further)."""
     for name, value in scope["headers"]:
@@ -157,6 +178,8 @@ class GateASGIMiddleware:
         if decision.endpoint is not None and scope["type"] == "http":
             await self._serve(decision, view_of(scope, self._wanted), scope, receive, send)
             return
+        if decision.vary is not None and scope["type"] == "http":
+            send = with_vary(send, decision.vary)
         await self.app(scope, receive, send)
 
     async def _serve(

@@ -3,13 +3,13 @@ here."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import replace
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from ._sansio import refusals
-from ._sansio.http import Refusal, Response, body_fits
+from ._sansio.http import Refusal, Response, body_fits, varies
 from ._sansio.request import HandlerRequest, RequestView
 from ._sansio.user import AuthUser
 from .types import Gatekeeper
@@ -25,6 +25,7 @@ __all__ = [
     "request_key",
     "start",
     "view_of",
+    "with_vary",
 ]
 
 
@@ -32,6 +33,20 @@ def start(resp: Response, start_response: StartResponse) -> Iterable[bytes]:
     """Send a complete ``Response`` through ``start_response``."""
     start_response(f"{resp.status} {HTTPStatus(resp.status).phrase}", list(resp.headers))
     return [resp.body]
+
+
+def with_vary(start_response: StartResponse, name: str) -> StartResponse:
+    """``start_response``, adding request header ``name`` to the response's ``Vary`` unless it
+    is there."""
+
+    def starting(
+        status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], object]:
+        if not varies([v for k, v in headers if k.lower() == "vary"], name):
+            headers = [*headers, ("Vary", name)]
+        return start_response(status, headers, exc_info)
+
+    return starting
 
 
 def environ_keys(names: Iterable[str]) -> tuple[tuple[str, str], ...]:
@@ -113,6 +128,8 @@ class GateWSGIMiddleware:
                 decision.endpoint, HandlerRequest(view, body, user, decision.auth, decision.refused)
             )
             return start(response, start_response)
+        if decision.vary is not None:
+            start_response = with_vary(start_response, decision.vary)
         return self.app(environ, start_response)
 
 

@@ -73,6 +73,9 @@ class Allow:
     refused: Refusal | None = None
     """For an endpoint that answers without a valid access token (logout): why the token that
     came was refused, for the endpoint to answer with if nothing else lets it through."""
+    vary: str | None = None
+    """A request header the app's answer depends on beyond the token headers (``Cookie``, when
+    the cookie transport was read): the adapters add it to the answer's ``Vary``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +118,7 @@ class Policy:
 
     __slots__ = (
         "_routes",
+        "_vary",
         "codec",
         "cookies",
         "lenient",
@@ -138,6 +142,9 @@ class Policy:
         self.codec = codec
         self.cookies = cookies
         """The cookie transport, when on: read only when no header (or query) token came."""
+        # Where the cookie transport is read, the app's answer depends on the Cookie header: a
+        # shared cache that ignored it would hand one user's page to another.
+        self._vary = None if cookies is None else "Cookie"
         self.rules = rules
         self.tables = tables
         self.transport = transport
@@ -177,7 +184,7 @@ class Policy:
                 return token
             by_cookie = token is not None
         if token is None:
-            return _anonymous(rule) if rule.mode == "optional" else refusals.MISSING
+            return _anonymous(rule, self._vary) if rule.mode == "optional" else refusals.MISSING
         try:
             claims = self.codec.decode(token, now=now)
         except ExpiredTokenError as exc:
@@ -317,9 +324,8 @@ class Policy:
             logger.exception("scopes function raised; access denied")
             return refusals.DENIED
         endpoint = None if lookup.rule.endpoint is None else (lookup.table, lookup.rule.endpoint)
-        return Allow(
-            user, AuthInfo(scopes, lookup.table, claims, claims.extras, lookup.token), endpoint
-        )
+        auth = AuthInfo(scopes, lookup.table, claims, claims.extras, lookup.token)
+        return Allow(user, auth, endpoint, vary=self._vary)
 
 
 _PREFLIGHT_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -372,7 +378,7 @@ def _revoked_by_password_change(claims: Claims, changed: float) -> bool:
     return bool(claims.iat < math.floor(changed))
 
 
-def _anonymous(rule: CompiledRule) -> Allow:
+def _anonymous(rule: CompiledRule, vary: str | None = None) -> Allow:
     if rule.endpoint is None:
-        return ALLOW_ANONYMOUS
+        return ALLOW_ANONYMOUS if vary is None else Allow(ANONYMOUS, ANONYMOUS_AUTH, vary=vary)
     return Allow(ANONYMOUS, ANONYMOUS_AUTH, (rule.table, rule.endpoint))

@@ -7,7 +7,7 @@ nothing here knows which.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ __all__ = [
     "body_fits",
     "json_response",
     "render_error",
+    "varies",
 ]
 
 
@@ -76,4 +77,13 @@ def body_fits(content_length: str, limit: int) -> bool:
         and content_length.isdigit()
         and len(content_length) <= 18
         and int(content_length) <= limit
+    )
+
+
+def varies(values: Iterable[str], name: str) -> bool:
+    """Whether the ``Vary`` field values of a response already cover request header ``name``
+    (it is listed, or ``*`` is)."""
+    wanted = name.lower()
+    return any(
+        item.strip().lower() in (wanted, "*") for value in values for item in value.split(",")
     )

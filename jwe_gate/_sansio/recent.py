@@ -38,7 +38,7 @@ class Counted(Protocol):
 
 
 class _Entry:
-    __slots__ = ("auth", "counted", "exp", "generation", "record", "table", "until")
+    __slots__ = ("auth", "counted", "exp", "generation", "record", "table", "until", "vary")
 
     def __init__(
         self,
@@ -57,6 +57,7 @@ class _Entry:
         self.until = until
         self.counted = counted
         self.generation = generation
+        self.vary = answer.vary
 
 
 class Recent:
@@ -87,7 +88,8 @@ class Recent:
             self._entries.pop(key, None)
             return None
         auth = entry.auth
-        return Allow(AuthUser(dict(entry.record), entry.table, auth.extras), auth)
+        user = AuthUser(dict(entry.record), entry.table, auth.extras)
+        return Allow(user, auth, vary=entry.vary)
 
     def keep(
         self,

@@ -103,7 +103,9 @@ def test_public_and_optional_paths_get_django_anonymous_user(gate: Gate, call: C
     """Without a token a public or optional path runs with Django's AnonymousUser and an
     empty request.auth."""
     for path in ("/health", "/blog/hello"):
-        body = call("get", path).json()
+        response = call("get", path)
+        assert not response.has_header("Vary")  # no cookie transport: nothing to vary on
+        body = response.json()
         assert body["class"] == "AnonymousUser"
         assert (body["authenticated"], body["anonymous"]) == (False, True)
         assert body["scopes"] == []
@@ -259,7 +261,8 @@ def test_bad_input_to_an_endpoint_gets_the_spec_answer(
 def test_the_cookie_transport_works_through_django(call: Call, prefix: str) -> None:
     """With Gate(cookies=...), login's three Set-Cookie lines reach the client one by one (the
     refresh cookie's Path is the prefix the browser sees plus /auth), the access cookie then
-    authenticates, and an unsafe method needs the gate's CSRF header."""
+    authenticates (its answer varies on ``Cookie``), and an unsafe method needs the gate's CSRF
+    header."""
     django_env.empty_database()
     gate = Gate(
         keys=KeyRing.generate(),
@@ -285,6 +288,7 @@ def test_the_cookie_transport_works_through_django(call: Call, prefix: str) -> N
             cookie = "; ".join(f"{m.key}={m.value}" for m in answer.cookies.values())
             me = call("get", f"{sent}/api/me", Cookie=cookie)
             assert (me.status_code, me.json()["username"]) == (200, "ann")
+            assert "Cookie" in me["Vary"]  # a shared cache must not hand this page to another
             assert call("post", f"{sent}/api/post", {}, Cookie=cookie).status_code == 403
             csrf = answer.json()["csrfToken"]
             posted = call("post", f"{sent}/api/post", {}, Cookie=cookie, **{"X-CSRF-Token": csrf})

@@ -353,6 +353,19 @@ def test_cookie_tokens_are_never_remembered(
     assert client("POST", "/api/hello", cookie).status == 403
 
 
+def test_a_remembered_answer_keeps_its_vary(
+    build: Callable[..., Gate], backend: CountingBackend, adapter: str
+) -> None:
+    """With the cookie transport on, a header token's answer from memory still says
+    ``Vary: Cookie``, as the checked one did."""
+    gate = build(cookies=Cookies(secure=False))
+    client = wrap(gate, adapter)
+    headers = bearer(gate.issue("user", 1))
+    answers = [client("GET", "/api/hello", headers) for _ in range(3)]
+    assert backend.gets == 1  # the second and third came from memory
+    assert [(r.status, r.header("vary")) for r in answers] == [(200, "Cookie")] * 3
+
+
 def test_an_answer_built_on_a_remembered_session_keeps_its_first_read(
     build: Callable[..., Gate], adapter: str, ticks: Ticks
 ) -> None:

@@ -11,6 +11,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponseBase
+from django.utils.cache import patch_vary_headers
 from django.utils.module_loading import import_string
 
 from ..._sansio import refusals
@@ -26,6 +27,14 @@ __all__ = ["JWEGateMiddleware", "gate_from_settings"]
 
 _CHECKED = "_jwe_gate_path"
 """The request attribute holding the path the gate checked (see ``process_view``)."""
+
+
+def _varied(response: HttpResponseBase, decision: Allow) -> HttpResponseBase:
+    """``response`` with the request header ``decision`` says the answer depends on (the
+    cookie transport's ``Cookie``) in its ``Vary``."""
+    if decision.vary is not None:
+        patch_vary_headers(response, (decision.vary,))
+    return response
 
 
 async def _same(user: Any) -> Any:
@@ -98,7 +107,7 @@ class JWEGateMiddleware:
             if isinstance(served, HttpResponseBase):
                 return served
             return to_django(self.gate.serve(decision.endpoint, served))
-        return self.get_response(request)
+        return _varied(self.get_response(request), decision)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         view = self._headers.view(request)
@@ -111,7 +120,7 @@ class JWEGateMiddleware:
                 return served
             return to_django(await self.gate.aserve(decision.endpoint, served))
         response: Awaitable[HttpResponseBase] = self.get_response(request)
-        return await response
+        return _varied(await response, decision)
 
     def process_view(
         self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any
