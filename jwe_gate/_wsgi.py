@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = [
+    "Answer",
     "GateWSGIMiddleware",
+    "answer_directly",
     "environ_headers",
     "environ_keys",
     "not_found",
@@ -90,12 +92,29 @@ def request_key(environ: WSGIEnvironment, keys: Iterable[tuple[str, str]]) -> Ha
     )
 
 
-class GateWSGIMiddleware:
-    """Wraps a WSGI app; the app finds ``environ["jwe_gate.user"]`` and ``["jwe_gate.auth"]``."""
+Answer = Callable[["WSGIEnvironment", "StartResponse", Response], Iterable[bytes]]
+"""Sends one of the gate's own answers (a refusal, an endpoint's, a preflight's)."""
 
-    def __init__(self, app: WSGIApplication, gate: Gatekeeper) -> None:
+
+def answer_directly(
+    environ: WSGIEnvironment, start_response: StartResponse, resp: Response
+) -> Iterable[bytes]:
+    """The gate's answer as it is, without the app."""
+    return start(resp, start_response)
+
+
+class GateWSGIMiddleware:
+    """Wraps a WSGI app; the app finds ``environ["jwe_gate.user"]`` and ``["jwe_gate.auth"]``.
+
+    ``answer`` sends the gate's own answers; an integration passes one that runs them through
+    its framework's response hooks (Flask's ``after_request``)."""
+
+    def __init__(
+        self, app: WSGIApplication, gate: Gatekeeper, *, answer: Answer = answer_directly
+    ) -> None:
         self.app = app
         self.gate = gate
+        self._answer = answer
         # Header name -> CGI environ key, computed once.
         self._keys = environ_keys(gate.transport.headers)
 
@@ -110,15 +129,18 @@ class GateWSGIMiddleware:
             else self.gate.authenticate(view_of(environ, self._keys), key=key)
         )
         if isinstance(decision, Refusal):
-            return start(self.gate.render(decision), start_response)
+            return self._answer(environ, start_response, self.gate.render(decision))
         if isinstance(decision, Response):
-            return start(decision, start_response)  # the gate's answer to a CORS preflight
+            # The gate's answer to a CORS preflight.
+            return self._answer(environ, start_response, decision)
         environ["jwe_gate.user"] = decision.user
         environ["jwe_gate.auth"] = decision.auth
         if decision.endpoint is not None:
             body = read_body(environ, self.gate.max_body_bytes)
             if body is None:
-                return start(self.gate.render(refusals.BODY_TOO_LARGE), start_response)
+                return self._answer(
+                    environ, start_response, self.gate.render(refusals.BODY_TOO_LARGE)
+                )
             user = decision.user if isinstance(decision.user, AuthUser) else None
             # The endpoint sees the mount point (SCRIPT_NAME, as an ASGI root_path), so the
             # refresh cookie's Path is the one the browser sees (/prefix/auth). Only here: the
@@ -127,7 +149,7 @@ class GateWSGIMiddleware:
             response = self.gate.serve(
                 decision.endpoint, HandlerRequest(view, body, user, decision.auth, decision.refused)
             )
-            return start(response, start_response)
+            return self._answer(environ, start_response, response)
         if decision.vary is not None:
             start_response = with_vary(start_response, decision.vary)
         return self.app(environ, start_response)

@@ -159,12 +159,13 @@ class Policy:
         h = view.headers
         rule = self._route(view.method, view.path, view.server_path, view.root, view.target)
         if view.method == "OPTIONS" and "origin" in h and "access-control-request-method" in h:
-            if isinstance(rule, CompiledRule) and rule.mode != "required":
+            if isinstance(rule, CompiledRule) and rule.mode != "required" and rule.endpoint is None:
                 # Anonymous may run this path's handlers anyway: the app (its CORS middleware)
                 # answers, and a preflight never carries credentials.
                 return ALLOW_ANONYMOUS
             # A preflight carries no credentials, so no handler of a protected (or refused)
-            # path may run for it: the gate answers, and the real request meets the rules.
+            # path may run for it, and the gate's own endpoints have none in the app: the gate
+            # answers, and the real request meets the rules.
             return preflight(view)
         if isinstance(rule, Refusal):
             return rule

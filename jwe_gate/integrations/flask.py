@@ -16,7 +16,7 @@ The gate validates tokens; this module only reads what its WSGI adapter left in 
     app = Flask(__name__)
     app.register_blueprint(blog, url_prefix="/blog")   # before static_rules: it reads them
     gate = Gate(..., rules=[*static_rules(app), Rule("/blog/**", "optional")])
-    install(app, gate)               # app.wsgi_app = gate.wsgi(app.wsgi_app)
+    install(app, gate)               # the gate wraps app.wsgi_app
 
 The decorators answer with the gate's own refusals, rendered by the installed gate's renderer
 (Xano's body by default).
@@ -26,14 +26,17 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from .._sansio import refusals
 from .._sansio.http import Refusal, render_error
+from .._sansio.http import Response as HTTPResponse
 from .._sansio.rules import Rule
 from .._sansio.user import ANONYMOUS, ANONYMOUS_AUTH, AnonymousUser, AuthInfo, AuthUser
+from .._wsgi import GateWSGIMiddleware, answer_directly
 from ..exceptions import ConfigurationError, MissingDependencyError
 
 try:
@@ -44,6 +47,8 @@ except ImportError as exc:  # pragma: no cover - the extra is installed in the t
     raise MissingDependencyError("flask", "flask") from exc
 
 if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
     from .._gate import Gate
 
 __all__ = [
@@ -58,6 +63,7 @@ __all__ = [
 
 P = ParamSpec("P")
 R = TypeVar("R")
+logger = logging.getLogger("jwe_gate")
 EXTENSION = "jwe_gate"
 """The key :func:`install` files the gate under in ``app.extensions``."""
 
@@ -199,10 +205,35 @@ def static_rules(app: Flask) -> list[Rule]:
 
 
 def install(app: Flask, gate: Gate) -> None:
-    """Put ``gate`` in front of ``app`` (``app.wsgi_app = gate.wsgi(app.wsgi_app)``, so the
+    """Put ``gate`` in front of ``app`` (around ``app.wsgi_app``, as ``gate.wsgi`` does, so the
     Flask object keeps its decorators, CLI and test client) and let the decorators render
-    refusals with the gate's renderer (``on_error``)."""
+    refusals with the gate's renderer (``on_error``). The gate's own answers (refusals, its
+    endpoints, preflights) pass the app's ``after_request`` functions, so ``CORS(app)``
+    (flask-cors) reaches them too."""
     if EXTENSION in app.extensions:
         raise ConfigurationError("a gate is already installed on this app")  # wrapped twice
     app.extensions[EXTENSION] = gate
-    app.wsgi_app = gate.wsgi(app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = GateWSGIMiddleware(  # type: ignore[method-assign]
+        app.wsgi_app, gate, answer=functools.partial(_through_flask, app)
+    )
+
+
+def _through_flask(
+    app: Flask, environ: WSGIEnvironment, start_response: StartResponse, answer: HTTPResponse
+) -> Iterable[bytes]:
+    """Send one of the gate's own answers (a refusal, an endpoint's, a preflight's) through
+    the app's ``after_request`` functions, as Flask does for a ``before_request`` that answers
+    early, so an extension that decorates every answer (flask-cors) decorates these too."""
+    # The app's CORS extension alone grants origins, here as on its own answers: the grant the
+    # gate puts on a preflight for a plain WSGI app would stand beside (or against) its own.
+    headers = [(k, v) for k, v in answer.headers if not k.lower().startswith("access-control-")]
+    with app.request_context(environ):
+        out = app.response_class(answer.body, answer.status, headers)
+        try:
+            out = app.process_response(out)
+        except Exception:
+            # The app's hook failed: its answer would be a 500 that hides the gate's (a
+            # refusal, a login's tokens); the gate's own answer goes out undecorated.
+            logger.exception("an after_request function failed on the gate's answer")
+            return answer_directly(environ, start_response, answer)
+        return out(environ, start_response)

@@ -7,6 +7,7 @@ real WSGI server, in a thread). ``examples/flask_app.py`` runs in ``tests/exampl
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -14,12 +15,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import argon2
 import httpx
 import pytest
 from flask import Blueprint, Flask
 from support.servers import running_waitress
 
-from jwe_gate import ConfigurationError, Gate, KeyRing, MemoryBackend, Rule, Table
+from jwe_gate import (
+    ConfigurationError,
+    Cookies,
+    Gate,
+    Hasher,
+    KeyRing,
+    MemoryBackend,
+    Rule,
+    Table,
+)
 from jwe_gate._sansio import refusals
 from jwe_gate._sansio.http import Refusal, Response, json_response, render_error
 from jwe_gate.integrations.flask import (
@@ -388,6 +399,118 @@ def test_decorators_render_with_the_installed_gates_renderer(keys: KeyRing) -> N
     r = app.test_client().get("/blog/x")
     reply = Reply(r.status_code, {k.lower(): v for k, v in r.headers.items()}, r.data)
     same_as_gate(reply, refusals.MISSING, _problem)
+
+
+Hooked = Callable[..., tuple[Flask, list[str]]]
+
+
+@pytest.fixture
+def hooked(keys: KeyRing) -> Iterator[Hooked]:
+    """``hooked(**gate_options)``: an app whose ``after_request`` marks every answer (as
+    flask-cors does) and whose ``teardown_request`` counts, behind a gate with its endpoints
+    at ``/auth``; the gates are closed after the test."""
+    gates: list[Gate] = []
+
+    def make(**options: Any) -> tuple[Flask, list[str]]:
+        app, torn, gate = _hooked(keys, **options)
+        gates.append(gate)
+        return app, torn
+
+    yield make
+    for gate in gates:
+        gate.close()
+
+
+def _hooked(keys: KeyRing, **options: Any) -> tuple[Flask, list[str], Gate]:
+    app = Flask("hooked")
+    torn: list[str] = []
+
+    @app.after_request
+    def mark(response: Any) -> Any:
+        response.headers["X-After"] = "1"
+        return response
+
+    @app.teardown_request
+    def count(exc: BaseException | None) -> None:
+        torn.append("torn")
+
+    @app.get("/api/me")
+    def me() -> dict[str, Any]:
+        return whoami()
+
+    gate = Gate(
+        keys=keys,
+        tables=[Table("user", MemoryBackend())],
+        auth_routes={"/auth": "user"},
+        hasher=Hasher(argon2.profiles.CHEAPEST),
+        **options,
+    )
+    install(app, gate)
+    return app, torn, gate
+
+
+PREFLIGHT = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        pytest.param("GET", "/api/me", {}, 401, id="refusal"),
+        pytest.param(
+            "POST",
+            "/auth/signup",
+            {"json": {"email": "bo@example.com", "password": "correct horse 1"}},
+            200,
+            id="endpoint",
+        ),
+        pytest.param("OPTIONS", "/auth/login", {"headers": PREFLIGHT}, 200, id="preflight"),
+        pytest.param("OPTIONS", "/api/me", {"headers": PREFLIGHT}, 200, id="protected-preflight"),
+    ],
+)
+def test_the_gates_answers_pass_after_request(
+    hooked: Hooked, method: str, path: str, kwargs: dict[str, Any], status: int
+) -> None:
+    """The gate's own answers (a refusal, an endpoint's, a preflight's) pass the app's
+    ``after_request`` and ``teardown_request`` functions, as an early ``before_request``
+    answer does, without the gate's own CORS grant (the app's extension decides)."""
+    app, torn = hooked()
+    r = app.test_client().open(path, method=method, **kwargs)
+    assert r.status_code == status, r.data
+    assert r.headers["X-After"] == "1"
+    assert "Access-Control-Allow-Origin" not in r.headers
+    assert torn == ["torn"]
+
+
+def test_the_cookies_survive_after_request(hooked: Hooked) -> None:
+    """A login's three ``Set-Cookie`` lines reach the client one by one through Flask's
+    response."""
+    app, _ = hooked(cookies=Cookies(secure=False))
+    body = {"email": "bo@example.com", "password": "correct horse 1"}
+    r = app.test_client().post("/auth/signup", json=body)
+    assert r.status_code == 200, r.data
+    names = sorted(line.split("=", 1)[0] for line in r.headers.getlist("Set-Cookie"))
+    assert names == ["jwe_access_user", "jwe_csrf", "jwe_refresh_user"]
+
+
+def test_a_failing_after_request_leaves_the_gates_answer(
+    hooked: Hooked, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An ``after_request`` that raises on the gate's answer is logged, and the gate's answer
+    goes out as it is: never a 500 in place of a refusal."""
+    app, _ = hooked()
+
+    @app.after_request
+    def broken(response: Any) -> Any:
+        raise RuntimeError("hook bug")
+
+    r = app.test_client().get("/api/me")
+    assert (r.status_code, r.json) == (401, render_json(refusals.MISSING))
+    assert "X-After" not in r.headers
+    assert "after_request function failed" in caplog.text
+
+
+def render_json(refusal: Refusal) -> Any:
+    return json.loads(render_error(refusal).body)
 
 
 def test_install_twice_is_refused(keys: KeyRing) -> None:

@@ -5,7 +5,8 @@ The page (``tests/support/cross_origin.html``) is served by a static server on p
 loaded as ``http://localhost:A``; each API runs under a real server on its own port B: Starlette
 and FastAPI under uvicorn with Starlette's ``CORSMiddleware`` wrapped around the gated app,
 Django under gunicorn with django-cors-headers' ``CorsMiddleware`` above the gate's
-``JWEGateMiddleware``. Bearer APIs are called as
+``JWEGateMiddleware``, Flask under waitress with the integration installed and flask-cors'
+``CORS(app)``. Bearer APIs are called as
 ``http://127.0.0.1:B`` (another site, which headers do not care about); cookie APIs as
 ``http://localhost:B``, the same site as the page (cookies ignore ports), the way
 ``app.example.com`` calls ``api.example.com``; the cross-site cookie cases load the page as
@@ -32,12 +33,13 @@ from support.cross_origin import (
     chromium,
     django_server,
     fastapi_api,
+    flask_api,
     make_gate,
     page_server,
     starlette_cors_inside,
     starlette_cors_outside,
 )
-from support.servers import running_uvicorn
+from support.servers import running_uvicorn, running_waitress
 
 from jwe_gate import Cookies
 
@@ -45,11 +47,13 @@ BEARER = [
     pytest.param("starlette", id="starlette-uvicorn"),
     pytest.param("fastapi", id="fastapi-uvicorn"),
     pytest.param("django", id="django-gunicorn"),
+    pytest.param("flask", id="flask-waitress"),
 ]
 COOKIES = [
     pytest.param("starlette-cookies", id="starlette-uvicorn"),
     pytest.param("fastapi-cookies", id="fastapi-uvicorn"),
     pytest.param("django-cookies", id="django-gunicorn"),
+    pytest.param("flask-cookies", id="flask-waitress"),
 ]
 INSIDE = [
     pytest.param("starlette-inside", id="starlette-app-middleware"),
@@ -106,6 +110,13 @@ def apis(page_port: int) -> Iterator[dict[str, Api]]:
             found[name] = Api(f"http://localhost:{serve(app)}", origin)
         app = fastapi_api(make_gate(cookies=lax), page, credentials=True)
         found["fastapi-cookies"] = Api(f"http://localhost:{serve(app)}", page)
+        for name, host, gate, credentials in (
+            ("flask", "127.0.0.1", make_gate(), False),
+            ("flask-cookies", "localhost", make_gate(cookies=lax), True),
+        ):
+            app = flask_api(gate, page, credentials=credentials)
+            port = stack.enter_context(running_waitress(app))
+            found[name] = Api(f"http://{host}:{port}", page)
         yield found
 
 

@@ -27,12 +27,14 @@ def decide(gate: Gate, view: RequestView) -> object:
         pytest.param("/public/../admin/stats", id="refused-path"),
         pytest.param("/ADMIN/stats", id="ambiguous-path"),
         pytest.param("/auth/me", id="gate-endpoint-required"),
+        pytest.param("/auth/login", id="gate-endpoint-public"),
     ],
 )
 def test_a_preflight_on_a_protected_path_is_answered_by_the_gate(
     make_auth_gate: Callable[..., Gate], path: str
 ) -> None:
-    """No handler runs for a preflight where anonymous may not: the gate answers it, 200."""
+    """No handler runs for a preflight where anonymous may not, and the gate's own endpoints
+    have none in the app: the gate answers it, 200."""
     headers = {**PREFLIGHT, "access-control-request-headers": ["authorization, content-type"]}
     answer = decide(make_auth_gate(), RequestView("OPTIONS", path, headers))
     assert isinstance(answer, Response)
@@ -50,7 +52,6 @@ def test_a_preflight_on_a_protected_path_is_answered_by_the_gate(
     [
         pytest.param("/health", id="public"),
         pytest.param("/blog/post", id="optional"),
-        pytest.param("/auth/login", id="gate-endpoint-public"),
     ],
 )
 def test_a_preflight_where_anonymous_may_pass_goes_to_the_app(
@@ -60,7 +61,7 @@ def test_a_preflight_where_anonymous_may_pass_goes_to_the_app(
     decision = decide(make_auth_gate(), RequestView("OPTIONS", path, PREFLIGHT))
     assert isinstance(decision, Allow)
     assert not decision.user.is_authenticated
-    assert decision.endpoint is None  # the app answers, not the gate's own endpoint
+    assert decision.endpoint is None
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,7 @@ __all__ = [
     "chromium",
     "django_server",
     "fastapi_api",
+    "flask_api",
     "make_gate",
     "page_server",
     "starlette_api",
@@ -166,6 +167,39 @@ def fastapi_api(gate: Gate, origin: str, *, credentials: bool = False) -> Any:
         return _items(user, x_request_id, item.name)
 
     return CORSMiddleware(gate.asgi(api), **_cors_options(origin, credentials))
+
+
+def flask_api(gate: Gate, origin: str, *, credentials: bool = False) -> Any:
+    """Flask with the integration installed and flask-cors (``CORS(app)``), whose
+    ``after_request`` reaches the gate's own answers too; serve it with a WSGI server."""
+    from flask import Flask, request
+    from flask_cors import CORS
+
+    from jwe_gate.integrations.flask import current_user, install
+
+    api = Flask(__name__)
+    install(api, gate)
+    CORS(
+        api,
+        origins=[origin],
+        methods=METHODS,
+        allow_headers=ALLOWED_HEADERS + (["X-CSRF-Token"] if credentials else []),
+        expose_headers=EXPOSED_HEADERS,
+        supports_credentials=credentials,
+    )
+
+    @api.get("/health")
+    def health() -> Any:
+        return {"status": "ok"}
+
+    @api.route("/api/items", methods=METHODS)
+    def items() -> Any:
+        request_id = request.headers.get("X-Request-Id")
+        if request.method == "POST":
+            return _items(current_user, request_id, request.get_json()["name"]), 201
+        return _items(current_user, request_id)
+
+    return api
 
 
 class _PageHandler(http.server.BaseHTTPRequestHandler):
