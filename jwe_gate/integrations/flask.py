@@ -227,13 +227,12 @@ def _through_flask(
     # The app's CORS extension alone grants origins, here as on its own answers: the grant the
     # gate puts on a preflight for a plain WSGI app would stand beside (or against) its own.
     headers = [(k, v) for k, v in answer.headers if not k.lower().startswith("access-control-")]
-    with app.request_context(environ):
-        out = app.response_class(answer.body, answer.status, headers)
-        try:
-            out = app.process_response(out)
-        except Exception:
-            # The app's hook failed: its answer would be a 500 that hides the gate's (a
-            # refusal, a login's tokens); the gate's own answer goes out undecorated.
-            logger.exception("an after_request function failed on the gate's answer")
-            return answer_directly(environ, start_response, answer)
-        return out(environ, start_response)
+    try:
+        with app.request_context(environ):
+            out = app.process_response(app.response_class(answer.body, answer.status, headers))
+    except Exception:
+        # The app's hook failed: its answer would be a 500 that hides the gate's (a refusal, a
+        # login's tokens); the gate's own answer goes out undecorated.
+        logger.exception("the app's after_request or teardown_request failed on the gate's answer")
+        return answer_directly(environ, start_response, answer)
+    return out(environ, start_response)

@@ -492,21 +492,25 @@ def test_the_cookies_survive_after_request(hooked: Hooked) -> None:
     assert names == ["jwe_access_user", "jwe_csrf", "jwe_refresh_user"]
 
 
-def test_a_failing_after_request_leaves_the_gates_answer(
-    hooked: Hooked, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    "hook",
+    [pytest.param("after_request", id="after"), pytest.param("teardown_request", id="teardown")],
+)
+def test_a_failing_hook_leaves_the_gates_answer(
+    hooked: Hooked, caplog: pytest.LogCaptureFixture, hook: str
 ) -> None:
-    """An ``after_request`` that raises on the gate's answer is logged, and the gate's answer
-    goes out as it is: never a 500 in place of a refusal."""
+    """An ``after_request`` or ``teardown_request`` that raises on the gate's answer is
+    logged, and the gate's answer goes out as it is: never a 500 in place of a refusal."""
     app, _ = hooked()
 
-    @app.after_request
-    def broken(response: Any) -> Any:
+    def broken(*_: Any) -> Any:
         raise RuntimeError("hook bug")
 
+    getattr(app, hook)(broken)
     r = app.test_client().get("/api/me")
     assert (r.status_code, r.json) == (401, render_json(refusals.MISSING))
     assert "X-After" not in r.headers
-    assert "after_request function failed" in caplog.text
+    assert "failed on the gate's answer" in caplog.text
 
 
 def render_json(refusal: Refusal) -> Any:
